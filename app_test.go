@@ -1,0 +1,172 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/jsii-runtime-go"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden templates in testdata/")
+
+// cdkJSONContext is the context block of cdk.json: tests synthesize with exactly what
+// `cdk synth` would pass, so cdk.json and the code cannot drift apart.
+func cdkJSONContext(t testing.TB) map[string]interface{} {
+	t.Helper()
+	raw, err := os.ReadFile("cdk.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Context map[string]interface{} `json:"context"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatalf("cdk.json: %v", err)
+	}
+	return doc.Context
+}
+
+type synthesized struct {
+	app       awscdk.App
+	env       *Environment
+	templates map[string]string // stack name → template JSON
+}
+
+var (
+	defaultOnce sync.Once
+	defaultApp  synthesized
+)
+
+// synthDefault synthesizes the app once per test binary with cdk.json's context. Asset
+// bundling (the Go cross-compile) is skipped: `make synth` and the integration tests do it.
+func synthDefault(t testing.TB) synthesized {
+	t.Helper()
+	defaultOnce.Do(func() {
+		ctx := cdkJSONContext(t)
+		ctx["aws:cdk:bundling-stacks"] = []interface{}{}
+		root, _ := filepath.Abs(".")
+		app, env, err := NewApp(&awscdk.AppProps{Context: &ctx}, root)
+		if err != nil {
+			t.Fatalf("NewApp: %v", err)
+		}
+		out := synthesized{app: app, env: env, templates: map[string]string{}}
+		for _, s := range []awscdk.Stack{env.Network.Stack, env.Registry.Stack, env.Compute.Stack} {
+			tmpl := assertions.Template_FromStack(s, &assertions.TemplateParsingOptions{SkipCyclicalDependenciesCheck: jsii.Bool(true)})
+			b, _ := json.MarshalIndent(tmpl.ToJSON(), "", "  ")
+			out.templates[*s.StackName()] = string(b)
+		}
+		defaultApp = out
+	})
+	if defaultApp.app == nil {
+		t.Fatal("synthesis failed in an earlier test")
+	}
+	return defaultApp
+}
+
+// TestNagAwsSolutions fails on any cdk-nag AwsSolutions error or warning that is not
+// suppressed with a reason.
+func TestNagAwsSolutions(t *testing.T) {
+	s := synthDefault(t)
+	for _, st := range []awscdk.Stack{s.env.Network.Stack, s.env.Registry.Stack, s.env.Compute.Stack} {
+		ann := assertions.Annotations_FromStack(st)
+		nag := assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*"))
+		for _, msg := range append(*ann.FindError(jsii.String("*"), nag), *ann.FindWarning(jsii.String("*"), nag)...) {
+			t.Errorf("%s %s: %v", *st.StackName(), *msg.Id, msg.Entry.Data)
+		}
+	}
+}
+
+// TestPlaceholderWarning: the shipped placeholder ids synthesize, with a warning that says
+// what to set before deploying.
+func TestPlaceholderWarning(t *testing.T) {
+	s := synthDefault(t)
+	msgs := assertions.Annotations_FromStack(s.env.Compute.Stack).FindWarning(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String(".*prefectAccountId/prefectWorkspaceId.*")))
+	if len(*msgs) != 1 {
+		t.Fatalf("want one placeholder warning, got %d", len(*msgs))
+	}
+}
+
+var (
+	assetHashRe = regexp.MustCompile(`[0-9a-f]{64}`)
+)
+
+// normalize removes what varies by machine (asset hashes) from a template.
+func normalize(tmpl string) string {
+	return assetHashRe.ReplaceAllString(tmpl, "<ASSET_HASH>")
+}
+
+// TestGoldenTemplates compares every stack with testdata/<stack>.template.json.
+// Refresh with: go test . -run TestGoldenTemplates -update
+func TestGoldenTemplates(t *testing.T) {
+	s := synthDefault(t)
+	names := make([]string, 0, len(s.templates))
+	for n := range s.templates {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		got := normalize(s.templates[name]) + "\n"
+		path := filepath.Join("testdata", name+".template.json")
+		if *update {
+			if err := os.MkdirAll("testdata", 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%v (run `go test . -run TestGoldenTemplates -update` to create it)", err)
+		}
+		if string(want) != got {
+			t.Errorf("%s differs from %s: review the change, then run `go test . -run TestGoldenTemplates -update`\n%s", name, path, firstDiff(string(want), got))
+		}
+	}
+}
+
+func firstDiff(a, b string) string {
+	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
+	for i := 0; i < len(al) || i < len(bl); i++ {
+		var x, y string
+		if i < len(al) {
+			x = al[i]
+		}
+		if i < len(bl) {
+			y = bl[i]
+		}
+		if x != y {
+			return "line " + strconv.Itoa(i+1) + ":\n- " + x + "\n+ " + y
+		}
+	}
+	return ""
+}
+
+// TestBadConfigFailsBeforeStacks: a bad value stops NewApp with one line naming the key.
+func TestBadConfigFailsBeforeStacks(t *testing.T) {
+	ctx := cdkJSONContext(t)
+	ctx["networkMode"] = "hybrid"
+	ctx["aws:cdk:bundling-stacks"] = []interface{}{}
+	root, _ := filepath.Abs(".")
+	_, _, err := NewApp(&awscdk.AppProps{Context: &ctx}, root)
+	if err == nil || !strings.Contains(err.Error(), "networkMode=hybrid") {
+		t.Fatalf("want an error naming networkMode=hybrid, got %v", err)
+	}
+	ctx["networkMode"] = "private"
+	ctx["workerCpu"] = "1024"
+	ctx["tpyo"] = "x"
+	if _, _, err := NewApp(&awscdk.AppProps{Context: &ctx}, root); err == nil || !strings.Contains(err.Error(), "unknown key(s) tpyo") {
+		t.Fatalf("want an unknown-key error, got %v", err)
+	}
+}

@@ -1,0 +1,264 @@
+// Package prefectcr defines the Prefect custom resources: one Go Lambda (built from lambda/
+// during synth) that is the service token of Custom::PrefectWorkPool and
+// Custom::PrefectDeployment. The property contract is documented in lambda/README.md.
+package prefectcr
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strconv"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3assets"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/constructs/prefectyaml"
+)
+
+const (
+	// functionTimeout bounds one custom-resource call; the function answers FAILED before it.
+	functionTimeout = 120
+	// serviceTimeout is how long CloudFormation waits for an answer: above the function
+	// timeout (so the function's own FAILED arrives first) and far below the 3600 s default.
+	serviceTimeout = 300
+)
+
+// ProviderProps configures the custom-resource function.
+type ProviderProps struct {
+	// ProjectRoot holds go.mod; the function is built from ProjectRoot/lambda.
+	ProjectRoot string
+	// APIURL is the Prefect API the function calls.
+	APIURL string
+	// APIKeySecret (Prefect Cloud) and AuthStringSecret (self-hosted) are read at run time;
+	// either may be nil.
+	APIKeySecret, AuthStringSecret awssecretsmanager.ISecret
+	LogRetention                   awslogs.RetentionDays
+}
+
+// Provider is the Go Lambda behind both resource types.
+type Provider interface {
+	constructs.IConstruct
+	// Function is the Lambda; its ARN is the service token.
+	Function() awslambda.IFunction
+}
+
+type provider struct {
+	constructs.Construct
+	fn awslambda.Function
+}
+
+func (p *provider) Function() awslambda.IFunction { return p.fn }
+
+// NewProvider builds the function (locally, with `go build`) and its least-privilege role:
+// write its own log group, read the Prefect secrets. Nothing else.
+func NewProvider(scope constructs.Construct, id string, props ProviderProps) Provider {
+	c := constructs.NewConstruct(scope, &id)
+	logGroup := awslogs.NewLogGroup(c, jsii.String("Logs"), &awslogs.LogGroupProps{
+		Retention:     props.LogRetention,
+		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+	})
+	role := awsiam.NewRole(c, jsii.String("Role"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
+		Description: jsii.String("Prefect custom resources: writes its logs, reads the Prefect API secret"),
+	})
+	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("logs:CreateLogStream", "logs:PutLogEvents"),
+		Resources: jsii.Strings(*logGroup.LogGroupArn() + ":*"),
+	}))
+	env := map[string]*string{"PREFECT_API_URL": jsii.String(props.APIURL)}
+	for name, secret := range map[string]awssecretsmanager.ISecret{
+		"PREFECT_API_KEY_SECRET_ARN":         props.APIKeySecret,
+		"PREFECT_API_AUTH_STRING_SECRET_ARN": props.AuthStringSecret,
+	} {
+		if secret != nil {
+			env[name] = secret.SecretArn()
+			role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Actions:   jsii.Strings("secretsmanager:GetSecretValue"),
+				Resources: jsii.Strings(*SecretGrantARN(secret)),
+			}))
+		}
+	}
+	fn := awslambda.NewFunction(c, jsii.String("Function"), &awslambda.FunctionProps{
+		Description:  jsii.String("prefect-ecs-cdk: creates, updates and deletes the Prefect work pool and deployments"),
+		Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
+		Architecture: awslambda.Architecture_ARM_64(),
+		Handler:      jsii.String("bootstrap"),
+		Code: awslambda.Code_FromAsset(jsii.String(filepath.Join(props.ProjectRoot, "lambda")), &awss3assets.AssetOptions{
+			AssetHashType: awscdk.AssetHashType_OUTPUT,
+			Bundling: &awscdk.BundlingOptions{
+				// Never pulled: the local bundler builds with the Go toolchain.
+				Image: awscdk.DockerImage_FromRegistry(jsii.String("public.ecr.aws/docker/library/golang:1.26")),
+				Local: &goBundler{moduleRoot: props.ProjectRoot, pkg: "./lambda"},
+			},
+		}),
+		MemorySize:  jsii.Number(256),
+		Timeout:     awscdk.Duration_Seconds(jsii.Number(functionTimeout)),
+		Role:        role,
+		LogGroup:    logGroup,
+		Environment: &env,
+		// CloudFormation invokes the function asynchronously; a retry of a crashed attempt is
+		// safe (every handler is idempotent), but more than one wastes the deadline.
+		RetryAttempts: jsii.Number(1),
+	})
+	cdknag.NagSuppressions_AddResourceSuppressions(role, &[]*cdknag.NagPackSuppression{{
+		Id:        jsii.String("AwsSolutions-IAM5"),
+		Reason:    jsii.String("Log streams are created at run time inside the function's own log group; the wildcard covers only that group's streams."),
+		AppliesTo: &[]interface{}{&cdknag.RegexAppliesTo{Regex: jsii.String(`/^Resource::<[A-Za-z0-9]+Logs[A-Za-z0-9]+\.Arn>:\*$/`)}},
+	}}, jsii.Bool(true))
+	return &provider{Construct: c, fn: fn}
+}
+
+// SecretGrantARN is the ARN to grant on: a secret imported by name has no random suffix in
+// its ARN, so the grant covers the 6-character suffix Secrets Manager adds, and nothing more.
+func SecretGrantARN(secret awssecretsmanager.ISecret) *string {
+	if secret.SecretFullArn() != nil {
+		return secret.SecretFullArn()
+	}
+	return jsii.String(*secret.SecretArn() + "-??????")
+}
+
+// WorkPoolProps describes the pool; BaseJobTemplate is usually ECSBaseJobTemplate(defaults).
+type WorkPoolProps struct {
+	Provider         Provider
+	Name             string
+	Description      string
+	ConcurrencyLimit int // 0 = unlimited
+	Paused           bool
+	BaseJobTemplate  map[string]any
+}
+
+// WorkPool is a Custom::PrefectWorkPool.
+type WorkPool interface {
+	constructs.IConstruct
+	// Name resolves to the pool name once the pool exists: reference it (rather than the
+	// plain string) so CloudFormation creates the pool first and deletes it last.
+	Name() *string
+	Resource() awscdk.CustomResource
+}
+
+type workPool struct {
+	constructs.Construct
+	res awscdk.CustomResource
+}
+
+func (w *workPool) Name() *string                   { return w.res.GetAttString(jsii.String("Name")) }
+func (w *workPool) Resource() awscdk.CustomResource { return w.res }
+
+// NewWorkPool declares the pool. The template is serialized with the stack's JSON
+// serializer so that tokens (cluster ARN, subnet ids…) resolve inside it.
+func NewWorkPool(scope constructs.Construct, id string, props WorkPoolProps) WorkPool {
+	c := constructs.NewConstruct(scope, &id)
+	if err := CheckTemplate(props.BaseJobTemplate); err != nil {
+		panic(err)
+	}
+	properties := map[string]any{
+		"Name":            props.Name,
+		"Type":            "ecs",
+		"Description":     props.Description,
+		"Paused":          strconv.FormatBool(props.Paused),
+		"BaseJobTemplate": awscdk.Stack_Of(c).ToJsonString(props.BaseJobTemplate, nil),
+	}
+	if props.ConcurrencyLimit > 0 {
+		properties["ConcurrencyLimit"] = strconv.Itoa(props.ConcurrencyLimit)
+	}
+	res := newResource(c, props.Provider, "Custom::PrefectWorkPool", properties)
+	return &workPool{Construct: c, res: res}
+}
+
+// DeploymentProps describes one deployment from prefect.yaml.
+type DeploymentProps struct {
+	Provider Provider
+	Pool     WorkPool
+	Spec     prefectyaml.Deployment
+	// PullSteps run before the flow (set_working_directory to the image's flow folder).
+	PullSteps []any
+	// Image is the flow image URI, set as the `image` job variable unless the entry sets one.
+	Image string
+}
+
+// Deployment is a Custom::PrefectDeployment.
+type Deployment interface {
+	constructs.IConstruct
+	// DeploymentID is Prefect's id of the deployment.
+	DeploymentID() *string
+	Resource() awscdk.CustomResource
+}
+
+type deployment struct {
+	constructs.Construct
+	res awscdk.CustomResource
+}
+
+func (d *deployment) DeploymentID() *string           { return d.res.GetAttString(jsii.String("DeploymentId")) }
+func (d *deployment) Resource() awscdk.CustomResource { return d.res }
+
+// NewDeployment declares one deployment on the pool.
+func NewDeployment(scope constructs.Construct, id string, props DeploymentProps) Deployment {
+	c := constructs.NewConstruct(scope, &id)
+	stack := awscdk.Stack_Of(c)
+	spec := props.Spec
+	jobVars := map[string]any{"image": props.Image}
+	for k, v := range spec.JobVariables {
+		jobVars[k] = v
+	}
+	properties := map[string]any{
+		"Name":         spec.Name,
+		"FlowName":     spec.FlowName,
+		"WorkPoolName": props.Pool.Name(),
+		"Entrypoint":   spec.Entrypoint,
+		"Paused":       strconv.FormatBool(spec.Paused),
+		"JobVariables": stack.ToJsonString(jobVars, nil),
+		"PullSteps":    mustJSON(props.PullSteps),
+	}
+	optional := map[string]string{"Description": spec.Description, "Version": spec.Version, "WorkQueueName": spec.WorkQueueName}
+	for k, v := range optional {
+		if v != "" {
+			properties[k] = v
+		}
+	}
+	if len(spec.Tags) > 0 {
+		properties["Tags"] = spec.Tags
+	}
+	if len(spec.Parameters) > 0 {
+		properties["Parameters"] = mustJSON(spec.Parameters)
+	}
+	schedules := make([]map[string]any, 0, len(spec.Schedules))
+	for _, s := range spec.Schedules {
+		schedules = append(schedules, s.APIValue())
+	}
+	properties["Schedules"] = mustJSON(schedules)
+	if spec.ConcurrencyLimit > 0 {
+		properties["ConcurrencyLimit"] = strconv.Itoa(spec.ConcurrencyLimit)
+	}
+	if spec.EnforceParameterSchema != nil {
+		properties["EnforceParameterSchema"] = strconv.FormatBool(*spec.EnforceParameterSchema)
+	}
+	res := newResource(c, props.Provider, "Custom::PrefectDeployment", properties)
+	return &deployment{Construct: c, res: res}
+}
+
+func newResource(c constructs.Construct, p Provider, typ string, properties map[string]any) awscdk.CustomResource {
+	return awscdk.NewCustomResource(c, jsii.String("Resource"), &awscdk.CustomResourceProps{
+		ServiceToken:   p.Function().FunctionArn(),
+		ResourceType:   jsii.String(typ),
+		Properties:     &properties,
+		ServiceTimeout: awscdk.Duration_Seconds(jsii.Number(serviceTimeout)),
+		RemovalPolicy:  awscdk.RemovalPolicy_DESTROY,
+	})
+}
+
+// mustJSON encodes plain Go data (no tokens) with sorted keys, so templates are stable.
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("prefectcr: cannot encode %T: %v", v, err))
+	}
+	return string(b)
+}

@@ -1,0 +1,98 @@
+package cfn
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// send PUTs body to the presigned URL: empty Content-Type (the URL is signed
+// without one), Content-Length set, retried on network errors and 5xx with
+// backoff for as long as the invocation's deadline allows. A 4xx is final: an
+// expired or tampered URL does not heal.
+func (a *Adapter) send(ctx context.Context, url string, body []byte) (int, error) {
+	wait := 200 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := a.put(ctx, url, body)
+		if err == nil {
+			return attempt, nil
+		}
+		if !retryable(err) || ctx.Err() != nil {
+			return attempt, err
+		}
+		if deadline, ok := ctx.Deadline(); ok && time.Now().Add(wait).After(deadline) {
+			return attempt, fmt.Errorf("%w (no time left to retry)", err)
+		}
+		if a.sleep(ctx, wait) != nil {
+			return attempt, err
+		}
+		wait = min(wait*2, 5*time.Second)
+	}
+}
+
+type statusError struct{ code int }
+
+func (e *statusError) Error() string {
+	return fmt.Sprintf("response URL answered %d %s", e.code, http.StatusText(e.code))
+}
+
+type finalError struct{ err error }
+
+func (e *finalError) Error() string { return e.err.Error() }
+func (e *finalError) Unwrap() error { return e.err }
+
+func retryable(err error) bool {
+	switch e := err.(type) {
+	case *statusError:
+		return e.code >= 500
+	case *finalError:
+		return false
+	}
+	return true
+}
+
+func (a *Adapter) put(ctx context.Context, responseURL string, body []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, a.putAttempt)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, responseURL, bytes.NewReader(body))
+	if err != nil {
+		return &finalError{errors.New("bad response URL")}
+	}
+	req.Header.Set("Content-Type", "")
+	resp, err := a.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("PUT response: %w", stripURL(err))
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return &statusError{resp.StatusCode}
+	}
+	return nil
+}
+
+// stripURL keeps the presigned URL (a bearer credential for this response)
+// out of errors and logs.
+func stripURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) && ue.Err != nil {
+		return ue.Err
+	}
+	return err
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

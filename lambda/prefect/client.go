@@ -1,0 +1,211 @@
+package prefect
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// maxBody bounds how much of a response is read; Prefect Cloud caps bodies at
+// 5 MiB and nothing this client reads comes close.
+const maxBody = 8 << 20
+
+// Config is everything a Client needs. Only BaseURL is required; the
+// function-valued fields exist so tests can run retries without real waits.
+type Config struct {
+	// BaseURL is the API root: a Cloud workspace
+	// (https://api.prefect.cloud/api/accounts/A/workspaces/W) or a
+	// self-hosted server (http://host:4200/api).
+	BaseURL string
+	// APIKey, when set, is sent as "Authorization: Bearer <key>" (Cloud).
+	APIKey string
+	// AuthString, a self-hosted server's "user:password", is sent as Basic
+	// auth when APIKey is empty. Prefect's own client has the same precedence.
+	AuthString string
+	// HTTPClient defaults to a client with no overall timeout: the context
+	// and RetryPolicy.AttemptTimeout bound each call instead.
+	HTTPClient *http.Client
+	// Retry defaults to DefaultRetryPolicy.
+	Retry *RetryPolicy
+	// Sleep waits between attempts; it must return early when ctx ends.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Now is the clock used for Retry-After dates and deadline checks.
+	Now func() time.Time
+	// UserAgent identifies the caller in Prefect's logs.
+	UserAgent string
+}
+
+// Client talks to one Prefect API with one retry policy. It is safe for
+// concurrent use.
+type Client struct {
+	base  string
+	auth  string
+	http  *http.Client
+	retry RetryPolicy
+	sleep func(context.Context, time.Duration) error
+	now   func() time.Time
+	agent string
+}
+
+// New checks the configuration once so that a bad PREFECT_API_URL fails with a
+// clear message rather than as a network error on every call.
+func New(cfg Config) (*Client, error) {
+	raw := strings.TrimSpace(cfg.BaseURL)
+	if raw == "" {
+		return nil, errors.New("prefect: base URL is empty")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("prefect: base URL: %w", err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("prefect: base URL %q must be http(s)://host/...", u.Redacted())
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("prefect: base URL %q must not have a query or fragment", u.Redacted())
+	}
+	c := &Client{
+		base:  strings.TrimRight(u.String(), "/"),
+		http:  cfg.HTTPClient,
+		retry: DefaultRetryPolicy,
+		sleep: cfg.Sleep,
+		now:   cfg.Now,
+		agent: cfg.UserAgent,
+	}
+	switch {
+	case cfg.APIKey != "":
+		c.auth = "Bearer " + cfg.APIKey
+	case cfg.AuthString != "":
+		c.auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(cfg.AuthString))
+	}
+	if c.http == nil {
+		c.http = &http.Client{}
+	}
+	if cfg.Retry != nil {
+		c.retry = *cfg.Retry
+	}
+	if c.retry.MaxAttempts < 1 {
+		c.retry.MaxAttempts = 1
+	}
+	if c.sleep == nil {
+		c.sleep = sleepCtx
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.agent == "" {
+		c.agent = "prefect-ecs-cdk-lambda"
+	}
+	return c, nil
+}
+
+// do sends one logical call: in (if not nil) as the JSON body, retried under
+// the policy, and a 2xx body decoded into out (if not nil).
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body []byte
+	if in != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
+			return fmt.Errorf("%s %s: encoding request: %w", method, path, err)
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		status, respBody, header, err := c.attempt(ctx, method, path, body)
+		var lastErr error
+		var wait time.Duration
+		retry := false
+		switch {
+		case err != nil:
+			lastErr = fmt.Errorf("%s %s: %w", method, path, err)
+			retry = retryableTransport(ctx, err)
+		case status >= 200 && status <= 299:
+			return decode(method, path, status, respBody, out)
+		default:
+			lastErr = &APIError{StatusCode: status, Method: method, Path: path, Detail: parseDetail(respBody)}
+			retry = retryableStatus(status)
+			if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
+				if d, ok := parseRetryAfter(header.Get("Retry-After"), c.now()); ok && d > 0 {
+					wait = d
+				}
+			}
+		}
+		if !retry || attempt+1 >= c.retry.MaxAttempts {
+			return lastErr
+		}
+		if wait == 0 {
+			wait = c.retry.backoff(attempt)
+		}
+		if deadline, ok := ctx.Deadline(); ok && c.now().Add(wait).After(deadline) {
+			return fmt.Errorf("%w (not retried: waiting %s would pass the deadline)", lastErr, wait.Round(time.Millisecond))
+		}
+		if err := c.sleep(ctx, wait); err != nil {
+			return lastErr
+		}
+	}
+}
+
+// attempt performs one HTTP exchange; err is a transport error only.
+func (c *Client) attempt(ctx context.Context, method, path string, body []byte) (int, []byte, http.Header, error) {
+	if c.retry.AttemptTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.retry.AttemptTimeout)
+		defer cancel()
+	}
+	var reader io.Reader
+	if body != nil {
+		reader = bytes.NewReader(body) // sets Content-Length, which Prefect Cloud requires
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, reader)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.agent)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.auth != "" {
+		req.Header.Set("Authorization", c.auth)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, nil, nil, unwrapURLError(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		return 0, nil, nil, fmt.Errorf("reading response: %w", unwrapURLError(err))
+	}
+	return resp.StatusCode, data, resp.Header, nil
+}
+
+// unwrapURLError drops *url.Error's `Post "https://…":` prefix: the caller
+// already names method and path, and the full URL would repeat account ids.
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) && ue.Err != nil {
+		return ue.Err
+	}
+	return err
+}
+
+func decode(method, path string, status int, body []byte, out any) error {
+	if out == nil {
+		return nil
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return fmt.Errorf("%s %s: %d response has an empty body, want JSON", method, path, status)
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("%s %s: %d response is not the JSON expected: %w", method, path, status, err)
+	}
+	return nil
+}

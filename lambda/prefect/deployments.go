@@ -1,0 +1,111 @@
+package prefect
+
+import (
+	"context"
+	"net/url"
+)
+
+// FlowCreate is the body of POST /flows/, which upserts by name.
+type FlowCreate struct {
+	Name string `json:"name"`
+}
+
+// Flow is Prefect's flow answer, reduced to what deployments need.
+type Flow struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// DeploymentCreate is the body of POST /deployments/, which upserts on
+// (flow_id, name). Prefect keeps the old value of an omitted field, so every
+// field here is always sent: nil pointers go out as null, empty collections
+// as [] or {}, and a field removed from the spec is cleared on the server.
+// Prefect forbids unknown fields (422), so only DeploymentCreate's own names
+// appear.
+type DeploymentCreate struct {
+	Name                   string               `json:"name"`
+	FlowID                 string               `json:"flow_id"`
+	WorkPoolName           *string              `json:"work_pool_name"`
+	WorkQueueName          *string              `json:"work_queue_name"`
+	Entrypoint             *string              `json:"entrypoint"`
+	Description            *string              `json:"description"`
+	Version                *string              `json:"version"`
+	Tags                   []string             `json:"tags"`
+	Parameters             map[string]any       `json:"parameters"`
+	JobVariables           map[string]any       `json:"job_variables"`
+	PullSteps              []map[string]any     `json:"pull_steps"`
+	Schedules              []DeploymentSchedule `json:"schedules"`
+	ConcurrencyLimit       *int                 `json:"concurrency_limit"`
+	Paused                 bool                 `json:"paused"`
+	EnforceParameterSchema bool                 `json:"enforce_parameter_schema"`
+}
+
+// DeploymentSchedule is one entry of a deployment's schedules, in the API's
+// shape. Unset fields are omitted because each schedule kind forbids the
+// others' fields.
+type DeploymentSchedule struct {
+	Schedule   Schedule       `json:"schedule"`
+	Active     *bool          `json:"active,omitempty"`
+	Parameters map[string]any `json:"parameters,omitempty"`
+}
+
+// Schedule is the union of Prefect's cron, interval and rrule schedules;
+// exactly one of Cron, Interval and RRule is set.
+type Schedule struct {
+	Cron       *string  `json:"cron,omitempty"`
+	DayOr      *bool    `json:"day_or,omitempty"`
+	Interval   *float64 `json:"interval,omitempty"`
+	AnchorDate *string  `json:"anchor_date,omitempty"`
+	RRule      *string  `json:"rrule,omitempty"`
+	Timezone   *string  `json:"timezone,omitempty"`
+}
+
+// Deployment is Prefect's deployment answer, reduced to what callers check.
+type Deployment struct {
+	ID            string         `json:"id"`
+	Name          string         `json:"name"`
+	FlowID        string         `json:"flow_id"`
+	WorkPoolName  *string        `json:"work_pool_name"`
+	WorkQueueName *string        `json:"work_queue_name"`
+	Entrypoint    *string        `json:"entrypoint"`
+	Description   *string        `json:"description"`
+	Version       *string        `json:"version"`
+	Tags          []string       `json:"tags"`
+	Parameters    map[string]any `json:"parameters"`
+	JobVariables  map[string]any `json:"job_variables"`
+	Paused        bool           `json:"paused"`
+}
+
+// UpsertFlow returns the flow with this name, creating it if needed (201 new,
+// 200 existing): deployments need the flow's id.
+func (c *Client) UpsertFlow(ctx context.Context, in FlowCreate) (*Flow, error) {
+	var out Flow
+	if err := c.do(ctx, "POST", "/flows/", in, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// UpsertDeployment creates or replaces the deployment named in.Name for
+// in.FlowID (201 new, 200 existing); 404 when the work pool does not exist.
+func (c *Client) UpsertDeployment(ctx context.Context, in DeploymentCreate) (*Deployment, error) {
+	var out Deployment
+	if err := c.do(ctx, "POST", "/deployments/", in, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// ReadDeployment reads a deployment by id; 404 when it does not exist.
+func (c *Client) ReadDeployment(ctx context.Context, id string) (*Deployment, error) {
+	var out Deployment
+	if err := c.do(ctx, "GET", "/deployments/"+url.PathEscape(id), nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// DeleteDeployment deletes a deployment by id (204); 404 when already gone.
+func (c *Client) DeleteDeployment(ctx context.Context, id string) error {
+	return c.do(ctx, "DELETE", "/deployments/"+url.PathEscape(id), nil, nil)
+}
