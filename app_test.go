@@ -15,6 +15,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/stacks"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden templates in testdata/")
@@ -38,7 +40,7 @@ func cdkJSONContext(t testing.TB) map[string]interface{} {
 
 type synthesized struct {
 	app       awscdk.App
-	env       *Environment
+	env       *stacks.Environment
 	templates map[string]string // stack name → template JSON
 }
 

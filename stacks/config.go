@@ -209,6 +209,8 @@ func (r *reader) str(key string, dst *string) bool {
 func (r *reader) integer(key string, dst *int) {
 	switch v := r.get(key).(type) {
 	case nil:
+	case int:
+		*dst = v
 	case float64:
 		if v != float64(int(v)) {
 			r.fail(key, v, "a whole number")
@@ -452,6 +454,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxAzs < 2 || c.MaxAzs > 6 {
 		return bad("maxAzs", c.MaxAzs, "2 to 6 (one AZ is a single point of failure)")
+	}
+	if c.MaxAzs > 2 && c.Account == "" {
+		return fmt.Errorf("config: maxAzs=%d needs account and region set: an environment-agnostic synth can only use 2 AZs", c.MaxAzs)
 	}
 	if c.NetworkMode == NetworkPrivate && (c.NatGateways < 1 || c.NatGateways > c.MaxAzs) {
 		return bad("natGateways", c.NatGateways, fmt.Sprintf("1 to maxAzs (%d) in private mode", c.MaxAzs))

@@ -139,6 +139,9 @@ func Load(path, flowsDir, poolName string) (*File, error) {
 
 // Parse validates prefect.yaml content; see Load.
 func Parse(data []byte, flowsDir, poolName string) (*File, error) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, errors.New("prefect.yaml: the file is empty; it needs a `deployments:` list")
+	}
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {

@@ -36,6 +36,9 @@ type Response struct {
 // 4096 bytes Reason is shortened, then Data dropped, and as a last resort
 // (only a malformed event gets there) the echoed ids are shortened too.
 func EncodeResponse(r Response) []byte {
+	for _, f := range []*string{&r.Status, &r.Reason, &r.PhysicalResourceID, &r.StackID, &r.RequestID, &r.LogicalResourceID} {
+		*f = strings.ToValidUTF8(*f, "\uFFFD") // so byte limits hold after decoding too
+	}
 	r.PhysicalResourceID = truncate(r.PhysicalResourceID, MaxPhysicalIDBytes)
 	reason := r.Reason
 	if b, ok := fitReason(r, reason); ok {

@@ -293,7 +293,7 @@ func (f *fakePrefect) upsertDeployment(w http.ResponseWriter, raw []byte, body m
 			return
 		}
 	}
-	for id, d := range f.deployments {
+	for _, d := range f.deployments {
 		if d["flow_id"] == dc.FlowID && d["name"] == dc.Name {
 			for k, v := range body { // omitted fields keep their old values
 				d[k] = v

@@ -164,11 +164,21 @@ func (p *props) jsonValue(name string, required, strict bool, out any) bool {
 		return false
 	}
 	if err := decodeJSON(s, out, strict); err != nil {
-		p.fail(name, "invalid JSON: %v", err)
+		var shape *shapeError
+		if errors.As(err, &shape) {
+			p.fail(name, "%s", shape.msg)
+		} else {
+			p.fail(name, "invalid JSON: %v", err)
+		}
 		return false
 	}
 	return true
 }
+
+// shapeError is valid JSON of the wrong shape, told apart from a syntax error.
+type shapeError struct{ msg string }
+
+func (e *shapeError) Error() string { return e.msg }
 
 // jsonObject decodes a JSON object, keeping numbers exact (json.Number), so
 // values pass through to Prefect unchanged.
@@ -210,11 +220,14 @@ func decodeJSON(s string, out any, strict bool) error {
 	if err := dec.Decode(out); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) {
-			where := typeErr.Field
-			if where == "" {
-				where = "value"
+			msg := fmt.Sprintf("want %s, got %s", typeName(typeErr.Type.String()), typeErr.Value)
+			if typeErr.Field != "" {
+				msg = typeErr.Field + ": " + msg
 			}
-			return fmt.Errorf("%s: want %s, got %s", where, typeName(typeErr.Type.String()), typeErr.Value)
+			return &shapeError{msg}
+		}
+		if strings.HasPrefix(err.Error(), "json: unknown field ") {
+			return &shapeError{strings.TrimPrefix(err.Error(), "json: ")}
 		}
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -52,6 +53,9 @@ func StartMoto(ctx context.Context, cfg MotoConfig) (*MotoServer, error) {
 		if exe, err = VenvTool("moto_server"); err != nil {
 			return nil, err
 		}
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, err
 	}
 	port, err := FreePort()
 	if err != nil {

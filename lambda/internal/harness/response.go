@@ -95,6 +95,17 @@ func (rs *ResponseServer) Responses(requestID string) []Response {
 	return append([]Response(nil), rs.got[requestID]...)
 }
 
+// All returns every response recorded, in no particular order.
+func (rs *ResponseServer) All() []Response {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	var out []Response
+	for _, l := range rs.got {
+		out = append(out, l...)
+	}
+	return out
+}
+
 // Await returns the single response to requestID. It waits up to timeout for the first one
 // and then a short grace period for a duplicate; zero, two or more responses, an undecodable
 // body, a body over 4096 bytes or one that does not echo the request's ids is an error.

@@ -1,0 +1,82 @@
+# prefect-ecs-cdk — the words users say. Every target installs what it needs (npm packages
+# into node_modules/, Go modules, a Python venv in .venv/) and uses the pinned Node 22 and
+# aws-cdk CLI from package.json, never a global install.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+export CDK_DISABLE_CLI_TELEMETRY := true
+export CDK_DISABLE_VERSION_CHECK := true
+
+VENV      := .venv
+PYTHON    := $(CURDIR)/$(VENV)/bin/python
+CDK       := node_modules/.bin/cdk
+PKGS      := . ./stacks/... ./constructs/... ./lambda/...
+UV        := uv==0.13.8
+CDK_FLAGS ?=
+
+.PHONY: help deps synth diff deploy destroy test unit lint cfn-lint bench preview template clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@node --version | grep -q '^v22\.' || { echo "node_modules/.bin/node is not Node 22"; exit 1; }
+	@touch $@
+
+$(VENV)/.installed: flows/requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(UV)
+	$(VENV)/bin/uv pip install --quiet --python $(PYTHON) -r flows/requirements-dev.txt
+	@touch $@
+
+deps: node_modules/.installed ## install Node 22 + the CDK CLI, and the Go modules
+	go mod download
+
+synth: deps ## write cdk.out: all stacks, offline, the configuration in cdk.json
+	$(CDK) synth --quiet $(CDK_FLAGS)
+	@echo "cdk.out: $$(ls cdk.out/*.template.json | xargs -n1 basename | tr '\n' ' ')"
+
+diff: deps ## compare the stacks with what is deployed (needs AWS credentials)
+	$(CDK) diff --all $(CDK_FLAGS)
+
+deploy: deps ## deploy all stacks (needs AWS credentials and the API-key secret)
+	$(CDK) deploy --all $(CDK_FLAGS)
+
+destroy: deps ## remove all stacks; the work pool and deployments leave Prefect with them
+	$(CDK) destroy --all $(CDK_FLAGS)
+
+lint: ## gofmt and go vet
+	@unformatted=$$(gofmt -l app.go app_test.go stacks constructs lambda); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	go vet $(PKGS)
+
+cfn-lint: $(VENV)/.installed ## cfn-lint every synthesized template
+	$(VENV)/bin/cfn-lint cdk.out/*.template.json
+
+test: deps $(VENV)/.installed lint ## everything CI runs: lint, synth, cfn-lint, unit + integration tests
+	$(MAKE) --no-print-directory synth
+	$(MAKE) --no-print-directory cfn-lint
+	PREFECT_ECS_CDK_INTEGRATION=1 PREFECT_PYTHON=$(PYTHON) \
+	  PREFECT_ECS_CDK_TEMPLATE=$(CURDIR)/cdk.out/PrefectCompute.template.json \
+	  go test -count=1 -timeout 20m $(PKGS)
+
+unit: deps ## the Go tests that need no venv and no cdk.out (fast)
+	go test -count=1 $(PKGS)
+
+bench: deps $(VENV)/.installed ## synth time, unit-test time, Lambda cold start + latency, binary size
+	@./.ci/bench
+
+preview: deps $(VENV)/.installed ## apply the pool and deployments to a local Prefect server and print its UI address
+	$(MAKE) --no-print-directory synth
+	PREFECT_PYTHON=$(PYTHON) go run ./lambda/cmd/preview -template cdk.out/PrefectCompute.template.json
+
+template: $(VENV)/.installed ## refresh the embedded ECS base job template from the pinned prefect-aws
+	PREFECT_HOME=$$(mktemp -d) PREFECT_SERVER_ANALYTICS_ENABLED=false \
+	  $(VENV)/bin/prefect work-pool get-default-base-job-template --type ecs > constructs/prefectcr/ecs_base_job_template.json
+
+clean: ## remove build output (keeps node_modules and .venv)
+	rm -rf cdk.out bin

@@ -1,0 +1,149 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/harness"
+)
+
+// benchSet is one pool and n deployments derived from the template (its deployments
+// repeated, renamed, pointed at the new pool), so a benchmark never touches the lifecycle
+// test's objects and measures creates, not idempotent no-ops.
+func benchSet(s *suite, tag string, n int) (*harness.CustomResource, []*harness.CustomResource) {
+	poolName := "bench-" + tag
+	pool := s.stack.WorkPools()[0].With(map[string]any{"Name": poolName})
+	tmpl := s.stack.Deployments()
+	deps := make([]*harness.CustomResource, n)
+	for i := range deps {
+		d := tmpl[i%len(tmpl)]
+		deps[i] = d.With(map[string]any{
+			"Name":         fmt.Sprintf("%s-%02d", d.Prop("Name"), i),
+			"WorkPoolName": poolName,
+		})
+		deps[i].LogicalID = fmt.Sprintf("%sBench%02d", d.LogicalID, i)
+	}
+	return pool, deps
+}
+
+// cleanUp removes a benchmark's objects straight through the API (not timed).
+func cleanUp(b *testing.B, s *suite, pool string, ids []string) {
+	ctx := context.Background()
+	for _, id := range ids {
+		if err := s.prefect.Client.DeleteDeployment(ctx, id); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := s.prefect.Client.DeleteWorkPool(ctx, pool); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func reportBootstrapSize(b *testing.B, s *suite) {
+	if fi, err := os.Stat(s.bootstrap); err == nil {
+		b.ReportMetric(float64(fi.Size())/(1<<20), "MiB-bootstrap")
+	}
+}
+
+// BenchmarkColdStartPoolAnd10Deployments: a new function container (fresh RIE, so the first
+// invoke starts the bootstrap, reads the secret and opens connections) creates one pool and
+// 10 deployments — a first `cdk deploy` of the ComputeStack.
+func BenchmarkColdStartPoolAnd10Deployments(b *testing.B) {
+	s := need(b)
+	ctx := context.Background()
+	reportBootstrapSize(b, s)
+	var total, first time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		pool, deps := benchSet(s, fmt.Sprintf("cold-%s-%d", randomHex(3), i), 10)
+		b.StartTimer()
+		start := time.Now()
+		fn, err := s.startFunction(ctx, fmt.Sprintf("bench-cold-%d", i), s.functionEnv(s.prefect.URL, map[string]string{harness.EnvAuthStringSecretARN: s.authARN}))
+		if err != nil {
+			b.Fatal(err)
+		}
+		r := s.newRunner(fn)
+		resp, err := r.Create(ctx, pool)
+		if err != nil || resp.Err() != nil {
+			b.Fatalf("create pool: %v %v\n%s", err, resp.Err(), fn.LogTail(20))
+		}
+		first += time.Since(start)
+		ids := make([]string, 0, len(deps))
+		for _, d := range deps {
+			resp, err := r.Create(ctx, d)
+			if err != nil || resp.Err() != nil {
+				b.Fatalf("create %s: %v %v", d.Prop("Name"), err, resp.Err())
+			}
+			ids = append(ids, resp.PhysicalResourceID)
+		}
+		total += time.Since(start)
+		b.StopTimer()
+		fn.Stop()
+		cleanUp(b, s, pool.Prop("Name"), ids)
+		b.StartTimer()
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/op")
+	b.ReportMetric(float64(first.Milliseconds())/float64(b.N), "ms-cold-first-request")
+}
+
+// BenchmarkRequest: one deployment Update (a schedule change) through a warm function,
+// the common request of a routine `cdk deploy`.
+func BenchmarkRequest(b *testing.B) {
+	s := need(b)
+	ctx := context.Background()
+	reportBootstrapSize(b, s)
+	fn, err := s.startFunction(ctx, "bench-warm", s.functionEnv(s.prefect.URL, map[string]string{harness.EnvAuthStringSecretARN: s.authARN}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer fn.Stop()
+	r := s.newRunner(fn)
+	pool, deps := benchSet(s, "warm-"+randomHex(3), 1)
+	if resp, err := r.Create(ctx, pool); err != nil || resp.Err() != nil {
+		b.Fatalf("create pool: %v %v", err, resp.Err())
+	}
+	d := deps[0]
+	resp, err := r.Create(ctx, d)
+	if err != nil || resp.Err() != nil {
+		b.Fatalf("create deployment: %v %v", err, resp.Err())
+	}
+	id := resp.PhysicalResourceID
+	defer cleanUp(b, s, pool.Prop("Name"), []string{id})
+	crons := []string{"0 * * * *", "30 * * * *"}
+	var versions [2]*harness.CustomResource
+	for i, c := range crons {
+		versions[i] = d.With(map[string]any{"Schedules": fmt.Sprintf(`[{"schedule":{"cron":%q,"timezone":"UTC","day_or":true},"active":true}]`, c)})
+	}
+	old := d
+	durations := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		next := versions[i%2]
+		start := time.Now()
+		resp, err := r.Update(ctx, next, id, old)
+		durations = append(durations, time.Since(start))
+		if err != nil || resp.Err() != nil {
+			b.Fatalf("update: %v %v", err, resp.Err())
+		}
+		if resp.PhysicalResourceID != id {
+			b.Fatalf("update replaced the deployment: %s → %s", id, resp.PhysicalResourceID)
+		}
+		old = next
+	}
+	b.StopTimer()
+	sort.Slice(durations, func(i, j int) bool { return durations[i] < durations[j] })
+	var sum time.Duration
+	for _, x := range durations {
+		sum += x
+	}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	b.ReportMetric(ms(sum)/float64(len(durations)), "ms/op")
+	b.ReportMetric(ms(durations[len(durations)/2]), "ms-p50")
+	b.ReportMetric(ms(durations[(len(durations)*9)/10]), "ms-p90")
+}

@@ -1,0 +1,45 @@
+package stacks
+
+import (
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/constructs/prefectyaml"
+)
+
+// Environment is the three stacks of one deployment of the product. NewEnvironment builds
+// them in any scope — the App today, one cdk.Stage per environment in a pipeline.
+type Environment struct {
+	Network  *NetworkStack
+	Registry *RegistryStack
+	Compute  *ComputeStack
+}
+
+// NewEnvironment builds the stacks from a validated config and a parsed prefect.yaml.
+func NewEnvironment(scope constructs.Construct, cfg Config, flows *prefectyaml.File) *Environment {
+	var env *awscdk.Environment
+	if cfg.Account != "" {
+		env = &awscdk.Environment{Account: jsii.String(cfg.Account), Region: jsii.String(cfg.Region)}
+	}
+	props := func(desc string) awscdk.StackProps {
+		return awscdk.StackProps{Env: env, Description: jsii.String("prefect-ecs-cdk: " + desc)}
+	}
+	e := &Environment{}
+	e.Network = NewNetworkStack(scope, cfg.StackPrefix+"Network", &NetworkStackProps{
+		StackProps: props("VPC, endpoints, flow logs and security groups for Prefect on ECS"), Config: cfg,
+	})
+	e.Registry = NewRegistryStack(scope, cfg.StackPrefix+"Registry", &RegistryStackProps{
+		StackProps: props("flow and worker container images"), Config: cfg,
+	})
+	e.Compute = NewComputeStack(scope, cfg.StackPrefix+"Compute", &ComputeStackProps{
+		StackProps: props("ECS cluster, Prefect worker, work pool and deployments"), Config: cfg,
+		Network: e.Network, Registry: e.Registry, Flows: flows,
+	})
+	// Images are referenced by URI (no CloudFormation reference), so the order is explicit.
+	e.Compute.AddStackDependency(e.Registry.Stack, jsii.String("flow and worker images are published first"))
+	for k, v := range cfg.Tags {
+		awscdk.Tags_Of(scope).Add(jsii.String(k), jsii.String(v), nil)
+	}
+	return e
+}

@@ -1,0 +1,509 @@
+package stacks
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/constructs/prefectyaml"
+)
+
+// template is a synthesized stack as plain JSON, so assertions are ordinary Go.
+type template map[string]any
+
+func (t template) resources(typ string) map[string]map[string]any {
+	out := map[string]map[string]any{}
+	for id, r := range t["Resources"].(map[string]any) {
+		res := r.(map[string]any)
+		if res["Type"] == typ {
+			props, _ := res["Properties"].(map[string]any)
+			out[id] = props
+		}
+	}
+	return out
+}
+
+func (t template) one(tb testing.TB, typ string) map[string]any {
+	tb.Helper()
+	rs := t.resources(typ)
+	if len(rs) != 1 {
+		tb.Fatalf("want exactly one %s, got %d", typ, len(rs))
+	}
+	for _, p := range rs {
+		return p
+	}
+	return nil
+}
+
+// env is one synthesized variant of the app.
+type env struct {
+	cfg                       Config
+	e                         *Environment
+	network, registry, compute template
+}
+
+var (
+	variantsMu sync.Mutex
+	variants   = map[string]*env{}
+)
+
+// synth builds a variant once per test binary: stacks are shared by the tests that read them.
+func synth(t testing.TB, name string, mutate func(*Config)) *env {
+	t.Helper()
+	variantsMu.Lock()
+	defer variantsMu.Unlock()
+	if v, ok := variants[name]; ok {
+		return v
+	}
+	root, _ := filepath.Abs("..")
+	cfg := DefaultConfig()
+	cfg.ProjectRoot = root
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("variant %s: %v", name, err)
+	}
+	flows, err := prefectyaml.Load(filepath.Join(root, "flows", "prefect.yaml"), filepath.Join(root, "flows"), cfg.WorkPoolName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := awscdk.NewApp(&awscdk.AppProps{Context: &map[string]interface{}{"aws:cdk:bundling-stacks": []interface{}{}}})
+	e := NewEnvironment(app, cfg, flows)
+	v := &env{cfg: cfg, e: e}
+	for _, p := range []struct {
+		dst   *template
+		stack awscdk.Stack
+	}{{&v.network, e.Network.Stack}, {&v.registry, e.Registry.Stack}, {&v.compute, e.Compute.Stack}} {
+		raw := assertions.Template_FromStack(p.stack, &assertions.TemplateParsingOptions{SkipCyclicalDependenciesCheck: jsii.Bool(true)}).ToJSON()
+		b, _ := json.Marshal(raw)
+		if err := json.Unmarshal(b, p.dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	variants[name] = v
+	return v
+}
+
+func defaults(t testing.TB) *env { return synth(t, "default", nil) }
+
+func public(t testing.TB) *env {
+	return synth(t, "public", func(c *Config) {
+		c.NetworkMode = NetworkPublic
+		c.InterfaceEndpoints = true
+		c.FlowRunFargateSpot = true
+	})
+}
+
+func selfHosted(t testing.TB) *env {
+	return synth(t, "selfhosted", func(c *Config) {
+		c.PrefectAccountID, c.PrefectWorkspaceID = "", ""
+		c.PrefectAPIURL = "http://prefect.internal:4200/api"
+		c.PrefectAuthStringSecret = "prefect-auth-string"
+		c.Architecture = ArchARM
+		c.NatGateways = 2
+	})
+}
+
+func jsonOf(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// flatten renders a CloudFormation value (with intrinsics) as a string: Fn::Join parts are
+// concatenated and every other intrinsic becomes «Name:arg», so a JSON property built by
+// ToJsonString can be parsed back.
+func flatten(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case map[string]any:
+		if j, ok := x["Fn::Join"].([]any); ok {
+			var parts []string
+			for _, p := range j[1].([]any) {
+				parts = append(parts, flatten(p))
+			}
+			return strings.Join(parts, j[0].(string))
+		}
+		for k, a := range x {
+			s := strings.NewReplacer(`"`, "").Replace(jsonOf(a))
+			return "«" + k + ":" + s + "»"
+		}
+	}
+	return jsonOf(v)
+}
+
+func TestNoSecretInAnyEnvironment(t *testing.T) {
+	for _, v := range []*env{defaults(t), public(t), selfHosted(t)} {
+		for _, tmpl := range []template{v.network, v.registry, v.compute} {
+			raw := jsonOf(tmpl)
+			if regexp.MustCompile(`pnu_[A-Za-z0-9]{10,}|PREFECT_API_KEY"\s*,\s*"Value"`).MatchString(raw) {
+				t.Fatal("an API key or PREFECT_API_KEY environment value is in a template")
+			}
+		}
+		for id, td := range v.compute.resources("AWS::ECS::TaskDefinition") {
+			for _, c := range td["ContainerDefinitions"].([]any) {
+				for _, e := range c.(map[string]any)["Environment"].([]any) {
+					name := e.(map[string]any)["Name"].(string)
+					if strings.Contains(name, "KEY") || strings.Contains(name, "AUTH_STRING") || strings.Contains(name, "SECRET") {
+						t.Errorf("%s: %s is a plain environment value", id, name)
+					}
+				}
+			}
+		}
+		for id, fn := range v.compute.resources("AWS::Lambda::Function") {
+			for name := range fn["Environment"].(map[string]any)["Variables"].(map[string]any) {
+				if strings.HasSuffix(name, "_KEY") || strings.HasSuffix(name, "_STRING") {
+					t.Errorf("%s: %s holds a secret value; only secret ARNs may be passed", id, name)
+				}
+			}
+		}
+	}
+}
+
+func TestWorkerSecretWiring(t *testing.T) {
+	cases := []struct {
+		v    *env
+		name string
+		arn  string
+	}{
+		{defaults(t), "PREFECT_API_KEY", ":secret:prefect-api-key"},
+		{selfHosted(t), "PREFECT_API_AUTH_STRING", ":secret:prefect-auth-string"},
+	}
+	for _, c := range cases {
+		td := c.v.compute.one(t, "AWS::ECS::TaskDefinition")
+		secrets := td["ContainerDefinitions"].([]any)[0].(map[string]any)["Secrets"].([]any)
+		if len(secrets) != 1 {
+			t.Fatalf("want one ECS secret, got %v", secrets)
+		}
+		s := secrets[0].(map[string]any)
+		if s["Name"] != c.name || !strings.HasSuffix(flatten(s["ValueFrom"]), c.arn) {
+			t.Errorf("secret %v, want %s from %s", s, c.name, c.arn)
+		}
+	}
+}
+
+func TestWorkerService(t *testing.T) {
+	v := defaults(t)
+	svc := v.compute.one(t, "AWS::ECS::Service")
+	if svc["DesiredCount"] != float64(1) {
+		t.Errorf("desired count %v, want 1", svc["DesiredCount"])
+	}
+	cb := svc["DeploymentConfiguration"].(map[string]any)["DeploymentCircuitBreaker"].(map[string]any)
+	if cb["Enable"] != true || cb["Rollback"] != true {
+		t.Errorf("circuit breaker %v", cb)
+	}
+	nc := svc["NetworkConfiguration"].(map[string]any)["AwsvpcConfiguration"].(map[string]any)
+	if nc["AssignPublicIp"] != "DISABLED" {
+		t.Errorf("private mode assigns a public IP: %v", nc)
+	}
+	c := v.compute.one(t, "AWS::ECS::TaskDefinition")["ContainerDefinitions"].([]any)[0].(map[string]any)
+	cmd := strings.Join(toStrings(c["Command"]), " ")
+	if cmd != "prefect worker start --pool ecs-fargate --type ecs --with-healthcheck --no-create-pool-if-not-found" {
+		t.Errorf("worker command %q", cmd)
+	}
+	hc := c["HealthCheck"].(map[string]any)
+	if !strings.Contains(strings.Join(toStrings(hc["Command"]), " "), "127.0.0.1:8080/health") {
+		t.Errorf("health check %v does not probe the worker's /health", hc)
+	}
+	if pub := public(t).compute.one(t, "AWS::ECS::Service")["NetworkConfiguration"].(map[string]any)["AwsvpcConfiguration"].(map[string]any); pub["AssignPublicIp"] != "ENABLED" {
+		t.Errorf("public mode: %v", pub)
+	}
+	// The service waits for the pool: the worker does not create it.
+	deps := jsonOf(v.compute["Resources"].(map[string]any)[firstKey(v.compute.resources("AWS::ECS::Service"))].(map[string]any)["DependsOn"])
+	if !strings.Contains(deps, "WorkPool") {
+		t.Errorf("worker service DependsOn %s, want the work pool", deps)
+	}
+	if td := selfHosted(t).compute.one(t, "AWS::ECS::TaskDefinition"); td["RuntimePlatform"].(map[string]any)["CpuArchitecture"] != "ARM64" {
+		t.Errorf("arm64 config gives %v", td["RuntimePlatform"])
+	}
+}
+
+func TestWorkerIAM(t *testing.T) {
+	v := defaults(t)
+	var workerPolicy map[string]any
+	for id, p := range v.compute.resources("AWS::IAM::Policy") {
+		if strings.HasPrefix(id, "WorkerTaskTaskRole") {
+			workerPolicy = p
+		}
+	}
+	if workerPolicy == nil {
+		t.Fatal("no worker task role policy")
+	}
+	bySid := map[string]map[string]any{}
+	for _, s := range workerPolicy["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+		st := s.(map[string]any)
+		if sid, ok := st["Sid"].(string); ok {
+			bySid[sid] = st
+		}
+		for _, a := range toStrings(st["Action"]) {
+			if strings.HasSuffix(a, "*") {
+				t.Errorf("wildcard action %s", a)
+			}
+		}
+	}
+	run := bySid["RunOnThisCluster"]
+	if run == nil || !strings.Contains(jsonOf(run["Condition"]), "ecs:cluster") {
+		t.Fatalf("RunTask is not conditioned on the cluster: %v", run)
+	}
+	if !strings.Contains(flatten(run["Resource"]), "task-definition/prefect_ecs-fargate_*") {
+		t.Errorf("RunTask resource %v, want this pool's family", run["Resource"])
+	}
+	if !strings.Contains(jsonOf(bySid["ManageTasksOnThisCluster"]["Condition"]), "ecs:cluster") {
+		t.Errorf("StopTask/DescribeTasks not conditioned on the cluster")
+	}
+	pass := bySid["PassFlowRunRoles"]
+	res := jsonOf(pass["Resource"])
+	if !strings.Contains(res, "FlowRunExecutionRole") || !strings.Contains(res, "FlowRunTaskRole") || strings.Count(res, "GetAtt") != 2 {
+		t.Errorf("PassRole resources %s, want exactly the two flow-run roles", res)
+	}
+	if !strings.Contains(jsonOf(pass["Condition"]), "ecs-tasks.amazonaws.com") {
+		t.Errorf("PassRole not limited to ECS tasks")
+	}
+	for sid, st := range bySid {
+		if jsonOf(st["Resource"]) == `"*"` && sid != "TaskDefinitions" && sid != "DescribeNetwork" {
+			t.Errorf("statement %s has Resource *", sid)
+		}
+	}
+	// The flow task role starts with no permissions.
+	for id := range v.compute.resources("AWS::IAM::Policy") {
+		if strings.HasPrefix(id, "FlowRunTaskRole") {
+			t.Errorf("flow-run task role has a policy %s", id)
+		}
+	}
+}
+
+func TestSecurityGroupsHaveNoIngress(t *testing.T) {
+	for _, v := range []*env{defaults(t), public(t), selfHosted(t)} {
+		for id, sg := range v.network.resources("AWS::EC2::SecurityGroup") {
+			in, ok := sg["SecurityGroupIngress"]
+			if ok && strings.HasPrefix(id, "Vpc") {
+				// Interface endpoints accept HTTPS from inside the VPC, nothing else.
+				rules := in.([]any)
+				r := rules[0].(map[string]any)
+				if len(rules) != 1 || r["FromPort"] != float64(443) || r["ToPort"] != float64(443) || !strings.Contains(jsonOf(r["CidrIp"]), "CidrBlock") {
+					t.Errorf("%s: endpoint ingress %v", id, rules)
+				}
+				continue
+			}
+			if ok {
+				t.Errorf("%s has ingress %v", id, in)
+			}
+		}
+		if len(v.network.resources("AWS::EC2::SecurityGroupIngress")) != 0 {
+			t.Errorf("stand-alone ingress rules exist")
+		}
+	}
+	// Self-hosted on port 4200: the worker may reach that port and HTTPS, nothing else.
+	for id, sg := range selfHosted(t).network.resources("AWS::EC2::SecurityGroup") {
+		if strings.HasPrefix(id, "WorkerSecurityGroup") {
+			eg := jsonOf(sg["SecurityGroupEgress"])
+			if !strings.Contains(eg, `"FromPort":4200`) || !strings.Contains(eg, `"FromPort":443`) || strings.Contains(eg, `"IpProtocol":"-1"`) {
+				t.Errorf("worker egress %s", eg)
+			}
+		}
+	}
+}
+
+func TestNetworkModes(t *testing.T) {
+	cases := []struct {
+		v         *env
+		nat, ifes int
+		private   bool
+	}{
+		{defaults(t), 1, 0, true},
+		{public(t), 0, 5, false},
+		{selfHosted(t), 2, 0, true},
+	}
+	for i, c := range cases {
+		if n := len(c.v.network.resources("AWS::EC2::NatGateway")); n != c.nat {
+			t.Errorf("case %d: %d NAT gateways, want %d", i, n, c.nat)
+		}
+		ifes, gws := 0, 0
+		for _, e := range c.v.network.resources("AWS::EC2::VPCEndpoint") {
+			if e["VpcEndpointType"] == "Interface" {
+				ifes++
+			} else {
+				gws++
+			}
+		}
+		if ifes != c.ifes || gws != 1 {
+			t.Errorf("case %d: %d interface + %d gateway endpoints, want %d + 1", i, ifes, gws, c.ifes)
+		}
+		subnets := c.v.network.resources("AWS::EC2::Subnet")
+		if want := 2 * c.v.cfg.MaxAzs; c.private && len(subnets) != want || !c.private && len(subnets) != c.v.cfg.MaxAzs {
+			t.Errorf("case %d: %d subnets for %d AZs", i, len(subnets), c.v.cfg.MaxAzs)
+		}
+		if len(c.v.network.resources("AWS::EC2::FlowLog")) != 1 {
+			t.Errorf("case %d: no VPC flow log", i)
+		}
+	}
+}
+
+// poolTemplate parses the work pool's BaseJobTemplate property back into JSON, with
+// intrinsics rendered as «…» markers.
+func poolTemplate(t *testing.T, v *env) (map[string]any, map[string]any) {
+	t.Helper()
+	pool := v.compute.one(t, "Custom::PrefectWorkPool")
+	var tmpl map[string]any
+	if err := json.Unmarshal([]byte(flatten(pool["BaseJobTemplate"])), &tmpl); err != nil {
+		t.Fatalf("BaseJobTemplate is not JSON: %v", err)
+	}
+	return pool, tmpl
+}
+
+func defaultOf(tmpl map[string]any, name string) any {
+	return tmpl["variables"].(map[string]any)["properties"].(map[string]any)[name].(map[string]any)["default"]
+}
+
+func TestWorkPoolTemplate(t *testing.T) {
+	pool, tmpl := poolTemplate(t, defaults(t))
+	if pool["Name"] != "ecs-fargate" || pool["Type"] != "ecs" || pool["ServiceTimeout"] != "300" {
+		t.Errorf("pool properties %v", pool)
+	}
+	checks := map[string]string{
+		"cluster":                         `«Fn::GetAtt:[Cluster`,
+		"vpc_id":                          `«Fn::ImportValue:PrefectNetwork:ExportsOutputRefVpc`,
+		"execution_role_arn":              `«Fn::GetAtt:[FlowRunExecutionRole`,
+		"task_role_arn":                   `«Fn::GetAtt:[FlowRunTaskRole`,
+		"prefect_api_key_secret_arn":      `:secret:prefect-api-key`,
+		"image":                           `cdk-hnb659fds-container-assets`,
+		"cpu":                             `1024`,
+		"memory":                          `2048`,
+		"configure_cloudwatch_logs":       `true`,
+		"match_latest_revision_in_family": `true`,
+		"launch_type":                     `FARGATE`,
+	}
+	for name, want := range checks {
+		if got := jsonOf(defaultOf(tmpl, name)); !strings.Contains(got, want) {
+			t.Errorf("default of %s = %s, want it to contain %s", name, got, want)
+		}
+	}
+	nc := defaultOf(tmpl, "network_configuration").(map[string]any)
+	if len(nc["subnets"].([]any)) != 2 || nc["assignPublicIp"] != "DISABLED" || !strings.Contains(jsonOf(nc["securityGroups"]), "FlowRunSecurityGroup") {
+		t.Errorf("network_configuration %v", nc)
+	}
+	logs := defaultOf(tmpl, "cloudwatch_logs_options").(map[string]any)
+	if logs["awslogs-create-group"] != "false" || !strings.Contains(jsonOf(logs["awslogs-group"]), "FlowRunLogs") {
+		t.Errorf("cloudwatch_logs_options %v", logs)
+	}
+	_, spot := poolTemplate(t, public(t))
+	if defaultOf(spot, "launch_type") != "FARGATE_SPOT" || defaultOf(spot, "network_configuration").(map[string]any)["assignPublicIp"] != "ENABLED" {
+		t.Errorf("public+spot pool: %v / %v", defaultOf(spot, "launch_type"), defaultOf(spot, "network_configuration"))
+	}
+	_, sh := poolTemplate(t, selfHosted(t))
+	if defaultOf(sh, "prefect_api_key_secret_arn") != nil || !strings.Contains(jsonOf(defaultOf(sh, "prefect_api_auth_string_secret_arn")), "prefect-auth-string") {
+		t.Errorf("self-hosted pool secrets: key %v, auth %v", defaultOf(sh, "prefect_api_key_secret_arn"), defaultOf(sh, "prefect_api_auth_string_secret_arn"))
+	}
+}
+
+func TestDeploymentsFromPrefectYaml(t *testing.T) {
+	v := defaults(t)
+	deps := v.compute.resources("Custom::PrefectDeployment")
+	if len(deps) != 2 {
+		t.Fatalf("want 2 deployments (flows/prefect.yaml), got %d", len(deps))
+	}
+	for id, d := range deps {
+		if !strings.Contains(jsonOf(d["WorkPoolName"]), "WorkPool") {
+			t.Errorf("%s: WorkPoolName %v is not the pool resource", id, d["WorkPoolName"])
+		}
+		if !strings.Contains(flatten(d["JobVariables"]), `"image":"«Fn::Sub:`) {
+			t.Errorf("%s: image job variable %v", id, d["JobVariables"])
+		}
+		if !strings.Contains(d["PullSteps"].(string), "/opt/prefect/flows") {
+			t.Errorf("%s: pull steps %v", id, d["PullSteps"])
+		}
+	}
+}
+
+func TestObserverAndOutputs(t *testing.T) {
+	v := defaults(t)
+	rule := v.compute.one(t, "AWS::Events::Rule")
+	if !strings.Contains(jsonOf(rule["EventPattern"]), "ECS Task State Change") || !strings.Contains(jsonOf(rule["EventPattern"]), "clusterArn") {
+		t.Errorf("event pattern %v", rule["EventPattern"])
+	}
+	q := v.compute.one(t, "AWS::SQS::Queue")
+	if q["SqsManagedSseEnabled"] != true {
+		t.Errorf("observer queue not encrypted: %v", q)
+	}
+	outputs := v.compute["Outputs"].(map[string]any)
+	for _, name := range []string{"ClusterArn", "VpcId", "FlowRunSubnetIds", "FlowRunSecurityGroupId", "FlowRunExecutionRoleArn", "FlowRunTaskRoleArn", "FlowImageUri", "FlowRunLogGroupName", "WorkPoolName"} {
+		if _, ok := outputs[name]; !ok {
+			t.Errorf("missing output %s", name)
+		}
+	}
+	for id, lg := range v.compute.resources("AWS::Logs::LogGroup") {
+		if lg["RetentionInDays"] != float64(30) {
+			t.Errorf("%s retention %v", id, lg["RetentionInDays"])
+		}
+	}
+}
+
+func TestCustomResourceFunction(t *testing.T) {
+	v := defaults(t)
+	fn := v.compute.one(t, "AWS::Lambda::Function")
+	if fn["Runtime"] != "provided.al2023" || jsonOf(fn["Architectures"]) != `["arm64"]` || fn["Handler"] != "bootstrap" {
+		t.Errorf("function %v", fn)
+	}
+	if fn["Timeout"].(float64) >= 300 {
+		t.Errorf("function timeout %v must be below the custom resources' ServiceTimeout", fn["Timeout"])
+	}
+	vars := fn["Environment"].(map[string]any)["Variables"].(map[string]any)
+	if !strings.HasPrefix(vars["PREFECT_API_URL"].(string), "https://api.prefect.cloud/api/accounts/") || vars["PREFECT_API_KEY_SECRET_ARN"] == nil {
+		t.Errorf("function environment %v", vars)
+	}
+	// The function's role reads one secret and writes its own logs: nothing else.
+	for id, p := range v.compute.resources("AWS::IAM::Policy") {
+		if !strings.HasPrefix(id, "PrefectResourcesRole") {
+			continue
+		}
+		var actions []string
+		for _, s := range p["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+			actions = append(actions, toStrings(s.(map[string]any)["Action"])...)
+		}
+		if got := strings.Join(actions, ","); got != "logs:CreateLogStream,logs:PutLogEvents,secretsmanager:GetSecretValue" {
+			t.Errorf("custom-resource role actions %s", got)
+		}
+	}
+}
+
+func TestRegistryImageParameters(t *testing.T) {
+	params := defaults(t).registry.resources("AWS::SSM::Parameter")
+	if len(params) != 2 {
+		t.Fatalf("want 2 image URI parameters, got %d", len(params))
+	}
+	for id, p := range params {
+		if !strings.Contains(flatten(p["Value"]), "cdk-hnb659fds-container-assets") {
+			t.Errorf("%s: %v is not an image asset URI", id, p["Value"])
+		}
+	}
+}
+
+func toStrings(v any) []string {
+	switch x := v.(type) {
+	case string:
+		return []string{x}
+	case []any:
+		out := make([]string, 0, len(x))
+		for _, e := range x {
+			out = append(out, fmt.Sprint(e))
+		}
+		return out
+	}
+	return nil
+}
+
+func firstKey(m map[string]map[string]any) string {
+	for k := range m {
+		return k
+	}
+	return ""
+}
