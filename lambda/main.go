@@ -1,0 +1,121 @@
+// Command bootstrap is the custom-resource function of the ComputeStack: the
+// service token of Custom::PrefectWorkPool and Custom::PrefectDeployment.
+// It wires the environment and Secrets Manager to the Prefect client, the
+// resources and the CloudFormation adapter, and hands the adapter to Lambda.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/cfn"
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/prefect"
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/resources"
+)
+
+// Environment variables set by the ComputeStack (see README.md).
+const (
+	envAPIURL           = "PREFECT_API_URL"
+	envAPIKeySecret     = "PREFECT_API_KEY_SECRET_ARN"
+	envAuthStringSecret = "PREFECT_API_AUTH_STRING_SECRET_ARN"
+)
+
+func main() {
+	logger := slog.New(slog.NewJSONHandler(os.Stdout, nil))
+	conn := &connector{getenv: os.Getenv, readSecret: readSecretFromAWS}
+	adapter := cfn.New(map[string]cfn.Handler{
+		resources.WorkPoolType:   resources.NewWorkPools(conn.Connect),
+		resources.DeploymentType: resources.NewDeployments(conn.Connect),
+	}, cfn.WithLogger(logger))
+	lambda.Start(adapter.Handle)
+}
+
+// connector builds the Prefect client on first use and keeps it for the life
+// of the container. Configuration errors are returned, not fatal, so the
+// event that hit them still gets a FAILED response; they are not cached, so
+// a fixed secret is picked up by the next event.
+type connector struct {
+	getenv     func(string) string
+	readSecret func(ctx context.Context, arn string) (string, error)
+
+	mu     sync.Mutex
+	client *prefect.Client
+}
+
+// Connect satisfies resources.Connect.
+func (c *connector) Connect(ctx context.Context) (resources.API, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.client != nil {
+		return c.client, nil
+	}
+	cfg, err := c.config(ctx)
+	if err != nil {
+		return nil, err
+	}
+	client, err := prefect.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", envAPIURL, err)
+	}
+	c.client = client
+	return client, nil
+}
+
+func (c *connector) config(ctx context.Context) (prefect.Config, error) {
+	cfg := prefect.Config{BaseURL: strings.TrimSpace(c.getenv(envAPIURL))}
+	if cfg.BaseURL == "" {
+		return cfg, fmt.Errorf("%s is not set", envAPIURL)
+	}
+	// Only one credential is read: an API key wins, as in Prefect's client.
+	var err error
+	if arn := strings.TrimSpace(c.getenv(envAPIKeySecret)); arn != "" {
+		cfg.APIKey, err = c.secret(ctx, envAPIKeySecret, arn)
+	} else if arn := strings.TrimSpace(c.getenv(envAuthStringSecret)); arn != "" {
+		cfg.AuthString, err = c.secret(ctx, envAuthStringSecret, arn)
+	}
+	return cfg, err
+}
+
+func (c *connector) secret(ctx context.Context, env, arn string) (string, error) {
+	v, err := c.readSecret(ctx, arn)
+	if err != nil {
+		return "", fmt.Errorf("reading the secret in %s: %w", env, err)
+	}
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return "", fmt.Errorf("the secret in %s is empty", env)
+	}
+	return v, nil
+}
+
+// readSecretFromAWS reads a secret's string value. The SDK's default chain
+// honours AWS_ENDPOINT_URL, which is how tests point it at moto.
+func readSecretFromAWS(ctx context.Context, arn string) (string, error) {
+	awsCfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return "", err
+	}
+	out, err := secretsmanager.NewFromConfig(awsCfg).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{
+		SecretId: aws.String(arn),
+	})
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case out.SecretString != nil:
+		return *out.SecretString, nil
+	case out.SecretBinary != nil:
+		return string(out.SecretBinary), nil
+	}
+	return "", errors.New("secret has no value")
+}
