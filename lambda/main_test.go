@@ -51,7 +51,7 @@ func TestConnector(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tc.wantErr)
 				}
-				if tc.secret != "" && strings.Contains(err.Error(), strings.TrimSpace(tc.secret)) {
+				if strings.TrimSpace(tc.secret) != "" && strings.Contains(err.Error(), strings.TrimSpace(tc.secret)) {
 					t.Error("error shows the secret")
 				}
 				return
