@@ -15,7 +15,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/cfn"
@@ -98,14 +98,20 @@ func (c *connector) secret(ctx context.Context, env, arn string) (string, error)
 	return v, nil
 }
 
-// readSecretFromAWS reads a secret's string value. The SDK's default chain
-// honours AWS_ENDPOINT_URL, which is how tests point it at moto.
+// readSecretFromAWS reads a secret's string value. Inside Lambda the role's credentials and
+// region are environment variables, so the SDK's full default chain (shared config files,
+// SSO, IMDS) is not needed: leaving it out keeps the binary small. AWS_ENDPOINT_URL (or
+// AWS_ENDPOINT_URL_SECRETS_MANAGER) points tests at moto, as the SDK itself would.
 func readSecretFromAWS(ctx context.Context, arn string) (string, error) {
-	awsCfg, err := config.LoadDefaultConfig(ctx)
+	awsCfg, err := lambdaAWSConfig(os.Getenv)
 	if err != nil {
 		return "", err
 	}
-	out, err := secretsmanager.NewFromConfig(awsCfg).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{
+	out, err := secretsmanager.NewFromConfig(awsCfg, func(o *secretsmanager.Options) {
+		if ep := firstNonEmpty(os.Getenv("AWS_ENDPOINT_URL_SECRETS_MANAGER"), os.Getenv("AWS_ENDPOINT_URL")); ep != "" {
+			o.BaseEndpoint = aws.String(ep)
+		}
+	}).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{
 		SecretId: aws.String(arn),
 	})
 	if err != nil {
@@ -118,4 +124,30 @@ func readSecretFromAWS(ctx context.Context, arn string) (string, error) {
 		return string(out.SecretBinary), nil
 	}
 	return "", errors.New("secret has no value")
+}
+
+// lambdaAWSConfig builds the SDK configuration from the variables Lambda sets for the
+// function's role.
+func lambdaAWSConfig(getenv func(string) string) (aws.Config, error) {
+	region := firstNonEmpty(getenv("AWS_REGION"), getenv("AWS_DEFAULT_REGION"))
+	if region == "" {
+		return aws.Config{}, errors.New("AWS_REGION is not set")
+	}
+	id, key := getenv("AWS_ACCESS_KEY_ID"), getenv("AWS_SECRET_ACCESS_KEY")
+	if id == "" || key == "" {
+		return aws.Config{}, errors.New("AWS credentials are not in the environment (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)")
+	}
+	return aws.Config{
+		Region:      region,
+		Credentials: credentials.NewStaticCredentialsProvider(id, key, getenv("AWS_SESSION_TOKEN")),
+	}, nil
+}
+
+func firstNonEmpty(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
 }

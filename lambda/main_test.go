@@ -95,3 +95,23 @@ func TestConnectorRetriesAfterFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestLambdaAWSConfig(t *testing.T) {
+	env := map[string]string{"AWS_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_SESSION_TOKEN": "tok"}
+	cfg, err := lambdaAWSConfig(func(k string) string { return env[k] })
+	if err != nil || cfg.Region != "eu-west-1" {
+		t.Fatalf("config %v, %v", cfg.Region, err)
+	}
+	creds, err := cfg.Credentials.Retrieve(context.Background())
+	if err != nil || creds.AccessKeyID != "AKID" || creds.SessionToken != "tok" {
+		t.Fatalf("credentials %+v, %v", creds, err)
+	}
+	delete(env, "AWS_SECRET_ACCESS_KEY")
+	if _, err := lambdaAWSConfig(func(k string) string { return env[k] }); err == nil {
+		t.Fatal("missing credentials accepted")
+	}
+	delete(env, "AWS_REGION")
+	if _, err := lambdaAWSConfig(func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), "AWS_REGION") {
+		t.Fatalf("missing region: %v", err)
+	}
+}

@@ -59,12 +59,12 @@ func NewRegistryStack(scope constructs.Construct, id string, props *RegistryStac
 	s.FlowImageParameter = awsssm.NewStringParameter(stack, jsii.String("FlowImageUri"), &awsssm.StringParameterProps{
 		Description:   jsii.String("URI of the current Prefect flow image (prefect-ecs-cdk)"),
 		StringValue:   s.FlowImage.ImageUri(),
-		ParameterName: jsii.String("/" + cfg.StackPrefix + "/flow-image-uri"),
+		ParameterName: jsii.String("/" + *stack.StackName() + "/flow-image-uri"),
 	})
 	awsssm.NewStringParameter(stack, jsii.String("WorkerImageUri"), &awsssm.StringParameterProps{
 		Description:   jsii.String("URI of the current Prefect worker image (prefect-ecs-cdk)"),
 		StringValue:   s.WorkerImage.ImageUri(),
-		ParameterName: jsii.String("/" + cfg.StackPrefix + "/worker-image-uri"),
+		ParameterName: jsii.String("/" + *stack.StackName() + "/worker-image-uri"),
 	})
 	awscdk.NewCfnOutput(stack, jsii.String("FlowImageUriOutput"), &awscdk.CfnOutputProps{Value: s.FlowImage.ImageUri()})
 	awscdk.NewCfnOutput(stack, jsii.String("WorkerImageUriOutput"), &awscdk.CfnOutputProps{Value: s.WorkerImage.ImageUri()})

@@ -45,8 +45,8 @@ func (t template) one(tb testing.TB, typ string) map[string]any {
 
 // env is one synthesized variant of the app.
 type env struct {
-	cfg                       Config
-	e                         *Environment
+	cfg                        Config
+	e                          *Environment
 	network, registry, compute template
 }
 
@@ -506,4 +506,36 @@ func firstKey(m map[string]map[string]any) string {
 		return k
 	}
 	return ""
+}
+
+// TestEnvironmentsInStages builds two environments as cdk.Stages of one app, as a CDK
+// Pipelines stack will: names derived from the stage must not collide.
+func TestEnvironmentsInStages(t *testing.T) {
+	root, _ := filepath.Abs("..")
+	flows, err := prefectyaml.Load(filepath.Join(root, "flows", "prefect.yaml"), filepath.Join(root, "flows"), "ecs-fargate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := awscdk.NewApp(&awscdk.AppProps{Context: &map[string]interface{}{"aws:cdk:bundling-stacks": []interface{}{}}})
+	params := map[string]string{}
+	for _, name := range []string{"Dev", "Prod"} {
+		stage := awscdk.NewStage(app, jsii.String(name), nil)
+		cfg := DefaultConfig()
+		cfg.ProjectRoot = root
+		e := NewEnvironment(stage, cfg, flows)
+		p := *e.Registry.FlowImageParameter.ParameterName()
+		if other, dup := params[p]; dup {
+			t.Errorf("stages %s and %s share the parameter %s", other, name, p)
+		}
+		params[p] = name
+	}
+	asm := app.Synth(nil)
+	if n := len(*asm.Stacks()); n != 0 {
+		t.Errorf("stacks must live in the stages, %d at the top level", n)
+	}
+	for _, name := range []string{"Dev", "Prod"} {
+		if stacks := *asm.GetNestedAssembly(jsii.String("assembly-" + name)).Stacks(); len(stacks) != 3 {
+			t.Errorf("stage %s has %d stacks, want 3", name, len(stacks))
+		}
+	}
 }

@@ -194,11 +194,15 @@ func (a *Adapter) Process(ctx context.Context, ev *Event) Response {
 	var r result
 	select {
 	case r = <-done:
-		if r.err != nil && workCtx.Err() != nil && !errors.Is(r.err, context.Canceled) {
-			r.err = fmt.Errorf("timed out after %s: %w", budget.Round(time.Millisecond), r.err)
-		}
 	case <-workCtx.Done():
-		r.err = fmt.Errorf("timed out after %s", budget.Round(time.Millisecond))
+		select {
+		case r = <-done: // finished at the wire: report what really happened
+		default:
+			r.err = errors.New("the operation is still running")
+		}
+	}
+	if r.err != nil && errors.Is(workCtx.Err(), context.DeadlineExceeded) {
+		r.err = fmt.Errorf("timed out after %s: %w", budget.Round(time.Millisecond), r.err)
 	}
 	if r.err != nil {
 		return ev.failed(r.err.Error())

@@ -67,7 +67,7 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("prefect: base URL: %w", err)
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("prefect: base URL %q must be http(s)://host/...", u.Redacted())
+		return nil, fmt.Errorf("prefect: base URL %q must look like http(s)://host/path", u.Redacted())
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("prefect: base URL %q must not have a query or fragment", u.Redacted())

@@ -438,3 +438,13 @@ func TestParseDetail(t *testing.T) {
 		t.Errorf("truncate len %d", len(got))
 	}
 }
+
+func TestParseDetailPrefersValueErrors(t *testing.T) {
+	body := `{"exception_message":"Invalid request received.","exception_detail":[` +
+		`{"loc":["body","schedules",0,"schedule","IntervalSchedule","interval"],"msg":"Field required"},` +
+		`{"loc":["body","schedules",0,"schedule","CronSchedule","cron"],"msg":"Value error, Invalid cron string: \"x\""}]}`
+	want := `Invalid request received: body.schedules.0.schedule.CronSchedule.cron: Value error, Invalid cron string: "x"`
+	if got := parseDetail([]byte(body)); got != want {
+		t.Errorf("got %q", got)
+	}
+}

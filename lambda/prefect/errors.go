@@ -115,7 +115,19 @@ func parseDetail(body []byte) string {
 	return truncate(oneLine(strings.Join(parts, "; ")), maxDetail)
 }
 
+// summarize lists validation errors as "loc: msg". When a union type fails,
+// pydantic reports every branch; the "Value error" items come from Prefect's
+// own validators and say what is actually wrong, so only they are kept.
 func summarize(list []validationErr) string {
+	var valueErrs []validationErr
+	for _, v := range list {
+		if strings.HasPrefix(v.Msg, "Value error") {
+			valueErrs = append(valueErrs, v)
+		}
+	}
+	if len(valueErrs) > 0 {
+		list = valueErrs
+	}
 	items := make([]string, 0, len(list))
 	for _, v := range list {
 		loc := make([]string, 0, len(v.Loc))

@@ -205,11 +205,11 @@ func deploymentProps(name, flow, pool string) map[string]any {
 	return map[string]any{
 		"Name": name, "FlowName": flow, "WorkPoolName": pool, "Entrypoint": "hello.py:hello",
 		"Description": "says hello", "Version": "1.0", "WorkQueueName": "default",
-		"Tags":         []any{"a", "b"},
-		"Parameters":   `{"name":"world","n":12345678901234567890}`,
-		"JobVariables": `{"image":"123.dkr.ecr.example/flows:1"}`,
-		"PullSteps":    `[{"prefect.deployments.steps.set_working_directory":{"directory":"/opt/prefect/flows"}}]`,
-		"Schedules":    `[{"schedule":{"cron":"0 * * * *","timezone":"UTC","day_or":true},"active":true,"parameters":{}},{"schedule":{"interval":3600}}]`,
+		"Tags":             []any{"a", "b"},
+		"Parameters":       `{"name":"world","n":12345678901234567890}`,
+		"JobVariables":     `{"image":"123.dkr.ecr.example/flows:1"}`,
+		"PullSteps":        `[{"prefect.deployments.steps.set_working_directory":{"directory":"/opt/prefect/flows"}}]`,
+		"Schedules":        `[{"schedule":{"cron":"0 * * * *","timezone":"UTC","day_or":true},"active":true,"parameters":{}},{"schedule":{"interval":3600}}]`,
 		"ConcurrencyLimit": "2", "Paused": "false", "EnforceParameterSchema": "true",
 	}
 }
@@ -480,7 +480,9 @@ func (panicky) Create(context.Context, map[string]any) (string, map[string]strin
 func (panicky) Update(context.Context, string, map[string]any, map[string]any) (string, map[string]string, error) {
 	panic("update exploded")
 }
-func (panicky) Delete(context.Context, string, map[string]any) error { panic(errors.New("delete exploded")) }
+func (panicky) Delete(context.Context, string, map[string]any) error {
+	panic(errors.New("delete exploded"))
+}
 
 func TestPanicAnswersFailed(t *testing.T) {
 	e := newEnv(t)

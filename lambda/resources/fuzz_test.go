@@ -23,7 +23,9 @@ func (memAPI) ReadWorkPool(_ context.Context, name string) (*prefect.WorkPool, e
 	return &prefect.WorkPool{ID: "0b6c1b8e-7c39-4a43-9f55-0d0a5f0f2a11", Name: name, Type: "ecs"}, nil
 }
 func (memAPI) UpdateWorkPool(context.Context, string, prefect.WorkPoolUpdate) error { return nil }
-func (memAPI) DeleteWorkPool(context.Context, string) error                         { return &prefect.APIError{StatusCode: 404} }
+func (memAPI) DeleteWorkPool(context.Context, string) error {
+	return &prefect.APIError{StatusCode: 404}
+}
 func (memAPI) UpsertFlow(_ context.Context, in prefect.FlowCreate) (*prefect.Flow, error) {
 	return &prefect.Flow{ID: "1b6c1b8e-7c39-4a43-9f55-0d0a5f0f2a11", Name: in.Name}, nil
 }

@@ -128,6 +128,10 @@ func StartLambda(ctx context.Context, cfg LambdaConfig) (*Lambda, error) {
 	if name == "" {
 		name = "function"
 	}
+	return withPortRetry(func() (*Lambda, error) { return startLambda(ctx, cfg, bootstrap, timeout, mem, name) })
+}
+
+func startLambda(ctx context.Context, cfg LambdaConfig, bootstrap string, timeout time.Duration, mem int, name string) (*Lambda, error) {
 	invokePort, err := FreePort()
 	if err != nil {
 		return nil, err
@@ -135,11 +139,6 @@ func StartLambda(ctx context.Context, cfg LambdaConfig) (*Lambda, error) {
 	runtimePort, err := FreePort()
 	if err != nil {
 		return nil, err
-	}
-	for runtimePort == invokePort {
-		if runtimePort, err = FreePort(); err != nil {
-			return nil, err
-		}
 	}
 	vars := map[string]string{
 		"AWS_REGION":                      FakeRegion,

@@ -57,6 +57,10 @@ func StartMoto(ctx context.Context, cfg MotoConfig) (*MotoServer, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, err
 	}
+	return withPortRetry(func() (*MotoServer, error) { return startMoto(ctx, cfg, exe) })
+}
+
+func startMoto(ctx context.Context, cfg MotoConfig, exe string) (*MotoServer, error) {
 	port, err := FreePort()
 	if err != nil {
 		return nil, err
@@ -93,7 +97,7 @@ func (m *MotoServer) waitReady(ctx context.Context) error {
 			}
 		}
 		if m.proc.exited() {
-			return fmt.Errorf("harness: moto_server exited during start-up (%v); log %s:\n%s", m.proc.waitErr, m.LogPath, m.proc.logTail(30))
+			return m.proc.exitErr("during start-up")
 		}
 		select {
 		case <-ctx.Done():

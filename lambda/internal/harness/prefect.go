@@ -62,13 +62,19 @@ func StartPrefect(ctx context.Context, cfg PrefectConfig) (*PrefectServer, error
 			return nil, err
 		}
 	}
-	port := cfg.Port
-	if port == 0 {
-		var err error
-		if port, err = FreePort(); err != nil {
+	if cfg.Port != 0 {
+		return startPrefect(ctx, cfg, exe, cfg.Port)
+	}
+	return withPortRetry(func() (*PrefectServer, error) {
+		port, err := FreePort()
+		if err != nil {
 			return nil, err
 		}
-	}
+		return startPrefect(ctx, cfg, exe, port)
+	})
+}
+
+func startPrefect(ctx context.Context, cfg PrefectConfig, exe string, port int) (*PrefectServer, error) {
 	home := filepath.Join(cfg.Dir, "prefect-home")
 	if err := os.MkdirAll(home, 0o700); err != nil {
 		return nil, err
@@ -132,8 +138,7 @@ func (s *PrefectServer) waitHealthy(ctx context.Context, timeout time.Duration) 
 			}
 		}
 		if s.proc.exited() {
-			return fmt.Errorf("harness: prefect server exited during start-up (%v); log %s:\n%s",
-				s.proc.waitErr, s.LogPath, s.proc.logTail(40))
+			return s.proc.exitErr("during start-up")
 		}
 		select {
 		case <-ctx.Done():

@@ -114,15 +114,57 @@ func tailFile(path string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// FreePort asks the kernel for a free loopback TCP port. There is a small window in which
-// another process could take it; the servers started here fail loudly if that happens.
+var (
+	portsMu sync.Mutex
+	handed  = map[int]bool{}
+)
+
+// FreePort asks the kernel for a free loopback TCP port. The kernel may hand a just-closed
+// port out again, so ports given to this process are remembered and never repeated; another
+// process can still take one in the window before it is used, which the starters below detect
+// (errPortInUse) and retry.
 func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("harness: free port: %w", err)
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for i := 0; i < 50; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, fmt.Errorf("harness: free port: %w", err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if !handed[port] {
+			handed[port] = true
+			return port, nil
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, errors.New("harness: no free loopback port")
+}
+
+// errPortInUse marks a start that failed because its port was taken meanwhile.
+var errPortInUse = errors.New("port already in use")
+
+// withPortRetry runs start up to three times while it fails with errPortInUse.
+func withPortRetry[T any](start func() (T, error)) (T, error) {
+	var v T
+	var err error
+	for i := 0; i < 3; i++ {
+		if v, err = start(); !errors.Is(err, errPortInUse) {
+			return v, err
+		}
+	}
+	return v, err
+}
+
+// exitErr describes a process that ended during start-up, wrapping errPortInUse when its log
+// says so.
+func (p *process) exitErr(what string) error {
+	tail := p.logTail(30)
+	err := fmt.Errorf("harness: %s exited %s (%v); log %s:\n%s", p.name, what, p.waitErr, p.logPath, tail)
+	if strings.Contains(tail, "already in use") {
+		return fmt.Errorf("%w: %w", errPortInUse, err)
+	}
+	return err
 }
 
 // waitTCP polls until something accepts connections on addr, the process exits, or ctx ends.
@@ -133,9 +175,8 @@ func waitTCP(ctx context.Context, p *process, addr string) error {
 			c.Close()
 			return nil
 		}
-		if p != nil && p.exited() {
-			return fmt.Errorf("harness: %s exited before listening on %s (%v); log %s:\n%s",
-				p.name, addr, p.waitErr, p.logPath, p.logTail(30))
+		if p.exited() {
+			return p.exitErr("before listening on " + addr)
 		}
 		select {
 		case <-ctx.Done():
@@ -180,11 +221,15 @@ func RepoRoot() (string, error) {
 }
 
 // VenvTool locates a Python console script (prefect, moto_server): $PREFECT_ECS_CDK_VENV/bin,
-// then <repo>/.venv/bin, then PATH. The error says how to install it.
+// the directory of $PREFECT_PYTHON, <repo>/.venv/bin, then PATH. The error says how to install it.
 func VenvTool(name string) (string, error) {
 	var candidates []string
 	if v := os.Getenv("PREFECT_ECS_CDK_VENV"); v != "" {
 		candidates = append(candidates, filepath.Join(v, "bin", name))
+	}
+	// The Makefile names the venv's interpreter; the console scripts sit next to it.
+	if py := os.Getenv("PREFECT_PYTHON"); py != "" {
+		candidates = append(candidates, filepath.Join(filepath.Dir(py), name))
 	}
 	if root, err := RepoRoot(); err == nil {
 		candidates = append(candidates, filepath.Join(root, ".venv", "bin", name))

@@ -21,7 +21,8 @@ type Resolver struct {
 	StackName, StackID                      string
 	// Parameters overrides template parameters (else their Default, else a fake).
 	Parameters map[string]string
-	// Imports overrides Fn::ImportValue by export name.
+	// Imports overrides Fn::ImportValue by export name, and Fn::GetStackOutput by
+	// "StackName:OutputName".
 	Imports map[string]string
 	// Refs overrides Ref by logical id.
 	Refs map[string]string
@@ -260,6 +261,26 @@ func (r *Resolver) intrinsic(fn string, arg any) (any, error) {
 		if err != nil {
 			return nil, err
 		}
+		if v, ok := r.Imports[name]; ok {
+			return v, nil
+		}
+		return r.fakeImport(name), nil
+	case "Fn::GetStackOutput":
+		// CDK's cross-stack reference without exports (the same region or another):
+		// {"StackName": S, "OutputName": O, "Region": R}. Faked like an import of "S:O".
+		m, ok := arg.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("Fn::GetStackOutput %v", arg)
+		}
+		stack, err := r.str(m["StackName"])
+		if err != nil {
+			return nil, fmt.Errorf("Fn::GetStackOutput StackName: %w", err)
+		}
+		out, err := r.str(m["OutputName"])
+		if err != nil {
+			return nil, fmt.Errorf("Fn::GetStackOutput OutputName: %w", err)
+		}
+		name := stack + ":" + out
 		if v, ok := r.Imports[name]; ok {
 			return v, nil
 		}
@@ -691,8 +712,9 @@ func (r *Resolver) fakeAttr(id, typ, ref, attr string) string {
 	return ref + "." + attr
 }
 
-// fakeImport is a value for an export named name, shaped by the name (CDK names exports like
-// "PrefectNetwork:ExportsOutputRefVpcPrivateSubnet1Subnet536B997A…"), so the pool's template
+// fakeImport is a value for an export or stack output named name, shaped by the name (CDK
+// names them like "PrefectNetwork:ExportsOutputRefVpcPrivateSubnet1Subnet536B997A…" or
+// "PublishOutputFnGetAttWorkerSecurityGroup5529CF0BGroupId…"), so the pool's template
 // gets subnet-, sg- and vpc- ids where it expects them.
 func (r *Resolver) fakeImport(name string) string {
 	h := fakeHash("import/"+name, 17)
