@@ -36,6 +36,10 @@ type ProxiedRequest struct {
 	Scheme string
 	// Authorized is true when the header was exactly "Bearer <key>".
 	Authorized bool
+	// Status and Duration are the upstream server's answer and how long it took, to tell
+	// the server's share of a request's latency from the function's.
+	Status   int
+	Duration time.Duration
 }
 
 // StartCloudProxy forwards to upstream (a self-hosted …/api URL) with upstreamAuthorization
@@ -68,20 +72,27 @@ func StartCloudProxy(upstream, upstreamAuthorization, apiKey string) (*CloudProx
 		auth := r.Header.Get("Authorization")
 		scheme, _, _ := strings.Cut(auth, " ")
 		ok := subtle.ConstantTimeCompare([]byte(auth), []byte(p.expect)) == 1
-		p.mu.Lock()
-		p.seen = append(p.seen, ProxiedRequest{Method: r.Method, Path: r.URL.Path, Scheme: scheme, Authorized: ok})
-		p.mu.Unlock()
-		if !strings.HasPrefix(r.URL.Path, prefix+"/") {
+		rec := ProxiedRequest{Method: r.Method, Path: r.URL.Path, Scheme: scheme, Authorized: ok}
+		defer func() {
+			p.mu.Lock()
+			p.seen = append(p.seen, rec)
+			p.mu.Unlock()
+		}()
+		switch {
+		case !strings.HasPrefix(r.URL.Path, prefix+"/"):
+			rec.Status = http.StatusNotFound
 			http.Error(w, `{"detail":"Not Found"}`, http.StatusNotFound)
-			return
-		}
-		if !ok {
+		case !ok:
+			rec.Status = http.StatusUnauthorized
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusUnauthorized)
 			fmt.Fprint(w, `{"detail":"Invalid authentication credentials"}`)
-			return
+		default:
+			sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+			start := time.Now()
+			rp.ServeHTTP(sw, r)
+			rec.Status, rec.Duration = sw.status, time.Since(start)
 		}
-		rp.ServeHTTP(w, r)
 	})
 	p.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go p.srv.Serve(l)
@@ -102,4 +113,14 @@ func (p *CloudProxy) Close() {
 		defer cancel()
 		_ = p.srv.Shutdown(ctx)
 	}
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
 }

@@ -83,12 +83,17 @@ func (r *Runner) Send(ctx context.Context, ev *Event) (*Response, error) {
 		ev.ResponseURL = r.Responses.URLFor(ev.RequestID)
 	}
 	n := len(r.Responses.Responses(ev.RequestID)) + 1
+	start := time.Now()
 	_, invokeErr := r.Lambda.Invoke(ctx, ev)
+	took := time.Since(start)
 	timeout := r.ResponseTimeout
 	if timeout == 0 {
 		timeout = 5 * time.Second
 	}
 	resp, err := r.Responses.AwaitN(ctx, ev.RequestID, n, timeout)
+	if resp != nil {
+		resp.Invoke = took
+	}
 	if invokeErr != nil {
 		return resp, fmt.Errorf("%s %s %s: %w (response: %v)", ev.RequestType, ev.ResourceType, ev.LogicalResourceID, invokeErr, err)
 	}

@@ -29,6 +29,10 @@ type Response struct {
 	Header http.Header `json:"-"`
 	// DecodeErr is set when the body is not a valid response document.
 	DecodeErr error `json:"-"`
+	// Invoke is how long the invoke took that produced this response (set by Runner.Send):
+	// the function's latency as CloudFormation would see it, without the harness's wait for
+	// duplicate responses.
+	Invoke time.Duration `json:"-"`
 }
 
 // MaxResponseBytes is CloudFormation's limit on a custom-resource response body.

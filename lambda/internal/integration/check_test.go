@@ -127,7 +127,7 @@ func checkPool(t *testing.T, ctx context.Context, cr *harness.CustomResource) *h
 		t.Errorf("pool type = %q, want %q", wp.Type, cr.Prop("Type"))
 	}
 	if d := cr.Prop("Description"); d != "" && (wp.Description == nil || *wp.Description != d) {
-		t.Errorf("pool description = %v, want %q", wp.Description, d)
+		t.Errorf("pool description = %v, want %q", deref(wp.Description), d)
 	}
 	if c := cr.Prop("ConcurrencyLimit"); c != "" {
 		if wp.ConcurrencyLimit == nil || strconv.Itoa(*wp.ConcurrencyLimit) != c {
@@ -189,6 +189,7 @@ func checkDeployment(t *testing.T, ctx context.Context, cr *harness.CustomResour
 		t.Errorf("flow = %q, want %q", f.Name, cr.Prop("FlowName"))
 	}
 	strp := func(field string, got *string, want string) {
+		t.Helper()
 		if want != "" && (got == nil || *got != want) {
 			t.Errorf("%s = %v, want %q", field, deref(got), want)
 		}

@@ -138,6 +138,37 @@ func TestStackLifecycle(t *testing.T) {
 		deps[0] = renamed
 	})
 
+	step("RenamePoolMovesDeployments", func(t *testing.T) {
+		// A new pool name replaces the pool; the deployments' WorkPoolName (a GetAtt of it)
+		// changes, so CloudFormation updates them in place, and only then deletes the old
+		// pool. The deployments must survive that Delete.
+		p := pools[0]
+		oldName := ids[p.LogicalID]
+		renamed := p.With(map[string]any{"Name": oldName + "-v2"})
+		resp := succeed(t)(r.Update(ctx, renamed, oldName, p))
+		if resp.PhysicalResourceID != renamed.Prop("Name") {
+			t.Fatalf("pool rename gave physical id %q, want %q", resp.PhysicalResourceID, renamed.Prop("Name"))
+		}
+		checkPool(t, ctx, renamed)
+		for i, d := range deps {
+			moved := d.With(map[string]any{"WorkPoolName": renamed.Prop("Name")})
+			resp := succeed(t)(r.Update(ctx, moved, ids[d.LogicalID], d))
+			if resp.PhysicalResourceID != ids[d.LogicalID] {
+				t.Errorf("%s: moving to the new pool gave physical id %q, want %q", d.LogicalID, resp.PhysicalResourceID, ids[d.LogicalID])
+			}
+			deps[i] = moved
+		}
+		succeed(t)(r.Delete(ctx, p, oldName))
+		if _, err := s.prefect.Client.WorkPool(ctx, oldName); !harness.IsNotFound(err) {
+			t.Errorf("old pool %s after its Delete: %v, want 404", oldName, err)
+		}
+		for _, d := range deps {
+			checkDeployment(t, ctx, d, ids[d.LogicalID])
+		}
+		pools[0] = renamed
+		ids[p.LogicalID] = renamed.Prop("Name")
+	})
+
 	step("FailedCreateRollsBack", func(t *testing.T) {
 		badDep := deps[0].With(map[string]any{"Name": "it-bad-deployment", "Entrypoint": nil, "Bogus": "x"})
 		badPool := pools[0].With(map[string]any{"Name": "it-bad-pool", "Type": "kubernetes-nope"})
