@@ -17,7 +17,7 @@ PKGS      := . ./stacks/... ./constructs/... ./lambda/...
 UV        := uv==0.13.8
 CDK_FLAGS ?=
 
-.PHONY: help deps synth diff deploy destroy test unit lint cfn-lint bench preview template clean
+.PHONY: help deps synth diff deploy destroy test unit lint cfn-lint reproducible bench preview template clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -62,9 +62,18 @@ cfn-lint: $(VENV)/.installed ## cfn-lint every synthesized template
 test: deps $(VENV)/.installed lint ## everything CI runs: lint, synth, cfn-lint, unit + integration tests
 	$(MAKE) --no-print-directory synth
 	$(MAKE) --no-print-directory cfn-lint
+	$(MAKE) --no-print-directory reproducible
 	PREFECT_ECS_CDK_INTEGRATION=1 PREFECT_PYTHON=$(PYTHON) \
 	  PREFECT_ECS_CDK_TEMPLATE=$(CURDIR)/cdk.out/PrefectCompute.template.json \
 	  go test -count=1 -timeout 20m $(PKGS)
+
+reproducible: ## a second synth must give identical templates and asset hashes (a quiet `cdk diff`)
+	@second=$$(mktemp -d); trap 'rm -rf "$$second"' EXIT; \
+	  $(CDK) synth --quiet -o "$$second" >/dev/null 2>&1; \
+	  for f in cdk.out/*.template.json cdk.out/*.assets.json; do \
+	    cmp -s "$$f" "$$second/$$(basename $$f)" || { echo "not reproducible: $$f differs between two synths"; exit 1; }; \
+	  done; \
+	  echo "reproducible: two synths gave identical templates and asset hashes"
 
 unit: deps ## the Go tests that need no venv and no cdk.out (fast)
 	go test -count=1 $(PKGS)
