@@ -137,13 +137,18 @@ func NewComputeStack(scope constructs.Construct, id string, props *ComputeStackP
 
 	// Prefect: the work pool (every job variable default filled from this stack) and one
 	// deployment per prefect.yaml entry, applied by the Go custom-resource function.
-	s.Provider = prefectcr.NewProvider(stack, "PrefectResources", prefectcr.ProviderProps{
+	providerProps := prefectcr.ProviderProps{
 		ProjectRoot:      cfg.ProjectRoot,
 		APIURL:           cfg.APIURL(),
 		APIKeySecret:     s.APIKeySecret,
 		AuthStringSecret: s.AuthStringSecret,
 		LogRetention:     retention(cfg.LogRetentionDays),
-	})
+	}
+	if cfg.CustomResourceInVpc() {
+		// A self-hosted server is usually private: reach it the way the worker does.
+		providerProps.Vpc, providerProps.Subnets, providerProps.SecurityGroup = net.Vpc, net.TaskSubnets, net.WorkerSecurityGroup
+	}
+	s.Provider = prefectcr.NewProvider(stack, "PrefectResources", providerProps)
 	template, err := prefectcr.ECSBaseJobTemplate(s.poolDefaults(cfg, net, props.Registry))
 	if err != nil {
 		panic(err)

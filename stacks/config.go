@@ -344,6 +344,13 @@ func (c Config) UsesPlaceholderWorkspace() bool {
 	return c.IsCloud() && (c.PrefectAccountID == PlaceholderID || c.PrefectWorkspaceID == PlaceholderID)
 }
 
+// CustomResourceInVpc reports whether the custom-resource function runs inside the VPC: for a
+// self-hosted server in private mode, where the server may be reachable only from the VPC.
+// (Lambda never gets a public IP, so in public mode it stays outside and uses the internet.)
+func (c Config) CustomResourceInVpc() bool {
+	return !c.IsCloud() && c.NetworkMode == NetworkPrivate
+}
+
 // APIURL is the PREFECT_API_URL the worker, the flow runs and the custom resource use.
 func (c Config) APIURL() string {
 	if !c.IsCloud() {

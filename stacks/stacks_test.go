@@ -484,6 +484,12 @@ func TestCustomResourceFunction(t *testing.T) {
 	if !strings.HasPrefix(vars["PREFECT_API_URL"].(string), "https://api.prefect.cloud/api/accounts/") || vars["PREFECT_API_KEY_SECRET_ARN"] == nil {
 		t.Errorf("function environment %v", vars)
 	}
+	if _, inVpc := fn["VpcConfig"]; inVpc {
+		t.Errorf("Prefect Cloud: the function needs no VPC")
+	}
+	if sh := selfHosted(t).compute.one(t, "AWS::Lambda::Function"); !strings.Contains(jsonOf(sh["VpcConfig"]), "WorkerSecurityGroup") {
+		t.Errorf("self-hosted in private mode: the function must run in the VPC with the worker's security group, got %v", sh["VpcConfig"])
+	}
 	// The function's role reads one secret and writes its own logs: nothing else.
 	for id, p := range v.compute.resources("AWS::IAM::Policy") {
 		if !strings.HasPrefix(id, "PrefectResourcesRole") {

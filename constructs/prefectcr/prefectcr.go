@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
@@ -40,6 +41,11 @@ type ProviderProps struct {
 	// either may be nil.
 	APIKeySecret, AuthStringSecret awssecretsmanager.ISecret
 	LogRetention                   awslogs.RetentionDays
+	// Vpc, when set, places the function in Subnets with SecurityGroup: for a self-hosted
+	// Prefect server that is reachable only from inside the VPC. Prefect Cloud needs no VPC.
+	Vpc           awsec2.IVpc
+	Subnets       *awsec2.SubnetSelection
+	SecurityGroup awsec2.ISecurityGroup
 }
 
 // Provider is the Go Lambda behind both resource types.
@@ -85,7 +91,7 @@ func NewProvider(scope constructs.Construct, id string, props ProviderProps) Pro
 			}))
 		}
 	}
-	fn := awslambda.NewFunction(c, jsii.String("Function"), &awslambda.FunctionProps{
+	fnProps := &awslambda.FunctionProps{
 		Description:  jsii.String("prefect-ecs-cdk: creates, updates and deletes the Prefect work pool and deployments"),
 		Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
 		Architecture: awslambda.Architecture_ARM_64(),
@@ -106,7 +112,18 @@ func NewProvider(scope constructs.Construct, id string, props ProviderProps) Pro
 		// CloudFormation invokes the function asynchronously; a retry of a crashed attempt is
 		// safe (every handler is idempotent), but more than one wastes the deadline.
 		RetryAttempts: jsii.Number(1),
-	})
+	}
+	if props.Vpc != nil {
+		fnProps.Vpc = props.Vpc
+		fnProps.VpcSubnets = props.Subnets
+		fnProps.SecurityGroups = &[]awsec2.ISecurityGroup{props.SecurityGroup}
+		cdknag.NagSuppressions_AddResourceSuppressions(role, &[]*cdknag.NagPackSuppression{{
+			Id:        jsii.String("AwsSolutions-IAM4"),
+			Reason:    jsii.String("A function in a VPC needs AWS's AWSLambdaVPCAccessExecutionRole to manage its network interfaces; CDK attaches it."),
+			AppliesTo: &[]interface{}{"Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"},
+		}}, jsii.Bool(true))
+	}
+	fn := awslambda.NewFunction(c, jsii.String("Function"), fnProps)
 	cdknag.NagSuppressions_AddResourceSuppressions(role, &[]*cdknag.NagPackSuppression{{
 		Id:        jsii.String("AwsSolutions-IAM5"),
 		Reason:    jsii.String("Log streams are created at run time inside the function's own log group; the wildcard covers only that group's streams."),
