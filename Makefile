@@ -65,7 +65,7 @@ test: deps $(VENV)/.installed lint ## everything CI runs: lint, synth, cfn-lint,
 	$(MAKE) --no-print-directory reproducible
 	PREFECT_ECS_CDK_INTEGRATION=1 PREFECT_PYTHON=$(PYTHON) \
 	  PREFECT_ECS_CDK_TEMPLATE=$(CURDIR)/cdk.out/PrefectCompute.template.json \
-	  go test -count=1 -timeout 20m $(PKGS)
+	  go tool gotestsum --format pkgname-and-test-fails -- -count=1 -timeout 20m $(PKGS)
 
 reproducible: ## a second synth must give identical templates and asset hashes (a quiet `cdk diff`)
 	@second=$$(mktemp -d); trap 'rm -rf "$$second"' EXIT; \
