@@ -25,17 +25,11 @@ var update = flag.Bool("update", false, "rewrite the golden templates in testdat
 // `cdk synth` would pass, so cdk.json and the code cannot drift apart.
 func cdkJSONContext(t testing.TB) map[string]interface{} {
 	t.Helper()
-	raw, err := os.ReadFile("cdk.json")
+	ctx, err := stacks.ContextFromCDKJSON("cdk.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var doc struct {
-		Context map[string]interface{} `json:"context"`
-	}
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		t.Fatalf("cdk.json: %v", err)
-	}
-	return doc.Context
+	return ctx
 }
 
 type synthesized struct {

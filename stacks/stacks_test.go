@@ -3,7 +3,6 @@ package stacks
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -98,18 +97,12 @@ func synth(t testing.TB, name string, mutate func(*Config)) *env {
 // with asset bundling skipped: `make synth` and the integration tests build the Lambda.
 func appContext(t testing.TB) *map[string]interface{} {
 	t.Helper()
-	raw, err := os.ReadFile("../cdk.json")
+	all, err := ContextFromCDKJSON("../cdk.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var doc struct {
-		Context map[string]interface{} `json:"context"`
-	}
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		t.Fatal(err)
-	}
 	ctx := map[string]interface{}{"aws:cdk:bundling-stacks": []interface{}{}}
-	for k, v := range doc.Context {
+	for k, v := range all {
 		if strings.HasPrefix(k, "@") {
 			ctx[k] = v
 		}
