@@ -57,6 +57,11 @@ var (
 
 // synth builds a variant once per test binary: stacks are shared by the tests that read them.
 func synth(t testing.TB, name string, mutate func(*Config)) *env {
+	return synthWith(t, name, mutate, nil)
+}
+
+// synthWith also merges extra context (e.g. a cached VPC lookup) into the app.
+func synthWith(t testing.TB, name string, mutate func(*Config), extra map[string]interface{}) *env {
 	t.Helper()
 	variantsMu.Lock()
 	defer variantsMu.Unlock()
@@ -76,7 +81,11 @@ func synth(t testing.TB, name string, mutate func(*Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	app := awscdk.NewApp(&awscdk.AppProps{Context: appContext(t)})
+	ctx := appContext(t)
+	for k, v := range extra {
+		(*ctx)[k] = v
+	}
+	app := awscdk.NewApp(&awscdk.AppProps{Context: ctx})
 	e := NewEnvironment(app, cfg, flows)
 	v := &env{cfg: cfg, e: e}
 	for _, p := range []struct {
@@ -560,5 +569,46 @@ func TestEnvironmentsInStages(t *testing.T) {
 		if stacks := *asm.GetNestedAssembly(jsii.String("assembly-" + name)).Stacks(); len(stacks) != 3 {
 			t.Errorf("stage %s has %d stacks, want 3", name, len(stacks))
 		}
+	}
+}
+
+// TestImportedVpc: with vpcId the stack creates no VPC, subnets or NAT and places everything
+// in the looked-up VPC (CDK's dummy lookup result offline; the CLI fills it from the account).
+func TestImportedVpc(t *testing.T) {
+	subnet := func(id, cidr, az, rt string) map[string]interface{} {
+		return map[string]interface{}{"subnetId": id, "cidr": cidr, "availabilityZone": az, "routeTableId": rt}
+	}
+	// What `cdk synth` caches in cdk.context.json after looking the VPC up.
+	lookup := map[string]interface{}{
+		"vpc-provider:account=123456789012:filter.vpc-id=vpc-0123456789abcdef0:region=eu-west-1:returnAsymmetricSubnets=true": map[string]interface{}{
+			"vpcId": "vpc-0123456789abcdef0", "vpcCidrBlock": "10.20.0.0/16", "ownerAccountId": "123456789012",
+			"availabilityZones": []interface{}{},
+			"subnetGroups": []interface{}{
+				map[string]interface{}{"name": "Public", "type": "Public", "subnets": []interface{}{
+					subnet("subnet-0aaaaaaaaaaaaaaa1", "10.20.0.0/24", "eu-west-1a", "rtb-0aaaaaaaaaaaaaaa1"),
+					subnet("subnet-0aaaaaaaaaaaaaaa2", "10.20.1.0/24", "eu-west-1b", "rtb-0aaaaaaaaaaaaaaa1")}},
+				map[string]interface{}{"name": "Private", "type": "Private", "subnets": []interface{}{
+					subnet("subnet-0bbbbbbbbbbbbbbb1", "10.20.16.0/20", "eu-west-1a", "rtb-0bbbbbbbbbbbbbbb1"),
+					subnet("subnet-0bbbbbbbbbbbbbbb2", "10.20.32.0/20", "eu-west-1b", "rtb-0bbbbbbbbbbbbbbb2")}},
+			},
+		},
+	}
+	v := synthWith(t, "imported", func(c *Config) {
+		c.VpcID = "vpc-0123456789abcdef0"
+		c.Account, c.Region = "123456789012", "eu-west-1"
+	}, lookup)
+	for _, typ := range []string{"AWS::EC2::VPC", "AWS::EC2::Subnet", "AWS::EC2::NatGateway", "AWS::EC2::FlowLog"} {
+		if n := len(v.network.resources(typ)); n != 0 {
+			t.Errorf("imported VPC: %d %s created", n, typ)
+		}
+	}
+	for id, sg := range v.network.resources("AWS::EC2::SecurityGroup") {
+		if sg["VpcId"] == nil || strings.Contains(jsonOf(sg["VpcId"]), "Ref") {
+			t.Errorf("%s: VpcId %v is not the imported VPC", id, sg["VpcId"])
+		}
+	}
+	_, tmpl := poolTemplate(t, v)
+	if nc := jsonOf(defaultOf(tmpl, "network_configuration")); !strings.Contains(nc, "subnet-0bbbbbbbbbbbbbbb1") || !strings.Contains(nc, "subnet-0bbbbbbbbbbbbbbb2") {
+		t.Errorf("imported VPC: pool must use its private subnets: %s", nc)
 	}
 }
