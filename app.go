@@ -12,6 +12,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/constructs/prefectcr"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/constructs/prefectyaml"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/stacks"
 )
@@ -36,6 +37,11 @@ func LoadConfig(app awscdk.App, projectRoot string) (stacks.Config, *prefectyaml
 	flows, err := prefectyaml.Load(filepath.Join(flowsDir, "prefect.yaml"), flowsDir, cfg.WorkPoolName)
 	if err != nil {
 		return cfg, nil, err
+	}
+	for _, d := range flows.Deployments {
+		if err := prefectcr.CheckJobVariables(d.JobVariables); err != nil {
+			return cfg, nil, fmt.Errorf("prefect.yaml: deployment %q: work_pool.job_variables: %w", d.Name, err)
+		}
 	}
 	return cfg, flows, nil
 }

@@ -166,3 +166,22 @@ func TestBadConfigFailsBeforeStacks(t *testing.T) {
 		t.Fatalf("want an unknown-key error, got %v", err)
 	}
 }
+
+// TestBadPrefectYamlFailsSynth: a job variable the ECS pool does not have stops synth with
+// one line naming the deployment and the variable.
+func TestBadPrefectYamlFailsSynth(t *testing.T) {
+	root := t.TempDir()
+	flows := filepath.Join(root, "flows")
+	if err := os.MkdirAll(flows, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	src, _ := os.ReadFile("flows/hello.py")
+	_ = os.WriteFile(filepath.Join(flows, "hello.py"), src, 0o644)
+	yaml := "deployments:\n  - name: hello\n    entrypoint: hello.py:ecs_flow\n    work_pool:\n      job_variables:\n        cpus: 512\n"
+	_ = os.WriteFile(filepath.Join(flows, "prefect.yaml"), []byte(yaml), 0o644)
+	ctx := cdkJSONContext(t)
+	_, _, err := NewApp(&awscdk.AppProps{Context: &ctx}, root)
+	if err == nil || !strings.Contains(err.Error(), `deployment "hello": work_pool.job_variables: job variable "cpus"`) {
+		t.Fatalf("got %v", err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"strings"
 )
 
 // ecsBaseJobTemplate is the default ECS base job template of the pinned prefect-aws
@@ -66,6 +67,32 @@ func CheckTemplate(tmpl map[string]any) error {
 	for _, m := range placeholderRe.FindAllStringSubmatch(string(raw), -1) {
 		if _, ok := props[m[1]]; !ok {
 			return fmt.Errorf("base job template: job_configuration uses {{ %s }} but variables.properties does not declare it", m[1])
+		}
+	}
+	return nil
+}
+
+// CheckJobVariables reports the first job variable that the ECS base job template does not
+// declare, so a typo in prefect.yaml fails synth instead of the deploy.
+func CheckJobVariables(vars map[string]any) error {
+	var tmpl map[string]any
+	if err := json.Unmarshal(ecsBaseJobTemplate, &tmpl); err != nil {
+		return err
+	}
+	props := tmpl["variables"].(map[string]any)["properties"].(map[string]any)
+	keys := make([]string, 0, len(vars))
+	for k := range vars {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if _, ok := props[k]; !ok {
+			known := make([]string, 0, len(props))
+			for p := range props {
+				known = append(known, p)
+			}
+			sort.Strings(known)
+			return fmt.Errorf("job variable %q is not a variable of the ECS work pool (known: %s)", k, strings.Join(known, ", "))
 		}
 	}
 	return nil

@@ -24,6 +24,15 @@ func TestECSBaseJobTemplateDefaults(t *testing.T) {
 	}
 }
 
+func TestCheckJobVariables(t *testing.T) {
+	if err := CheckJobVariables(map[string]any{"cpu": 512, "memory": 1024, "env": map[string]any{}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckJobVariables(map[string]any{"cpus": 512}); err == nil || !strings.Contains(err.Error(), `"cpus" is not a variable`) {
+		t.Fatalf("typo accepted: %v", err)
+	}
+}
+
 func TestCheckTemplate(t *testing.T) {
 	bad := map[string]any{
 		"job_configuration": map[string]any{"image": "{{ image }}", "cpu": "{{cpu}}"},
