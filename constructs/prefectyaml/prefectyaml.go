@@ -335,6 +335,10 @@ func parseEntry(i int, raw any, flowsDir, poolName string) (*Deployment, error) 
 	if d.EnforceParameterSchema, err = boolean("enforce_parameter_schema"); err != nil {
 		return nil, err
 	}
+	if d.EnforceParameterSchema != nil && *d.EnforceParameterSchema {
+		// Prefect refuses every run of a deployment that enforces a schema it does not have.
+		return nil, fail("enforce_parameter_schema: true is not supported: the parameter schema is not generated at synth, and Prefect would refuse every run; remove it or set false")
+	}
 	if v, ok := m["work_pool"]; ok && v != nil {
 		wp, ok := v.(map[string]any)
 		if !ok {
