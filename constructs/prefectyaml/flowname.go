@@ -58,7 +58,7 @@ func nameFromDecorators(decorators []string, fn string) (string, error) {
 		}
 		args := d[strings.Index(d, "("):]
 		if a := firstArgRe.FindStringSubmatch(args); a != nil {
-			return nil2(a[1], a[2]), nil
+			return literal(a[1], a[2]), nil
 		}
 		if a := nameArgRe.FindStringSubmatch(args); a != nil {
 			if a[3] != "" {
@@ -67,7 +67,7 @@ func nameFromDecorators(decorators []string, fn string) (string, error) {
 				}
 				return "", fmt.Errorf("function %q sets its flow name from an expression (%s); set flow_name in prefect.yaml", fn, a[3])
 			}
-			return nil2(a[1], a[2]), nil
+			return literal(a[1], a[2]), nil
 		}
 		return defaultFlowName(fn), nil
 	}
@@ -76,7 +76,8 @@ func nameFromDecorators(decorators []string, fn string) (string, error) {
 
 func defaultFlowName(fn string) string { return strings.ReplaceAll(fn, "_", "-") }
 
-func nil2(a, b string) string {
+// literal returns the body of a Python string literal matched as either quote style.
+func literal(a, b string) string {
 	s := a
 	if s == "" {
 		s = b

@@ -156,7 +156,7 @@ func Parse(data []byte, flowsDir, poolName string) (*File, error) {
 	}
 	for _, k := range sortedKeys(top) {
 		if !topLevelKeys[k] {
-			return nil, fmt.Errorf("prefect.yaml: unknown top-level key %q (allowed: %s)", k, strings.Join(sortedKeys(anyMap(topLevelKeys)), ", "))
+			return nil, fmt.Errorf("prefect.yaml: unknown top-level key %q (allowed: %s)", k, strings.Join(sortedKeys(topLevelKeys), ", "))
 		}
 	}
 	for _, k := range []string{"build", "push"} {
@@ -222,7 +222,7 @@ func parseEntry(i int, raw any, flowsDir, poolName string) (*Deployment, error) 
 			return nil, fail("key %q is not supported: %s", k, why)
 		}
 		if !entryKeys[k] {
-			return nil, fail("unknown key %q (allowed: %s)", k, strings.Join(sortedKeys(anyMap(entryKeys)), ", "))
+			return nil, fail("unknown key %q (allowed: %s)", k, strings.Join(sortedKeys(entryKeys), ", "))
 		}
 	}
 	for _, k := range sortedKeys(m) {
@@ -390,7 +390,7 @@ func parseSchedule(raw any) (Schedule, error) {
 	}
 	for _, k := range sortedKeys(m) {
 		if !scheduleKeys[k] {
-			return Schedule{}, fmt.Errorf("unknown key %q (allowed: %s)", k, strings.Join(sortedKeys(anyMap(scheduleKeys)), ", "))
+			return Schedule{}, fmt.Errorf("unknown key %q (allowed: %s)", k, strings.Join(sortedKeys(scheduleKeys), ", "))
 		}
 	}
 	s := Schedule{Active: true}
@@ -515,4 +515,3 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-func anyMap(m map[string]bool) map[string]bool { return m }
