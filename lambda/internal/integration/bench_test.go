@@ -108,21 +108,11 @@ func BenchmarkRequest(b *testing.B) {
 	ctx := context.Background()
 	// Through the Cloud-style proxy (API key from Secrets Manager, as the synthesized stack is
 	// configured), which also times the server's share of each request.
-	key := "pnu_" + randomHex(18)
-	s.addSecret(key)
-	arn, err := s.moto.CreateSecret(ctx, "prefect-ecs-cdk/bench/api-key-"+randomHex(4), key)
-	if err != nil {
-		b.Fatal(err)
-	}
-	proxy, err := harness.StartCloudProxy(s.prefect.URL, harness.BasicAuth(s.authString), key)
+	fn, proxy, err := s.startCloudFunction(ctx, "bench-warm")
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer proxy.Close()
-	fn, err := s.startFunction(ctx, "bench-warm", s.functionEnv(proxy.URL, map[string]string{harness.EnvAPIKeySecretARN: arn}))
-	if err != nil {
-		b.Fatal(err)
-	}
 	defer fn.Stop()
 	r := s.newRunner(fn)
 	pool, deps := benchSet(s, "warm-"+randomHex(3), 1)

@@ -234,21 +234,11 @@ func TestCloudAPIKey(t *testing.T) {
 	s := need(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	key := "pnu_" + randomHex(18)
-	s.addSecret(key)
-	arn, err := s.moto.CreateSecret(ctx, "prefect-ecs-cdk/it/api-key-"+randomHex(4), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy, err := harness.StartCloudProxy(s.prefect.URL, harness.BasicAuth(s.authString), key)
+	fn, proxy, err := s.startCloudFunction(ctx, "cloud")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer proxy.Close()
-	fn, err := s.startFunction(ctx, "cloud", s.functionEnv(proxy.URL, map[string]string{harness.EnvAPIKeySecretARN: arn}))
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer fn.Stop()
 	r := s.newRunner(fn)
 

@@ -244,3 +244,25 @@ func (s *suite) tearDown() {
 	s.moto.Stop()
 	s.prefect.Stop()
 }
+
+// startCloudFunction runs the function the Prefect Cloud way: a fresh API key stored in moto's
+// Secrets Manager, and a Cloud-like proxy (Bearer key or 401) in front of the local server.
+// The caller stops the function and closes the proxy.
+func (s *suite) startCloudFunction(ctx context.Context, name string) (*harness.Lambda, *harness.CloudProxy, error) {
+	key := "pnu_" + randomHex(18)
+	s.addSecret(key)
+	arn, err := s.moto.CreateSecret(ctx, "prefect-ecs-cdk/"+name+"/api-key-"+randomHex(4), key)
+	if err != nil {
+		return nil, nil, err
+	}
+	proxy, err := harness.StartCloudProxy(s.prefect.URL, harness.BasicAuth(s.authString), key)
+	if err != nil {
+		return nil, nil, err
+	}
+	fn, err := s.startFunction(ctx, name, s.functionEnv(proxy.URL, map[string]string{harness.EnvAPIKeySecretARN: arn}))
+	if err != nil {
+		proxy.Close()
+		return nil, nil, err
+	}
+	return fn, proxy, nil
+}
