@@ -9,34 +9,16 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/fakesleep"
 )
 
-// sleeper records waits instead of sleeping, so retry tests take no time.
-type sleeper struct {
-	mu    sync.Mutex
-	waits []time.Duration
-}
-
-func (s *sleeper) Sleep(ctx context.Context, d time.Duration) error {
-	s.mu.Lock()
-	s.waits = append(s.waits, d)
-	s.mu.Unlock()
-	return ctx.Err()
-}
-
-func (s *sleeper) Waits() []time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]time.Duration(nil), s.waits...)
-}
-
-func newTestClient(t *testing.T, url string, mod func(*Config)) (*Client, *sleeper) {
+func newTestClient(t *testing.T, url string, mod func(*Config)) (*Client, *fakesleep.Recorder) {
 	t.Helper()
-	s := &sleeper{}
+	s := &fakesleep.Recorder{}
 	cfg := Config{BaseURL: url, Sleep: s.Sleep}
 	if mod != nil {
 		mod(&cfg)

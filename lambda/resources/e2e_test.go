@@ -12,36 +12,19 @@ import (
 	"time"
 
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/cfn"
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/fakesleep"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/prefect"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/resources"
 )
 
 const testAPIKey = "pnu_do_not_log_me"
 
-type sleepRecorder struct {
-	mu    sync.Mutex
-	waits []time.Duration
-}
-
-func (s *sleepRecorder) Sleep(ctx context.Context, d time.Duration) error {
-	s.mu.Lock()
-	s.waits = append(s.waits, d)
-	s.mu.Unlock()
-	return ctx.Err()
-}
-
-func (s *sleepRecorder) Waits() []time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]time.Duration(nil), s.waits...)
-}
-
 // env is one function instance between a fake Prefect and a fake CloudFormation.
 type env struct {
 	t        *testing.T
 	api      *fakePrefect
 	resp     *responseServer
-	sleeps   *sleepRecorder
+	sleeps   *fakesleep.Recorder
 	logs     *syncBuffer
 	handlers map[string]cfn.Handler
 	adapter  *cfn.Adapter
@@ -68,7 +51,7 @@ func (s *syncBuffer) String() string {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{t: t, api: newFakePrefect(t), resp: newResponseServer(t), sleeps: &sleepRecorder{}, logs: &syncBuffer{},
+	e := &env{t: t, api: newFakePrefect(t), resp: newResponseServer(t), sleeps: &fakesleep.Recorder{}, logs: &syncBuffer{},
 		budget: 3 * time.Second, margin: 500 * time.Millisecond}
 	client, err := prefect.New(prefect.Config{BaseURL: e.api.URL(), APIKey: testAPIKey, Sleep: e.sleeps.Sleep})
 	if err != nil {
