@@ -290,9 +290,6 @@ var (
 	tagKeyRe      = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,128}$`)
 )
 
-// logRetentions are the values CloudWatch Logs accepts for a retention period.
-var logRetentions = []int{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
-
 // fargateMemory lists, for each Fargate CPU value, the memory sizes (MiB) it accepts.
 func fargateMemory(cpu int) []int {
 	span := func(lo, hi, step int) []int {
@@ -488,7 +485,12 @@ func (c Config) Validate() error {
 		return bad("workerDesiredCount", c.WorkerDesiredCount, "0 to 10 (0 stops the worker: nothing will run)")
 	}
 	if _, ok := retentionNames[c.LogRetentionDays]; !ok {
-		return bad("logRetentionDays", c.LogRetentionDays, "one of "+strings.Trim(fmt.Sprint(logRetentions), "[]"))
+		days := make([]int, 0, len(retentionNames))
+		for d := range retentionNames {
+			days = append(days, d)
+		}
+		sort.Ints(days)
+		return bad("logRetentionDays", c.LogRetentionDays, "one of "+strings.Trim(fmt.Sprint(days), "[]"))
 	}
 	keys := make([]string, 0, len(c.Tags))
 	for k := range c.Tags {

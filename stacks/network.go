@@ -1,6 +1,8 @@
 package stacks
 
 import (
+	"net"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
@@ -125,7 +127,7 @@ func NewNetworkStack(scope constructs.Construct, id string, props *NetworkStackP
 // publicMask sizes public subnets: they hold only NAT gateways in private mode, and the
 // tasks in public mode, so a /24 each is plenty; small VPCs get smaller ones.
 func publicMask(cidr string) float64 {
-	_, n, err := parseCIDR(cidr)
+	_, n, err := net.ParseCIDR(cidr)
 	if err != nil {
 		return 24
 	}
@@ -139,7 +141,7 @@ func publicMask(cidr string) float64 {
 // privateMask sizes private subnets: a /20 in a /16 leaves room for growth; smaller VPCs get
 // proportionally smaller subnets so that maxAzs public + private subnets still fit.
 func privateMask(cidr string) float64 {
-	_, n, err := parseCIDR(cidr)
+	_, n, err := net.ParseCIDR(cidr)
 	if err != nil {
 		return 20
 	}

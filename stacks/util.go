@@ -1,10 +1,6 @@
 package stacks
 
-import (
-	"net"
-
-	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
-)
+import "github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 
 // retentionNames maps the day counts Config accepts to CDK's RetentionDays names.
 var retentionNames = map[int]awslogs.RetentionDays{
@@ -25,5 +21,3 @@ func retention(days int) awslogs.RetentionDays {
 	}
 	return awslogs.RetentionDays_ONE_MONTH
 }
-
-func parseCIDR(cidr string) (net.IP, *net.IPNet, error) { return net.ParseCIDR(cidr) }
