@@ -507,6 +507,64 @@ func TestCustomResourceFunction(t *testing.T) {
 	}
 }
 
+// TestCustomResourceFunctionInVpc: self-hosted in private mode, the function runs in the VPC,
+// so its own role must let Lambda create, describe and delete the function's network
+// interfaces (CDK adds AWSLambdaVPCAccessExecutionRole only to roles it creates), and the
+// function must wait for that policy.
+func TestCustomResourceFunctionInVpc(t *testing.T) {
+	v := selfHosted(t)
+	var policyID string
+	var bySid map[string]map[string]any
+	for id, p := range v.compute.resources("AWS::IAM::Policy") {
+		if strings.HasPrefix(id, "PrefectResourcesRole") {
+			policyID, bySid = id, statementsBySid(p)
+		}
+	}
+	if policyID == "" {
+		t.Fatal("no custom-resource role policy")
+	}
+	describe := bySid["DescribeNetworkInterfaces"]
+	if jsonOf(describe["Action"]) != `["ec2:DescribeNetworkInterfaces","ec2:DescribeSubnets"]` || describe["Resource"] != "*" {
+		t.Errorf("describe statement %s", jsonOf(describe))
+	}
+	create := bySid["CreateNetworkInterfaces"]
+	res := flatten(map[string]any{"Fn::Join": []any{" ", create["Resource"]}})
+	if create["Action"] != "ec2:CreateNetworkInterface" || !strings.Contains(res, ":network-interface/*") ||
+		!strings.Contains(res, ":security-group/«Fn::GetStackOutput:{OutputName:PublishOutputFnGetAttWorkerSecurityGroup") ||
+		strings.Count(res, ":subnet/«Fn::GetStackOutput:{OutputName:PublishOutputRefVpcprivateSubnet") != 2 {
+		t.Errorf("CreateNetworkInterface must be limited to new interfaces in the two task subnets with the worker's security group: %s %s", jsonOf(create["Action"]), res)
+	}
+	manage := bySid["ManageNetworkInterfaces"]
+	if jsonOf(manage["Action"]) != `["ec2:AssignPrivateIpAddresses","ec2:DeleteNetworkInterface","ec2:UnassignPrivateIpAddresses"]` ||
+		!strings.HasSuffix(flatten(manage["Resource"]), ":network-interface/*") {
+		t.Errorf("manage statement %s", jsonOf(manage))
+	}
+	for id, r := range v.compute["Resources"].(map[string]any) {
+		res := r.(map[string]any)
+		switch res["Type"] {
+		case "AWS::Lambda::Function":
+			if !strings.Contains(jsonOf(res["DependsOn"]), policyID) {
+				t.Errorf("%s DependsOn %v, want %s: the function is created only after its network-interface grants", id, res["DependsOn"], policyID)
+			}
+		case "AWS::IAM::Role":
+			if res["Properties"].(map[string]any)["ManagedPolicyArns"] != nil && strings.HasPrefix(id, "PrefectResourcesRole") {
+				t.Errorf("%s: managed policies %v; the grants are inline", id, res["Properties"].(map[string]any)["ManagedPolicyArns"])
+			}
+		}
+	}
+}
+
+// statementsBySid indexes an AWS::IAM::Policy's statements by Sid ("" for those without).
+func statementsBySid(policy map[string]any) map[string]map[string]any {
+	out := map[string]map[string]any{}
+	for _, s := range policy["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+		st := s.(map[string]any)
+		sid, _ := st["Sid"].(string)
+		out[sid] = st
+	}
+	return out
+}
+
 func TestRegistryImageParameters(t *testing.T) {
 	params := defaults(t).registry.resources("AWS::SSM::Parameter")
 	if len(params) != 2 {

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3assets"
@@ -40,7 +41,10 @@ type ProviderProps struct {
 	// APIKeySecret (Prefect Cloud) and AuthStringSecret (self-hosted) are read at run time;
 	// either may be nil.
 	APIKeySecret, AuthStringSecret awssecretsmanager.ISecret
-	LogRetention                   awslogs.RetentionDays
+	// SecretKey is the customer-managed KMS key the secrets are encrypted with; nil when
+	// they use Secrets Manager's AWS-managed key.
+	SecretKey    awskms.IKey
+	LogRetention awslogs.RetentionDays
 	// Vpc, when set, places the function in Subnets with SecurityGroup: for a self-hosted
 	// Prefect server that is reachable only from inside the VPC. Prefect Cloud needs no VPC.
 	Vpc           awsec2.IVpc
@@ -85,12 +89,9 @@ func NewProvider(scope constructs.Construct, id string, props ProviderProps) Pro
 	} {
 		if secret != nil {
 			env[name] = secret.SecretArn()
-			role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-				Actions:   jsii.Strings("secretsmanager:GetSecretValue"),
-				Resources: jsii.Strings(*SecretGrantARN(secret)),
-			}))
 		}
 	}
+	GrantSecretRead(role, props.SecretKey, props.APIKeySecret, props.AuthStringSecret)
 	fnProps := &awslambda.FunctionProps{
 		Description:  jsii.String("prefect-ecs-cdk: creates, updates and deletes the Prefect work pool and deployments"),
 		Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
@@ -117,12 +118,10 @@ func NewProvider(scope constructs.Construct, id string, props ProviderProps) Pro
 		fnProps.Vpc = props.Vpc
 		fnProps.VpcSubnets = props.Subnets
 		fnProps.SecurityGroups = &[]awsec2.ISecurityGroup{props.SecurityGroup}
-		cdknag.NagSuppressions_AddResourceSuppressions(role, &[]*cdknag.NagPackSuppression{{
-			Id:        jsii.String("AwsSolutions-IAM4"),
-			Reason:    jsii.String("A function in a VPC needs AWS's AWSLambdaVPCAccessExecutionRole to manage its network interfaces; CDK attaches it."),
-			AppliesTo: &[]interface{}{"Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"},
-		}}, jsii.Bool(true))
+		grantNetworkInterfaces(role, props)
 	}
+	// The role is ours, so CDK attaches no managed policy to it (and the function, which
+	// depends on the role, waits for its default policy, network-interface grants included).
 	fn := awslambda.NewFunction(c, jsii.String("Function"), fnProps)
 	cdknag.NagSuppressions_AddResourceSuppressions(role, &[]*cdknag.NagPackSuppression{{
 		Id:        jsii.String("AwsSolutions-IAM5"),
@@ -130,6 +129,79 @@ func NewProvider(scope constructs.Construct, id string, props ProviderProps) Pro
 		AppliesTo: &[]interface{}{&cdknag.RegexAppliesTo{Regex: jsii.String(`/^Resource::<[A-Za-z0-9]+Logs[A-Za-z0-9]+\.Arn>:\*$/`)}},
 	}}, jsii.Bool(true))
 	return &provider{Construct: c, fn: fn}
+}
+
+// grantNetworkInterfaces gives a function in a VPC what Lambda does with its role to attach
+// it (the EC2 actions of AWS's AWSLambdaVPCAccessExecutionRole), scoped as far as IAM
+// allows: new interfaces only in the function's subnets and with its security group;
+// Describe* only on "*" (EC2 supports nothing narrower); delete and IP changes on this
+// account's and region's network interfaces, whose ids Lambda picks at run time.
+func grantNetworkInterfaces(role awsiam.IRole, props ProviderProps) {
+	stack := awscdk.Stack_Of(role)
+	ec2Arn := func(resource, name, account string) string {
+		c := &awscdk.ArnComponents{
+			Service: jsii.String("ec2"), Resource: jsii.String(resource), ResourceName: jsii.String(name),
+			ArnFormat: awscdk.ArnFormat_SLASH_RESOURCE_NAME,
+		}
+		if account != "" {
+			c.Account = jsii.String(account)
+		}
+		return *stack.FormatArn(c)
+	}
+	interfaces := ec2Arn("network-interface", "*", "")
+	// A subnet id is unique across accounts; "*" as its account keeps a subnet shared with
+	// this account (an imported vpcId) usable.
+	createOn := []string{interfaces, ec2Arn("security-group", *props.SecurityGroup.SecurityGroupId(), "")}
+	for _, id := range *props.Vpc.SelectSubnets(props.Subnets).SubnetIds {
+		createOn = append(createOn, ec2Arn("subnet", *id, "*"))
+	}
+	for _, st := range []*awsiam.PolicyStatementProps{
+		{Sid: jsii.String("DescribeNetworkInterfaces"), Actions: jsii.Strings("ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"), Resources: jsii.Strings("*")},
+		{Sid: jsii.String("CreateNetworkInterfaces"), Actions: jsii.Strings("ec2:CreateNetworkInterface"), Resources: jsii.Strings(createOn...)},
+		{Sid: jsii.String("ManageNetworkInterfaces"), Actions: jsii.Strings("ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"), Resources: jsii.Strings(interfaces)},
+	} {
+		role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(st))
+	}
+	cdknag.NagSuppressions_AddResourceSuppressions(role, &[]*cdknag.NagPackSuppression{{
+		Id: jsii.String("AwsSolutions-IAM5"),
+		Reason: jsii.String("Lambda attaches a function in a VPC through its role: ec2:DescribeNetworkInterfaces/DescribeSubnets support only Resource *; " +
+			"interfaces are created only in the function's subnets with its security group, and deleted or re-addressed by ids Lambda picks at run time, so only within this account and region."),
+		AppliesTo: &[]interface{}{"Resource::*",
+			&cdknag.RegexAppliesTo{Regex: jsii.String(`/^Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:network-interface\/\*$/`)},
+			&cdknag.RegexAppliesTo{Regex: jsii.String(`/^Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:\*:subnet\/.+$/`)}},
+	}}, jsii.Bool(true))
+}
+
+// GrantSecretRead lets role read the given secrets (nil ones are skipped): the exact
+// secretsmanager:GetSecretValue that ECS and the function call, no DescribeSecret. With a
+// customer-managed key, role may also use it to decrypt, but only through Secrets Manager.
+func GrantSecretRead(role awsiam.IRole, key awskms.IKey, secrets ...awssecretsmanager.ISecret) {
+	var arns []*string
+	for _, secret := range secrets {
+		if secret != nil {
+			arns = append(arns, SecretGrantARN(secret))
+		}
+	}
+	if len(arns) == 0 {
+		return
+	}
+	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("secretsmanager:GetSecretValue"),
+		Resources: &arns,
+	}))
+	if key == nil {
+		return
+	}
+	// Secrets Manager uses only keys of the secret's own region, so the key's region names
+	// the endpoint that decrypts.
+	region := awscdk.Arn_Split(key.KeyArn(), awscdk.ArnFormat_SLASH_RESOURCE_NAME).Region
+	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("kms:Decrypt"),
+		Resources: jsii.Strings(*key.KeyArn()),
+		Conditions: &map[string]interface{}{
+			"StringEquals": map[string]interface{}{"kms:ViaService": "secretsmanager." + *region + ".amazonaws.com"},
+		},
+	}))
 }
 
 // SecretGrantARN is the ARN to grant on: a secret imported by name has no random suffix in
