@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
@@ -54,9 +55,12 @@ type ComputeStack struct {
 	APIKeySecret awssecretsmanager.ISecret
 	// AuthStringSecret holds a self-hosted server's auth string (nil when unused).
 	AuthStringSecret awssecretsmanager.ISecret
-	Provider         prefectcr.Provider
-	WorkPool         prefectcr.WorkPool
-	Deployments      []prefectcr.Deployment
+	// SecretKey is the customer-managed KMS key of the secret (nil for the AWS-managed key):
+	// the three roles that read the secret may decrypt with it through Secrets Manager only.
+	SecretKey   awskms.IKey
+	Provider    prefectcr.Provider
+	WorkPool    prefectcr.WorkPool
+	Deployments []prefectcr.Deployment
 }
 
 // healthCheckCommand probes the worker's own /health endpoint (served by
@@ -84,6 +88,9 @@ func NewComputeStack(scope constructs.Construct, id string, props *ComputeStackP
 	} else if cfg.PrefectAuthStringSecret != "" {
 		s.AuthStringSecret = importSecret(stack, "PrefectAuthString", cfg.PrefectAuthStringSecret)
 	}
+	if cfg.PrefectSecretKMSKeyARN != "" {
+		s.SecretKey = awskms.Key_FromKeyArn(stack, jsii.String("PrefectSecretKey"), jsii.String(cfg.PrefectSecretKMSKeyARN))
+	}
 
 	// Logs.
 	s.WorkerLogGroup = awslogs.NewLogGroup(stack, jsii.String("WorkerLogs"), &awslogs.LogGroupProps{
@@ -103,14 +110,7 @@ func NewComputeStack(scope constructs.Construct, id string, props *ComputeStackP
 		Actions:   jsii.Strings("logs:CreateLogStream", "logs:PutLogEvents"),
 		Resources: jsii.Strings(*s.FlowRunLogGroup.LogGroupArn() + ":*"),
 	}))
-	for _, secret := range []awssecretsmanager.ISecret{s.APIKeySecret, s.AuthStringSecret} {
-		if secret != nil {
-			execRole.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-				Actions:   jsii.Strings("secretsmanager:GetSecretValue"),
-				Resources: jsii.Strings(*prefectcr.SecretGrantARN(secret)),
-			}))
-		}
-	}
+	prefectcr.GrantSecretRead(execRole, s.SecretKey, s.APIKeySecret, s.AuthStringSecret)
 	s.FlowRunExecutionRole = execRole
 	s.FlowRunTaskRole = awsiam.NewRole(stack, jsii.String("FlowRunTaskRole"), &awsiam.RoleProps{
 		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("ecs-tasks.amazonaws.com"), nil),
@@ -142,6 +142,7 @@ func NewComputeStack(scope constructs.Construct, id string, props *ComputeStackP
 		APIURL:           cfg.APIURL(),
 		APIKeySecret:     s.APIKeySecret,
 		AuthStringSecret: s.AuthStringSecret,
+		SecretKey:        s.SecretKey,
 		LogRetention:     retention(cfg.LogRetentionDays),
 	}
 	if cfg.CustomResourceInVpc() {
@@ -253,13 +254,6 @@ func (s *ComputeStack) newWorker(cfg Config, net *NetworkStack, reg *RegistrySta
 		},
 	})
 	s.WorkerTaskRole = task.TaskRole()
-	secrets := map[string]awsecs.Secret{}
-	if s.APIKeySecret != nil {
-		secrets["PREFECT_API_KEY"] = awsecs.Secret_FromSecretsManager(s.APIKeySecret, nil)
-	}
-	if s.AuthStringSecret != nil {
-		secrets["PREFECT_API_AUTH_STRING"] = awsecs.Secret_FromSecretsManager(s.AuthStringSecret, nil)
-	}
 	task.AddContainer(jsii.String("worker"), &awsecs.ContainerDefinitionOptions{
 		Image: awsecs.ContainerImage_FromDockerImageAsset(reg.WorkerImage),
 		Command: jsii.Strings("prefect", "worker", "start", "--pool", cfg.WorkPoolName, "--type", "ecs",
@@ -271,7 +265,6 @@ func (s *ComputeStack) newWorker(cfg Config, net *NetworkStack, reg *RegistrySta
 			"PREFECT_INTEGRATIONS_AWS_ECS_OBSERVER_ENABLED":        jsii.String("true"),
 			"PREFECT_INTEGRATIONS_AWS_ECS_OBSERVER_SQS_QUEUE_NAME": s.ObserverQueue.QueueName(),
 		},
-		Secrets: &secrets,
 		Logging: awsecs.LogDrivers_AwsLogs(&awsecs.AwsLogDriverProps{
 			StreamPrefix: jsii.String("worker"),
 			LogGroup:     s.WorkerLogGroup,
@@ -285,6 +278,7 @@ func (s *ComputeStack) newWorker(cfg Config, net *NetworkStack, reg *RegistrySta
 		},
 		ReadonlyRootFilesystem: jsii.Bool(false),
 	})
+	s.addWorkerSecrets(task)
 	s.grantWorker(cfg, task.TaskRole())
 
 	service := awsecs.NewFargateService(stack, jsii.String("WorkerService"), &awsecs.FargateServiceProps{
@@ -306,13 +300,43 @@ func (s *ComputeStack) newWorker(cfg Config, net *NetworkStack, reg *RegistrySta
 	return service
 }
 
-// grantWorker gives the worker exactly what prefect-aws's ECS worker calls, scoped to this
-// cluster, this pool's task-definition family and the two flow-run roles.
+// addWorkerSecrets passes the Prefect secret to the worker container as an ECS secret. It is
+// declared on the container definition directly, because awsecs.Secret would also grant the
+// execution role secretsmanager:DescribeSecret, which ECS never calls; the execution role
+// gets exactly GetSecretValue (and, with a customer-managed key, Decrypt via Secrets Manager).
+func (s *ComputeStack) addWorkerSecrets(task awsecs.TaskDefinition) {
+	var secrets []any
+	for _, e := range []struct {
+		name   string
+		secret awssecretsmanager.ISecret
+	}{{"PREFECT_API_KEY", s.APIKeySecret}, {"PREFECT_API_AUTH_STRING", s.AuthStringSecret}} {
+		if e.secret != nil {
+			secrets = append(secrets, map[string]any{"Name": e.name, "ValueFrom": e.secret.SecretArn()})
+		}
+	}
+	if len(secrets) == 0 {
+		return
+	}
+	task.Node().DefaultChild().(awsecs.CfnTaskDefinition).AddPropertyOverride(jsii.String("ContainerDefinitions.0.Secrets"), secrets)
+	prefectcr.GrantSecretRead(task.ObtainExecutionRole(), s.SecretKey, s.APIKeySecret, s.AuthStringSecret)
+}
+
+// taskDefinitionRevisions matches every revision of the families the worker registers for
+// this pool: prefect_<pool>_<deployment or flow id>, the id a UUID. Spelling the UUID's shape
+// keeps another pool whose name starts with this one's plus "_" (e.g. <pool>_x) out.
+const taskDefinitionRevisions = "prefect_%s_????????-????-????-????-????????????:*"
+
+// grantWorker gives the worker exactly what prefect-aws's ECS worker and its observer call
+// (RegisterTaskDefinition, DescribeTaskDefinition, RunTask with tags, StopTask, DescribeTasks,
+// DescribeVpcs/DescribeSubnets, GetLogEvents, and on the observer queue GetQueueUrl,
+// ReceiveMessage, DeleteMessage, ChangeMessageVisibility), scoped to this cluster, this pool's
+// task-definition families and the two flow-run roles. DeregisterTaskDefinition is not
+// granted: only a deployment with auto_deregister_task_definition calls it (README, Security).
 func (s *ComputeStack) grantWorker(cfg Config, role awsiam.IRole) {
 	stack := s.Stack
 	family := stack.FormatArn(&awscdk.ArnComponents{
 		Service: jsii.String("ecs"), Resource: jsii.String("task-definition"),
-		ResourceName: jsii.String(fmt.Sprintf("prefect_%s_*", cfg.WorkPoolName)),
+		ResourceName: jsii.String(fmt.Sprintf(taskDefinitionRevisions, cfg.WorkPoolName)),
 		ArnFormat:    awscdk.ArnFormat_SLASH_RESOURCE_NAME,
 	})
 	tasks := stack.FormatArn(&awscdk.ArnComponents{
@@ -323,22 +347,25 @@ func (s *ComputeStack) grantWorker(cfg Config, role awsiam.IRole) {
 	onCluster := &map[string]interface{}{"ArnEquals": map[string]interface{}{"ecs:cluster": s.Cluster.ClusterArn()}}
 	statements := []*awsiam.PolicyStatementProps{
 		// Task-definition registration has no resource-level permissions in IAM.
-		{Sid: jsii.String("TaskDefinitions"), Actions: jsii.Strings("ecs:RegisterTaskDefinition", "ecs:DescribeTaskDefinition", "ecs:DeregisterTaskDefinition"), Resources: jsii.Strings("*")},
+		{Sid: jsii.String("TaskDefinitions"), Actions: jsii.Strings("ecs:RegisterTaskDefinition", "ecs:DescribeTaskDefinition"), Resources: jsii.Strings("*")},
 		{Sid: jsii.String("RunOnThisCluster"), Actions: jsii.Strings("ecs:RunTask"), Resources: jsii.Strings(*family), Conditions: onCluster},
 		{Sid: jsii.String("ManageTasksOnThisCluster"), Actions: jsii.Strings("ecs:StopTask", "ecs:DescribeTasks"), Resources: jsii.Strings(*tasks), Conditions: onCluster},
-		{Sid: jsii.String("TagOnCreate"), Actions: jsii.Strings("ecs:TagResource"), Resources: jsii.Strings(*tasks, *family),
-			Conditions: &map[string]interface{}{"StringEquals": map[string]interface{}{"ecs:CreateAction": []interface{}{"RunTask", "RegisterTaskDefinition"}}}},
+		// RunTask passes the flow run's labels as tags; the worker registers task definitions untagged.
+		{Sid: jsii.String("TagTasksOnRunTask"), Actions: jsii.Strings("ecs:TagResource"), Resources: jsii.Strings(*tasks),
+			Conditions: &map[string]interface{}{"StringEquals": map[string]interface{}{"ecs:CreateAction": "RunTask"}}},
 		// The worker checks the pool's subnets belong to its VPC; EC2 Describe* has no resource scoping.
 		{Sid: jsii.String("DescribeNetwork"), Actions: jsii.Strings("ec2:DescribeSubnets", "ec2:DescribeVpcs"), Resources: jsii.Strings("*")},
 		{Sid: jsii.String("ReadFlowRunLogs"), Actions: jsii.Strings("logs:GetLogEvents"), Resources: jsii.Strings(*s.FlowRunLogGroup.LogGroupArn() + ":*")},
 		{Sid: jsii.String("PassFlowRunRoles"), Actions: jsii.Strings("iam:PassRole"),
 			Resources:  jsii.Strings(*s.FlowRunExecutionRole.RoleArn(), *s.FlowRunTaskRole.RoleArn()),
 			Conditions: &map[string]interface{}{"StringEquals": map[string]interface{}{"iam:PassedToService": "ecs-tasks.amazonaws.com"}}},
+		// The observer looks the queue up by name, then receives, deletes and re-times messages.
+		{Sid: jsii.String("ConsumeObserverQueue"), Actions: jsii.Strings("sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"),
+			Resources: jsii.Strings(*s.ObserverQueue.QueueArn())},
 	}
 	for _, st := range statements {
 		role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(st))
 	}
-	s.ObserverQueue.GrantConsumeMessages(role)
 }
 
 // outputs export what the work pool is built from, for people and pipelines.
@@ -378,15 +405,15 @@ func (s *ComputeStack) suppressions() {
 	sup(s.WorkerService.TaskDefinition(), "AwsSolutions-ECS2",
 		"The worker's environment holds only non-secret settings (API URL, ports, queue name); the API key is an ECS secret from Secrets Manager.")
 	sup(s.WorkerTaskRole, "AwsSolutions-IAM5",
-		"ecs:RegisterTaskDefinition/DescribeTaskDefinition/DeregisterTaskDefinition and ec2:DescribeSubnets/DescribeVpcs support no resource-level permissions; RunTask is limited to this pool's task-definition family and, like StopTask/DescribeTasks/TagResource, to this cluster; log reads to the flow-run log group.",
-		"Resource::*", re(`/^Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task-definition\/prefect_.*_\*$/`),
+		"ecs:RegisterTaskDefinition/DescribeTaskDefinition and ec2:DescribeSubnets/DescribeVpcs support no resource-level permissions; RunTask is limited to the revisions of this pool's per-deployment task-definition families (prefect_<pool>_<UUID>) and, like StopTask/DescribeTasks and tagging at RunTask, to this cluster's tasks; log reads to the flow-run log group.",
+		"Resource::*", re(`/^Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task-definition\/prefect_.*_\?{8}-\?{4}-\?{4}-\?{4}-\?{12}:\*$/`),
 		re(`/^Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task\/<Cluster[A-Za-z0-9]+>\/\*$/`),
 		re(`/^Resource::<FlowRunLogs[A-Za-z0-9]+\.Arn>:\*$/`))
 	sup(s.FlowRunExecutionRole, "AwsSolutions-IAM5",
 		"ecr:GetAuthorizationToken supports no resource-level permissions; log streams are created per flow run inside the flow-run log group only; a secret imported by name is matched with its 6-character suffix.",
 		"Resource::*", re(`/^Resource::<FlowRunLogs[A-Za-z0-9]+\.Arn>:\*$/`), re(`/^Resource::arn:<AWS::Partition>:secretsmanager:.*-\?\?\?\?\?\?$/`))
 	sup(s.WorkerService.TaskDefinition().ExecutionRole(), "AwsSolutions-IAM5",
-		"ecr:GetAuthorizationToken supports no resource-level permissions; everything else is scoped by CDK to the worker image repository, log group and secret.",
+		"ecr:GetAuthorizationToken supports no resource-level permissions; everything else is scoped to the worker image repository, log group and secret.",
 		"Resource::*")
 	sup(s.ObserverQueue, "AwsSolutions-SQS3",
 		"The observer queue carries ECS task state changes; a message that cannot be processed is superseded by the task's next event, so a dead-letter queue would only collect stale state.")
@@ -398,15 +425,13 @@ func (s *ComputeStack) suppressions() {
 // importSecret references an existing secret by name or ARN.
 func importSecret(scope constructs.Construct, id, nameOrArn string) awssecretsmanager.ISecret {
 	if strings.HasPrefix(nameOrArn, "arn:") {
-		if completeArnRe.MatchString(nameOrArn) {
+		if secretSuffixRe.MatchString(nameOrArn) {
 			return awssecretsmanager.Secret_FromSecretCompleteArn(scope, jsii.String(id), jsii.String(nameOrArn))
 		}
 		return awssecretsmanager.Secret_FromSecretPartialArn(scope, jsii.String(id), jsii.String(nameOrArn))
 	}
 	return awssecretsmanager.Secret_FromSecretNameV2(scope, jsii.String(id), jsii.String(nameOrArn))
 }
-
-var completeArnRe = regexp.MustCompile(`-[A-Za-z0-9]{6}$`)
 
 var nonAlnum = regexp.MustCompile(`[^A-Za-z0-9]+`)
 

@@ -52,6 +52,9 @@ type Config struct {
 	PrefectAPIKeySecret string
 	// PrefectAuthStringSecret names the secret holding a self-hosted server's auth string.
 	PrefectAuthStringSecret string
+	// PrefectSecretKMSKeyARN is the customer-managed KMS key the secret is encrypted with;
+	// empty when it uses Secrets Manager's AWS-managed key.
+	PrefectSecretKMSKeyARN string
 
 	WorkPoolName             string
 	WorkPoolDescription      string
@@ -112,6 +115,7 @@ func DefaultConfig() Config {
 var ContextKeys = []string{
 	"stackPrefix", "account", "region",
 	"prefectAccountId", "prefectWorkspaceId", "prefectApiUrl", "prefectApiKeySecret", "prefectAuthStringSecret",
+	"prefectSecretKmsKeyArn",
 	"workPoolName", "workPoolDescription", "workPoolConcurrencyLimit", "workPoolPaused",
 	"networkMode", "vpcCidr", "vpcId", "maxAzs", "natGateways", "interfaceEndpoints",
 	"cpuArchitecture", "workerCpu", "workerMemory", "workerDesiredCount",
@@ -150,6 +154,7 @@ func ConfigFromContext(get func(key string) any, allKeys []string) (Config, erro
 	r.str("prefectApiUrl", &c.PrefectAPIURL)
 	r.str("prefectApiKeySecret", &c.PrefectAPIKeySecret)
 	r.str("prefectAuthStringSecret", &c.PrefectAuthStringSecret)
+	r.str("prefectSecretKmsKeyArn", &c.PrefectSecretKMSKeyARN)
 	r.str("workPoolName", &c.WorkPoolName)
 	r.str("workPoolDescription", &c.WorkPoolDescription)
 	r.integer("workPoolConcurrencyLimit", &c.WorkPoolConcurrencyLimit)
@@ -287,7 +292,12 @@ var (
 	vpcIDRe       = regexp.MustCompile(`^vpc-[0-9a-f]{8,17}$`)
 	secretNameRe  = regexp.MustCompile(`^[A-Za-z0-9/_+=.@-]{1,512}$`)
 	secretArnRe   = regexp.MustCompile(`^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+$`)
-	tagKeyRe      = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,128}$`)
+	// secretSuffixRe is the random suffix Secrets Manager appends to a secret's name in its
+	// complete ARN. A name that ends like one is read as a complete ARN, so it is refused.
+	secretSuffixRe = regexp.MustCompile(`-[A-Za-z0-9]{6}$`)
+	// kmsKeyArnRe is a key ARN, single- or multi-Region; an alias ARN cannot be granted on.
+	kmsKeyArnRe = regexp.MustCompile(`^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$`)
+	tagKeyRe    = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,128}$`)
 )
 
 // fargateMemory lists, for each Fargate CPU value, the memory sizes (MiB) it accepts.
@@ -410,9 +420,23 @@ func (c Config) Validate() error {
 	if c.IsCloud() && c.PrefectAPIKeySecret == "" {
 		return bad("prefectApiKeySecret", `""`, "the name or ARN of the Secrets Manager secret holding your Prefect Cloud API key")
 	}
-	for key, v := range map[string]string{"prefectApiKeySecret": c.PrefectAPIKeySecret, "prefectAuthStringSecret": c.PrefectAuthStringSecret} {
-		if v != "" && !secretNameRe.MatchString(v) && !secretArnRe.MatchString(v) {
-			return bad(key, v, "a Secrets Manager secret name (letters, digits, /_+=.@-) or a secret ARN")
+	for _, s := range []struct{ key, v string }{{"prefectApiKeySecret", c.PrefectAPIKeySecret}, {"prefectAuthStringSecret", c.PrefectAuthStringSecret}} {
+		if s.v == "" || secretArnRe.MatchString(s.v) {
+			continue
+		}
+		if !secretNameRe.MatchString(s.v) {
+			return bad(s.key, s.v, "a Secrets Manager secret name (letters, digits, /_+=.@-) or a secret ARN")
+		}
+		if secretSuffixRe.MatchString(s.v) {
+			return bad(s.key, s.v, fmt.Sprintf("the secret's complete ARN, e.g. arn:aws:secretsmanager:<region>:<account>:secret:%s-AbCdEf (Secrets Manager reads a name ending in '-' and 6 letters or digits as a complete ARN)", s.v))
+		}
+	}
+	if c.PrefectSecretKMSKeyARN != "" {
+		if !kmsKeyArnRe.MatchString(c.PrefectSecretKMSKeyARN) {
+			return bad("prefectSecretKmsKeyArn", c.PrefectSecretKMSKeyARN, "a KMS key ARN such as arn:aws:kms:<region>:<account>:key/<key-id> (not an alias), or empty for the AWS-managed key")
+		}
+		if !c.IsCloud() && c.PrefectAuthStringSecret == "" {
+			return fmt.Errorf("config: prefectSecretKmsKeyArn=%s decrypts the Prefect secret, but none is used: set prefectAuthStringSecret or leave the key empty", c.PrefectSecretKMSKeyARN)
 		}
 	}
 

@@ -40,6 +40,24 @@ func TestConfigAcceptsStringsFromCommandLine(t *testing.T) {
 	}
 }
 
+const testKeyARN = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+// TestConfigSecretsAndKey: a complete ARN passes whatever its name ends with, so does a name
+// without a suffix-like ending; key ARNs may be single- or multi-Region.
+func TestConfigSecretsAndKey(t *testing.T) {
+	for _, over := range []map[string]any{
+		{"prefectApiKeySecret": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:my-secret-AbCdEf"},
+		{"prefectApiKeySecret": "team/prefect-api-key", "prefectSecretKmsKeyArn": testKeyARN},
+		{"prefectSecretKmsKeyArn": "arn:aws:kms:eu-west-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab"},
+		{"prefectApiUrl": "http://p:4200/api", "prefectAccountId": "", "prefectWorkspaceId": "", "prefectAuthStringSecret": "prefect-auth", "prefectSecretKmsKeyArn": testKeyARN},
+	} {
+		get, keys := ctx(over)
+		if _, err := ConfigFromContext(get, keys); err != nil {
+			t.Errorf("%v: %v", over, err)
+		}
+	}
+}
+
 func TestConfigRejectsBadValues(t *testing.T) {
 	cases := []struct {
 		over map[string]any
@@ -70,6 +88,15 @@ func TestConfigRejectsBadValues(t *testing.T) {
 		{map[string]any{"prefectApiUrl": "https://api.prefect.cloud/api", "prefectAccountId": "", "prefectWorkspaceId": ""}, "for Prefect Cloud set prefectAccountId"},
 		{map[string]any{"prefectAuthStringSecret": "auth"}, "only for a self-hosted server"},
 		{map[string]any{"prefectApiKeySecret": "bad secret!"}, "prefectApiKeySecret=bad secret!"},
+		// Secrets Manager reads "-" plus 6 characters as the random suffix of a complete ARN.
+		{map[string]any{"prefectApiKeySecret": "my-secret"}, "prefectApiKeySecret=my-secret is not valid: want the secret's complete ARN, e.g. arn:aws:secretsmanager:<region>:<account>:secret:my-secret-AbCdEf"},
+		{map[string]any{"prefectApiKeySecret": "prod-apikey"}, "prefectApiKeySecret=prod-apikey is not valid: want the secret's complete ARN"},
+		{map[string]any{"prefectApiUrl": "http://p:4200/api", "prefectAccountId": "", "prefectWorkspaceId": "", "prefectAuthStringSecret": "prefect-auth-string"},
+			"prefectAuthStringSecret=prefect-auth-string is not valid: want the secret's complete ARN"},
+		{map[string]any{"prefectSecretKmsKeyArn": "arn:aws:kms:eu-west-1:123456789012:alias/prefect"}, "prefectSecretKmsKeyArn=arn:aws:kms:eu-west-1:123456789012:alias/prefect is not valid: want a KMS key ARN"},
+		{map[string]any{"prefectSecretKmsKeyArn": "1234abcd-12ab-34cd-56ef-1234567890ab"}, "prefectSecretKmsKeyArn=1234abcd-12ab-34cd-56ef-1234567890ab is not valid"},
+		{map[string]any{"prefectApiUrl": "http://p:4200/api", "prefectAccountId": "", "prefectWorkspaceId": "", "prefectSecretKmsKeyArn": testKeyARN},
+			"prefectSecretKmsKeyArn=" + testKeyARN + " decrypts the Prefect secret, but none is used"},
 		{map[string]any{"tags": map[string]any{"aws:x": "y"}}, "not starting with aws:"},
 		{map[string]any{"tags": "not json"}, "tags=not json"},
 		{map[string]any{"workPoolConcurrencyLimit": -2}, "workPoolConcurrencyLimit=-2"},

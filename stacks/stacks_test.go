@@ -129,11 +129,19 @@ func public(t testing.TB) *env {
 	})
 }
 
+// selfHostedAuthARN is a complete secret ARN: a name ending in "-string" would be refused,
+// since Secrets Manager reads "-" plus 6 characters as the random suffix of a complete ARN.
+const (
+	selfHostedAuthARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:prefect-auth-string-AbCdEf"
+	selfHostedKeyARN  = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+)
+
 func selfHosted(t testing.TB) *env {
 	return synth(t, "selfhosted", func(c *Config) {
 		c.PrefectAccountID, c.PrefectWorkspaceID = "", ""
 		c.PrefectAPIURL = "http://prefect.internal:4200/api"
-		c.PrefectAuthStringSecret = "prefect-auth-string"
+		c.PrefectAuthStringSecret = selfHostedAuthARN
+		c.PrefectSecretKMSKeyARN = selfHostedKeyARN
 		c.Architecture = ArchARM
 		c.NatGateways = 2
 	})
@@ -202,7 +210,7 @@ func TestWorkerSecretWiring(t *testing.T) {
 		arn  string
 	}{
 		{defaults(t), "PREFECT_API_KEY", ":secret:prefect-api-key"},
-		{selfHosted(t), "PREFECT_API_AUTH_STRING", ":secret:prefect-auth-string"},
+		{selfHosted(t), "PREFECT_API_AUTH_STRING", ":secret:prefect-auth-string-AbCdEf"},
 	}
 	for _, c := range cases {
 		td := c.v.compute.one(t, "AWS::ECS::TaskDefinition")
@@ -253,50 +261,61 @@ func TestWorkerService(t *testing.T) {
 	}
 }
 
+// TestWorkerIAM pins the worker task role's whole policy: the calls prefect-aws's ECS worker
+// and observer make, each scoped to this pool, cluster, queue and the flow-run roles, and
+// nothing else (no DeregisterTaskDefinition, no tagging of task definitions, no
+// sqs:GetQueueAttributes).
 func TestWorkerIAM(t *testing.T) {
 	v := defaults(t)
-	var workerPolicy map[string]any
-	for id, p := range v.compute.resources("AWS::IAM::Policy") {
-		if strings.HasPrefix(id, "WorkerTaskTaskRole") {
-			workerPolicy = p
+	_, policy := policyOf(t, v.compute, "WorkerTaskTaskRole")
+	bySid := statementsBySid(policy)
+	onCluster := `{"ArnEquals":{"ecs:cluster":{"Fn::GetAtt":["ClusterEB0386A7","Arn"]}}}`
+	tasks := "arn:«Ref:AWS::Partition»:ecs:«Ref:AWS::Region»:«Ref:AWS::AccountId»:task/«Ref:ClusterEB0386A7»/*"
+	want := []struct{ sid, actions, resource, condition string }{
+		{"TaskDefinitions", `["ecs:DescribeTaskDefinition","ecs:RegisterTaskDefinition"]`, "*", "null"},
+		{"RunOnThisCluster", `"ecs:RunTask"`,
+			"arn:«Ref:AWS::Partition»:ecs:«Ref:AWS::Region»:«Ref:AWS::AccountId»:task-definition/prefect_ecs-fargate_????????-????-????-????-????????????:*", onCluster},
+		{"ManageTasksOnThisCluster", `["ecs:DescribeTasks","ecs:StopTask"]`, tasks, onCluster},
+		{"TagTasksOnRunTask", `"ecs:TagResource"`, tasks, `{"StringEquals":{"ecs:CreateAction":"RunTask"}}`},
+		{"DescribeNetwork", `["ec2:DescribeSubnets","ec2:DescribeVpcs"]`, "*", "null"},
+		{"ReadFlowRunLogs", `"logs:GetLogEvents"`, "«Fn::GetAtt:[FlowRunLogs5A60FC90,Arn]»:*", "null"},
+		{"PassFlowRunRoles", `"iam:PassRole"`, `[{"Fn::GetAtt":["FlowRunExecutionRoleAF29DD5C","Arn"]},{"Fn::GetAtt":["FlowRunTaskRole473DAFE4","Arn"]}]`,
+			`{"StringEquals":{"iam:PassedToService":"ecs-tasks.amazonaws.com"}}`},
+		{"ConsumeObserverQueue", `["sqs:ChangeMessageVisibility","sqs:DeleteMessage","sqs:GetQueueUrl","sqs:ReceiveMessage"]`,
+			"«Fn::GetAtt:[ObserverQueue57156FF7,Arn]»", "null"},
+	}
+	if len(bySid) != len(want) {
+		t.Errorf("worker policy has %d statements, want %d: %s", len(bySid), len(want), jsonOf(policy["PolicyDocument"]))
+	}
+	for _, w := range want {
+		st, ok := bySid[w.sid]
+		if !ok {
+			t.Errorf("no statement %s", w.sid)
+			continue
+		}
+		res := flatten(st["Resource"])
+		if _, many := st["Resource"].([]any); many {
+			res = jsonOf(st["Resource"])
+		}
+		if got := jsonOf(st["Action"]); got != w.actions || res != w.resource || jsonOf(st["Condition"]) != w.condition {
+			t.Errorf("%s: %s on %s if %s\nwant %s on %s if %s", w.sid, got, res, jsonOf(st["Condition"]), w.actions, w.resource, w.condition)
 		}
 	}
-	if workerPolicy == nil {
-		t.Fatal("no worker task role policy")
-	}
-	bySid := map[string]map[string]any{}
-	for _, s := range workerPolicy["PolicyDocument"].(map[string]any)["Statement"].([]any) {
-		st := s.(map[string]any)
-		if sid, ok := st["Sid"].(string); ok {
-			bySid[sid] = st
-		}
-		for _, a := range toStrings(st["Action"]) {
-			if strings.HasSuffix(a, "*") {
-				t.Errorf("wildcard action %s", a)
-			}
-		}
-	}
-	run := bySid["RunOnThisCluster"]
-	if run == nil || !strings.Contains(jsonOf(run["Condition"]), "ecs:cluster") {
-		t.Fatalf("RunTask is not conditioned on the cluster: %v", run)
-	}
-	if !strings.Contains(flatten(run["Resource"]), "task-definition/prefect_ecs-fargate_*") {
-		t.Errorf("RunTask resource %v, want this pool's family", run["Resource"])
-	}
-	if !strings.Contains(jsonOf(bySid["ManageTasksOnThisCluster"]["Condition"]), "ecs:cluster") {
-		t.Errorf("StopTask/DescribeTasks not conditioned on the cluster")
-	}
-	pass := bySid["PassFlowRunRoles"]
-	res := jsonOf(pass["Resource"])
-	if !strings.Contains(res, "FlowRunExecutionRole") || !strings.Contains(res, "FlowRunTaskRole") || strings.Count(res, "GetAtt") != 2 {
-		t.Errorf("PassRole resources %s, want exactly the two flow-run roles", res)
-	}
-	if !strings.Contains(jsonOf(pass["Condition"]), "ecs-tasks.amazonaws.com") {
-		t.Errorf("PassRole not limited to ECS tasks")
-	}
-	for sid, st := range bySid {
-		if jsonOf(st["Resource"]) == `"*"` && sid != "TaskDefinitions" && sid != "DescribeNetwork" {
-			t.Errorf("statement %s has Resource *", sid)
+	// RunTask covers every revision of this pool's per-deployment families, and no family of
+	// a pool whose name merely starts with this one's.
+	family := toStrings(bySid["RunOnThisCluster"]["Resource"].(map[string]any)["Fn::Join"].([]any)[1])
+	pattern := iamGlob(family[len(family)-1])
+	const id = "0b9e6f3a-2c4d-4e5f-8a7b-1c2d3e4f5a6b"
+	for arn, match := range map[string]bool{
+		":task-definition/prefect_ecs-fargate_" + id + ":1":      true,
+		":task-definition/prefect_ecs-fargate_" + id + ":42":     true,
+		":task-definition/prefect_ecs-fargate_x_" + id + ":1":    false,
+		":task-definition/prefect_ecs-fargate_" + id + "x:1":     false,
+		":task-definition/prefect_ecs-fargate-2_" + id + ":1":    false,
+		":task-definition/prefect_ecs-fargate_" + id[:35] + ":1": false,
+	} {
+		if pattern.MatchString(arn) != match {
+			t.Errorf("RunTask scope %s matches %s: %v, want %v", family[len(family)-1], arn, !match, match)
 		}
 	}
 	// The flow task role starts with no permissions.
@@ -305,6 +324,72 @@ func TestWorkerIAM(t *testing.T) {
 			t.Errorf("flow-run task role has a policy %s", id)
 		}
 	}
+}
+
+// iamGlob compiles the tail of an IAM resource pattern: * is any run of characters, ? one.
+func iamGlob(p string) *regexp.Regexp {
+	q := regexp.QuoteMeta(p)
+	q = strings.NewReplacer(`\*`, ".*", `\?`, ".").Replace(q)
+	return regexp.MustCompile(q + "$")
+}
+
+// TestSecretReadGrants: every role that reads the Prefect secret gets exactly
+// secretsmanager:GetSecretValue on it (ECS's default grant adds DescribeSecret, which
+// nothing calls) and, with a customer-managed key, kms:Decrypt on that key only through
+// Secrets Manager in the key's region.
+func TestSecretReadGrants(t *testing.T) {
+	readers := []string{"FlowRunExecutionRole", "WorkerTaskExecutionRole", "PrefectResourcesRole"}
+	for _, c := range []struct {
+		v      *env
+		secret string
+		kms    bool
+	}{
+		{defaults(t), ":secret:prefect-api-key-??????", false},
+		{selfHosted(t), selfHostedAuthARN, true},
+	} {
+		for _, role := range readers {
+			_, policy := policyOf(t, c.v.compute, role)
+			var read, decrypt []map[string]any
+			for _, s := range policy["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+				st := s.(map[string]any)
+				doc := jsonOf(st)
+				if strings.Contains(doc, "secretsmanager:") {
+					read = append(read, st)
+				}
+				if strings.Contains(doc, "kms:") {
+					decrypt = append(decrypt, st)
+				}
+			}
+			if len(read) != 1 || jsonOf(read[0]["Action"]) != `"secretsmanager:GetSecretValue"` || !strings.HasSuffix(flatten(read[0]["Resource"]), c.secret) {
+				t.Errorf("%s: secret grants %s, want GetSecretValue on …%s only", role, jsonOf(read), c.secret)
+			}
+			switch {
+			case !c.kms && len(decrypt) != 0:
+				t.Errorf("%s: KMS grant %s without a customer-managed key", role, jsonOf(decrypt))
+			case c.kms && (len(decrypt) != 1 || jsonOf(decrypt[0]["Action"]) != `"kms:Decrypt"` || decrypt[0]["Resource"] != selfHostedKeyARN ||
+				jsonOf(decrypt[0]["Condition"]) != `{"StringEquals":{"kms:ViaService":"secretsmanager.eu-west-1.amazonaws.com"}}`):
+				t.Errorf("%s: KMS grants %s, want kms:Decrypt on %s via secretsmanager.eu-west-1.amazonaws.com", role, jsonOf(decrypt), selfHostedKeyARN)
+			}
+		}
+		// Nothing else may use the key.
+		for id, p := range c.v.compute.resources("AWS::IAM::Policy") {
+			if strings.Contains(jsonOf(p), "kms:") && !strings.HasPrefix(id, readers[0]) && !strings.HasPrefix(id, readers[1]) && !strings.HasPrefix(id, readers[2]) {
+				t.Errorf("%s may use the secret's key", id)
+			}
+		}
+	}
+}
+
+// policyOf is the AWS::IAM::Policy whose logical id starts with prefix (a role's default policy).
+func policyOf(t *testing.T, tmpl template, prefix string) (string, map[string]any) {
+	t.Helper()
+	for id, p := range tmpl.resources("AWS::IAM::Policy") {
+		if strings.HasPrefix(id, prefix) {
+			return id, p
+		}
+	}
+	t.Fatalf("no policy %s…", prefix)
+	return "", nil
 }
 
 func TestSecurityGroupsHaveNoIngress(t *testing.T) {
@@ -513,16 +598,8 @@ func TestCustomResourceFunction(t *testing.T) {
 // function must wait for that policy.
 func TestCustomResourceFunctionInVpc(t *testing.T) {
 	v := selfHosted(t)
-	var policyID string
-	var bySid map[string]map[string]any
-	for id, p := range v.compute.resources("AWS::IAM::Policy") {
-		if strings.HasPrefix(id, "PrefectResourcesRole") {
-			policyID, bySid = id, statementsBySid(p)
-		}
-	}
-	if policyID == "" {
-		t.Fatal("no custom-resource role policy")
-	}
+	policyID, policy := policyOf(t, v.compute, "PrefectResourcesRole")
+	bySid := statementsBySid(policy)
 	describe := bySid["DescribeNetworkInterfaces"]
 	if jsonOf(describe["Action"]) != `["ec2:DescribeNetworkInterfaces","ec2:DescribeSubnets"]` || describe["Resource"] != "*" {
 		t.Errorf("describe statement %s", jsonOf(describe))
