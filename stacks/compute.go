@@ -254,12 +254,13 @@ func (s *ComputeStack) newWorker(cfg Config, net *NetworkStack, reg *RegistrySta
 		},
 	})
 	s.WorkerTaskRole = task.TaskRole()
-	task.AddContainer(jsii.String("worker"), &awsecs.ContainerDefinitionOptions{
+	container := task.AddContainer(jsii.String("worker"), &awsecs.ContainerDefinitionOptions{
 		Image: awsecs.ContainerImage_FromDockerImageAsset(reg.WorkerImage),
 		Command: jsii.Strings("prefect", "worker", "start", "--pool", cfg.WorkPoolName, "--type", "ecs",
 			"--with-healthcheck", "--no-create-pool-if-not-found"),
 		Environment: &map[string]*string{
 			"PREFECT_API_URL":                                      jsii.String(cfg.APIURL()),
+			"PREFECT_HOME":                                         jsii.String(WorkerPrefectHome),
 			"PREFECT_WORKER_WEBSERVER_HOST":                        jsii.String("0.0.0.0"),
 			"PREFECT_WORKER_WEBSERVER_PORT":                        jsii.String("8080"),
 			"PREFECT_INTEGRATIONS_AWS_ECS_OBSERVER_ENABLED":        jsii.String("true"),
@@ -276,8 +277,16 @@ func (s *ComputeStack) newWorker(cfg Config, net *NetworkStack, reg *RegistrySta
 			Retries:     jsii.Number(3),
 			StartPeriod: awscdk.Duration_Seconds(jsii.Number(60)),
 		},
-		ReadonlyRootFilesystem: jsii.Bool(false),
+		User:                   jsii.String(fmt.Sprintf("%d:%d", ContainerUID, ContainerUID)),
+		ReadonlyRootFilesystem: jsii.Bool(true),
 	})
+	// The only writable paths: task-local scratch volumes (Fargate ephemeral storage, gone
+	// with the task). Dockerfile.worker declares both as VOLUMEs owned by the user, so ECS
+	// gives the volumes that owner instead of root.
+	for _, m := range []struct{ volume, path string }{{"tmp", "/tmp"}, {"prefect-home", WorkerPrefectHome}} {
+		task.AddVolume(&awsecs.Volume{Name: jsii.String(m.volume)})
+		container.AddMountPoints(&awsecs.MountPoint{SourceVolume: jsii.String(m.volume), ContainerPath: jsii.String(m.path), ReadOnly: jsii.Bool(false)})
+	}
 	s.addWorkerSecrets(task)
 	s.grantWorker(cfg, task.TaskRole())
 

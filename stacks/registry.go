@@ -32,6 +32,18 @@ type RegistryStack struct {
 // working directory, so entrypoints in prefect.yaml are relative to flows/.
 const FlowWorkdir = "/opt/prefect/flows"
 
+// Both images run as the non-root user `prefect` that Dockerfile and Dockerfile.worker create
+// with these ids and home (TestDockerfilesMatchContainerUser keeps them in step).
+const (
+	// ContainerUID is the user's uid, and also its primary group's gid.
+	ContainerUID = 10001
+	// ContainerHome is the user's HOME.
+	ContainerHome = "/home/prefect"
+	// WorkerPrefectHome is the worker's PREFECT_HOME: like /tmp, a scratch volume, because
+	// the worker's root filesystem is read-only.
+	WorkerPrefectHome = ContainerHome + "/.prefect"
+)
+
 // NewRegistryStack defines the image assets for the configured CPU architecture.
 func NewRegistryStack(scope constructs.Construct, id string, props *RegistryStackProps) *RegistryStack {
 	cfg := props.Config

@@ -3,6 +3,7 @@ package stacks
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -258,6 +259,77 @@ func TestWorkerService(t *testing.T) {
 	}
 	if td := selfHosted(t).compute.one(t, "AWS::ECS::TaskDefinition"); td["RuntimePlatform"].(map[string]any)["CpuArchitecture"] != "ARM64" {
 		t.Errorf("arm64 config gives %v", td["RuntimePlatform"])
+	}
+}
+
+// TestWorkerRunsReadOnly: the worker runs as the images' non-root user on a read-only root
+// filesystem; /tmp and PREFECT_HOME are task-local scratch volumes (no host path, no EFS).
+func TestWorkerRunsReadOnly(t *testing.T) {
+	td := defaults(t).compute.one(t, "AWS::ECS::TaskDefinition")
+	c := td["ContainerDefinitions"].([]any)[0].(map[string]any)
+	if c["ReadonlyRootFilesystem"] != true {
+		t.Errorf("ReadonlyRootFilesystem %v, want true", c["ReadonlyRootFilesystem"])
+	}
+	if want := fmt.Sprintf("%d:%d", ContainerUID, ContainerUID); c["User"] != want {
+		t.Errorf("User %v, want %s", c["User"], want)
+	}
+	env := map[string]any{}
+	for _, e := range c["Environment"].([]any) {
+		env[e.(map[string]any)["Name"].(string)] = e.(map[string]any)["Value"]
+	}
+	if env["PREFECT_HOME"] != WorkerPrefectHome {
+		t.Errorf("PREFECT_HOME %v, want %s", env["PREFECT_HOME"], WorkerPrefectHome)
+	}
+	volumes := map[string]bool{}
+	for _, v := range td["Volumes"].([]any) {
+		vol := v.(map[string]any)
+		if len(vol) != 1 {
+			t.Errorf("volume %v is not a task-local scratch volume", vol)
+		}
+		volumes[vol["Name"].(string)] = true
+	}
+	mounts := map[string]string{}
+	for _, m := range c["MountPoints"].([]any) {
+		mp := m.(map[string]any)
+		if mp["ReadOnly"] != false || !volumes[mp["SourceVolume"].(string)] {
+			t.Errorf("mount point %v", mp)
+		}
+		mounts[mp["ContainerPath"].(string)] = mp["SourceVolume"].(string)
+	}
+	if len(mounts) != 2 || mounts["/tmp"] == "" || mounts[WorkerPrefectHome] == "" || len(volumes) != 2 {
+		t.Errorf("mounts %v on volumes %v, want /tmp and %s on two scratch volumes", mounts, volumes, WorkerPrefectHome)
+	}
+}
+
+// TestDockerfilesMatchContainerUser: both images create the user the task definition runs
+// as, and the worker image declares its writable paths as VOLUMEs owned by that user (ECS
+// then mounts the scratch volumes with that owner instead of root).
+func TestDockerfilesMatchContainerUser(t *testing.T) {
+	id := fmt.Sprint(ContainerUID)
+	common := []string{
+		"groupadd --gid " + id + " prefect",
+		"useradd --uid " + id + " --gid " + id + " --home-dir " + ContainerHome + " --create-home",
+		"ENV HOME=" + ContainerHome,
+	}
+	for file, extra := range map[string][]string{
+		"Dockerfile": {"install -d -o " + id + " -g " + id + " " + FlowWorkdir, "COPY --chown=" + id + ":" + id + " flows/ ./"},
+		"Dockerfile.worker": {"install -d -o " + id + " -g " + id + " -m 0700 " + WorkerPrefectHome,
+			"PREFECT_HOME=" + WorkerPrefectHome, `VOLUME ["/tmp", "` + WorkerPrefectHome + `"]`},
+	} {
+		b, err := os.ReadFile(filepath.Join("..", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := string(b)
+		for _, want := range append(common, extra...) {
+			if !strings.Contains(text, want) {
+				t.Errorf("%s lacks %q", file, want)
+			}
+		}
+		users := regexp.MustCompile(`(?m)^USER (.+)$`).FindAllStringSubmatch(text, -1)
+		if len(users) == 0 || users[len(users)-1][1] != id+":"+id {
+			t.Errorf("%s: final USER %v, want %s:%s", file, users, id, id)
+		}
 	}
 }
 
