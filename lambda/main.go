@@ -8,7 +8,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -31,25 +33,39 @@ const (
 )
 
 func main() {
-	logger := slog.New(slog.NewJSONHandler(os.Stdout, nil))
 	conn := &connector{getenv: os.Getenv, readSecret: readSecretFromAWS}
-	adapter := cfn.New(map[string]cfn.Handler{
-		resources.WorkPoolType:   resources.NewWorkPools(conn.Connect),
-		resources.DeploymentType: resources.NewDeployments(conn.Connect),
-	}, cfn.WithLogger(logger))
-	lambda.Start(adapter.Handle)
+	lambda.Start(conn.adapter(os.Stdout).Handle)
+}
+
+// adapter serves both resource types through c. Log lines (JSON to logs) and
+// Reasons pass through c's redactor, and a time-out names the Prefect call in
+// flight. opts come last, so tests can replace the response client and timings.
+func (c *connector) adapter(logs io.Writer, opts ...cfn.Option) *cfn.Adapter {
+	base := []cfn.Option{
+		cfn.WithLogger(slog.New(slog.NewJSONHandler(logs, nil))),
+		cfn.WithRedactor(c.redactor.Redact),
+		cfn.WithInFlight(prefect.Track),
+	}
+	return cfn.New(map[string]cfn.Handler{
+		resources.WorkPoolType:   resources.NewWorkPools(c.Connect),
+		resources.DeploymentType: resources.NewDeployments(c.Connect),
+	}, append(base, opts...)...)
 }
 
 // connector builds the Prefect client on first use and keeps it for the life
 // of the container. Configuration errors are returned, not fatal, so the
 // event that hit them still gets a FAILED response; they are not cached, so
-// a fixed secret is picked up by the next event.
+// a fixed secret is picked up by the next event. Every secret it reads is
+// added to its redactor as soon as it is read.
 type connector struct {
 	getenv     func(string) string
 	readSecret func(ctx context.Context, arn string) (string, error)
+	// httpClient is the Prefect client's transport; nil means the default.
+	httpClient *http.Client
 
-	mu     sync.Mutex
-	client *prefect.Client
+	redactor prefect.Redactor
+	mu       sync.Mutex
+	client   *prefect.Client
 }
 
 // Connect satisfies resources.Connect.
@@ -72,7 +88,7 @@ func (c *connector) Connect(ctx context.Context) (resources.API, error) {
 }
 
 func (c *connector) config(ctx context.Context) (prefect.Config, error) {
-	cfg := prefect.Config{BaseURL: strings.TrimSpace(c.getenv(envAPIURL))}
+	cfg := prefect.Config{BaseURL: strings.TrimSpace(c.getenv(envAPIURL)), HTTPClient: c.httpClient}
 	if cfg.BaseURL == "" {
 		return cfg, fmt.Errorf("%s is not set", envAPIURL)
 	}
@@ -92,6 +108,7 @@ func (c *connector) secret(ctx context.Context, env, arn string) (string, error)
 		return "", fmt.Errorf("reading the secret in %s: %w", env, err)
 	}
 	v = strings.TrimSpace(v)
+	c.redactor.Add(v)
 	if v == "" {
 		return "", fmt.Errorf("the secret in %s is empty", env)
 	}

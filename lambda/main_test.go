@@ -1,12 +1,23 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/cfn"
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/fakesleep"
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/prefect"
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/resources"
 )
 
 func TestConnector(t *testing.T) {
@@ -113,5 +124,140 @@ func TestLambdaAWSConfig(t *testing.T) {
 	delete(env, "AWS_REGION")
 	if _, err := lambdaAWSConfig(func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), "AWS_REGION") {
 		t.Fatalf("missing region: %v", err)
+	}
+}
+
+// event is a Create of a valid work pool, answered at responseURL.
+func event(t *testing.T, responseURL string) []byte {
+	t.Helper()
+	raw, err := json.Marshal(map[string]any{
+		"RequestType": "Create", "ResponseURL": responseURL, "StackId": "arn:aws:cloudformation:us-east-1:1:stack/S/1",
+		"RequestId": "req-1", "ResourceType": resources.WorkPoolType, "LogicalResourceId": "Pool",
+		"ResourceProperties": map[string]any{"ServiceToken": "arn:fn", "Name": "ecs-pool", "Type": "ecs", "BaseJobTemplate": "{}"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+// delivered returns the one response PUT that got a 200.
+func delivered(t *testing.T, puts []fakesleep.Request) cfn.Response {
+	t.Helper()
+	var resp cfn.Response
+	n := 0
+	for _, p := range puts {
+		if p.Status == 200 {
+			n++
+			if err := json.Unmarshal(p.Body, &resp); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d responses delivered, want 1: %+v", n, puts)
+	}
+	return resp
+}
+
+// The function as Lambda runs it, at the stack's 120 s timeout: Prefect never
+// answers and the first response PUT hangs. The answer still arrives before
+// the deadline and names the call that hung. A synctest bubble makes the two
+// minutes fake and every duration exact.
+func TestPrefectAndFirstResponseHangAt120s(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		prefectAPI := &fakesleep.Script{Steps: []int{fakesleep.Hang}}
+		puts := &fakesleep.Script{Steps: []int{fakesleep.Hang, 200}}
+		env := map[string]string{envAPIURL: "https://api.prefect.invalid/api/accounts/a/workspaces/w", envAPIKeySecret: "arn:key"}
+		c := &connector{
+			getenv:     func(k string) string { return env[k] },
+			readSecret: func(context.Context, string) (string, error) { return "pnu_k", nil },
+			httpClient: fakesleep.Client(prefectAPI),
+		}
+		var logs bytes.Buffer
+		a := c.adapter(&logs, cfn.WithHTTPClient(fakesleep.Client(puts)))
+		const timeout = 120 * time.Second // constructs/prefectcr's functionTimeout
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		deadline, _ := ctx.Deadline()
+
+		if err := a.Handle(ctx, event(t, "https://s3.invalid/response")); err != nil {
+			t.Fatalf("Handle: %v\n%s", err, logs.String())
+		}
+		resp := delivered(t, puts.Requests())
+		// 30 s attempts with short backoffs: the fourth is running when the 99.3 s budget ends.
+		const want = "timed out after 1m39s: POST /work_pools/ still running (attempt 4)"
+		if resp.Status != cfn.StatusFailed || resp.Reason != want {
+			t.Errorf("response %s %q, want FAILED %q", resp.Status, resp.Reason, want)
+		}
+		if n := len(prefectAPI.Requests()); n != 4 {
+			t.Errorf("%d Prefect requests, want 4", n)
+		}
+		last := puts.Requests()[1]
+		if !last.End.Before(deadline) || !last.Deadline.Before(deadline) {
+			t.Errorf("answer at %v, allowed until %v; deadline %v", last.End, last.Deadline, deadline)
+		}
+		if !strings.Contains(logs.String(), `"put_attempts":2`) {
+			t.Errorf("log line: %s", logs.String())
+		}
+	})
+}
+
+// An upstream (a proxy or WAF page, or Prefect's JSON detail) that echoes the
+// request's Authorization header: neither the API key, nor the auth string,
+// nor its Basic form reaches the Reason or any log line.
+func TestEchoedCredentialsRedacted(t *testing.T) {
+	const key = "pnu_Ech0edKey0123456789abcdefghijkl"
+	const auth = "admin:Ech0ed&<pa55w0rd>"
+	secrets := []string{key, auth, base64.StdEncoding.EncodeToString([]byte(auth))}
+	pages := map[string]func(w http.ResponseWriter, authorization string){
+		"html": func(w http.ResponseWriter, a string) {
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(403)
+			fmt.Fprintf(w, "<html><h1>403 Forbidden</h1><pre>Authorization: %s</pre></html>", a)
+		},
+		"json detail": func(w http.ResponseWriter, a string) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(401)
+			json.NewEncoder(w).Encode(map[string]string{"detail": "invalid credentials in Authorization: " + a})
+		},
+	}
+	creds := map[string]string{envAPIKeySecret: key, envAuthStringSecret: auth}
+	for pageName, page := range pages {
+		for credEnv, secret := range creds {
+			t.Run(pageName+" "+credEnv, func(t *testing.T) {
+				upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					page(w, r.Header.Get("Authorization"))
+				}))
+				defer upstream.Close()
+				env := map[string]string{envAPIURL: upstream.URL + "/api", credEnv: "arn:secret"}
+				c := &connector{
+					getenv:     func(k string) string { return env[k] },
+					readSecret: func(context.Context, string) (string, error) { return secret + "\n", nil },
+				}
+				var logs bytes.Buffer
+				puts := &fakesleep.Script{Steps: []int{200}}
+				a := c.adapter(&logs, cfn.WithHTTPClient(fakesleep.Client(puts)))
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				if err := a.Handle(ctx, event(t, "https://s3.invalid/response")); err != nil {
+					t.Fatal(err)
+				}
+				resp := delivered(t, puts.Requests())
+				if resp.Status != cfn.StatusFailed || !strings.Contains(resp.Reason, "Authorization: ") {
+					t.Fatalf("response %s %q, want FAILED with the echoed header", resp.Status, resp.Reason)
+				}
+				for where, text := range map[string]string{"Reason": resp.Reason, "log": logs.String()} {
+					for _, s := range secrets {
+						if strings.Contains(text, s) {
+							t.Errorf("%s shows %q: %s", where, s, text)
+						}
+					}
+					if !strings.Contains(text, prefect.Redacted) {
+						t.Errorf("%s has no %s marker: %s", where, prefect.Redacted, text)
+					}
+				}
+			})
+		}
 	}
 }

@@ -37,10 +37,11 @@ type Adapter struct {
 	handlers       map[string]Handler
 	http           *http.Client
 	log            *slog.Logger
-	margin         func(remaining time.Duration) time.Duration
 	defaultTimeout time.Duration
 	sleep          func(context.Context, time.Duration) error
 	putAttempt     time.Duration
+	redact         func(string) string
+	inFlight       func(context.Context) (context.Context, func() string)
 }
 
 // Option configures an Adapter, mostly so tests can shrink its timings.
@@ -53,11 +54,9 @@ func WithHTTPClient(c *http.Client) Option { return func(a *Adapter) { a.http = 
 // Lambda ships to CloudWatch).
 func WithLogger(l *slog.Logger) Option { return func(a *Adapter) { a.log = l } }
 
-// WithMargin sets how long before the Lambda deadline the handler's context
-// ends, leaving time to PUT the response. The default is DefaultMargin.
-func WithMargin(f func(remaining time.Duration) time.Duration) Option {
-	return func(a *Adapter) { a.margin = f }
-}
+// WithPutTimeout sets the longest one response PUT attempt may take (default
+// DefaultPutTimeout). The handler's deadline is derived from it: see Plan.
+func WithPutTimeout(d time.Duration) Option { return func(a *Adapter) { a.putAttempt = d } }
 
 // WithDefaultTimeout bounds an invocation whose context has no deadline (a
 // direct call in tests or tools); Lambda always sets one.
@@ -68,9 +67,18 @@ func WithSleep(f func(context.Context, time.Duration) error) Option {
 	return func(a *Adapter) { a.sleep = f }
 }
 
-// DefaultMargin keeps min(10s, 20% of the remaining time) for the response.
-func DefaultMargin(remaining time.Duration) time.Duration {
-	return min(10*time.Second, remaining/5)
+// WithRedactor runs every Reason and every string of every log line (message,
+// attribute keys and values at any depth) through redact, so that a secret
+// an upstream echoed into an error reaches neither the stack events nor the
+// logs. Reasons are redacted before they are shortened.
+func WithRedactor(redact func(string) string) Option { return func(a *Adapter) { a.redact = redact } }
+
+// WithInFlight lets a time-out say what hung: track derives the handler's
+// context and returns a function that describes the call in flight under it
+// (for example "POST /work_pools/ still running (attempt 3)"), or "" when
+// nothing is. prefect.Track is such a function.
+func WithInFlight(track func(context.Context) (context.Context, func() string)) Option {
+	return func(a *Adapter) { a.inFlight = track }
 }
 
 // New returns an Adapter that serves the given resource types.
@@ -79,13 +87,15 @@ func New(handlers map[string]Handler, opts ...Option) *Adapter {
 		handlers:       handlers,
 		http:           &http.Client{},
 		log:            slog.New(slog.NewJSONHandler(os.Stdout, nil)),
-		margin:         DefaultMargin,
 		defaultTimeout: 5 * time.Minute,
 		sleep:          sleepCtx,
-		putAttempt:     10 * time.Second,
+		putAttempt:     DefaultPutTimeout,
 	}
 	for _, o := range opts {
 		o(a)
+	}
+	if a.redact != nil {
+		a.log = slog.New(redactingHandler{next: a.log.Handler(), redact: a.redact})
 	}
 	return a
 }
@@ -101,13 +111,15 @@ func (a *Adapter) Handle(ctx context.Context, raw json.RawMessage) error {
 		ctx, cancel = context.WithTimeout(ctx, a.defaultTimeout)
 		defer cancel()
 	}
-	ev, resp, err := a.Respond(ctx, raw)
+	deadline, _ := ctx.Deadline()
+	b := Plan(deadline.Sub(start), a.putAttempt)
+	ev, resp, err := a.respond(ctx, raw, start, b)
 	if err != nil {
 		a.log.Error("cannot answer event", "error", err.Error(), "bytes", len(raw))
 		return err
 	}
 	body := EncodeResponse(resp)
-	attempts, sendErr := a.send(ctx, ev.ResponseURL, body)
+	attempts, sendErr := a.send(ctx, deadline, b, ev.ResponseURL, body)
 	attrs := []any{
 		"request_type", ev.RequestType,
 		"resource_type", ev.ResourceType,
@@ -131,9 +143,29 @@ func (a *Adapter) Handle(ctx context.Context, raw json.RawMessage) error {
 }
 
 // Respond computes the response for raw without sending it: the handler runs
-// (under the deadline, with panics recovered) and every failure becomes a
-// FAILED response. err is set only when raw cannot be answered at all.
+// (under the deadline Plan gives it, with panics recovered) and every failure
+// becomes a FAILED response. err is set only when raw cannot be answered at all.
 func (a *Adapter) Respond(ctx context.Context, raw []byte) (*Event, Response, error) {
+	now := time.Now()
+	return a.respond(ctx, raw, now, a.plan(ctx, now))
+}
+
+// Process runs the handler for a well-formed event and builds its response.
+func (a *Adapter) Process(ctx context.Context, ev *Event) Response {
+	now := time.Now()
+	return a.process(ctx, ev, now, a.plan(ctx, now))
+}
+
+// plan splits the time ctx has left at now (or the default timeout).
+func (a *Adapter) plan(ctx context.Context, now time.Time) Budget {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = now.Add(a.defaultTimeout)
+	}
+	return Plan(deadline.Sub(now), a.putAttempt)
+}
+
+func (a *Adapter) respond(ctx context.Context, raw []byte, start time.Time, b Budget) (*Event, Response, error) {
 	ev, perr := ParseEvent(raw)
 	if ev == nil {
 		return nil, Response{}, perr
@@ -145,25 +177,31 @@ func (a *Adapter) Respond(ctx context.Context, raw []byte) (*Event, Response, er
 		return nil, Response{}, perr
 	}
 	if perr != nil {
-		return ev, ev.failed(perr.Error()), nil
+		return ev, a.failed(ev, perr.Error()), nil
 	}
-	return ev, a.Process(ctx, ev), nil
+	return ev, a.process(ctx, ev, start, b), nil
 }
 
-// Process runs the handler for a well-formed event and builds its response.
-func (a *Adapter) Process(ctx context.Context, ev *Event) Response {
+// errStillRunning is the outcome of a handler that has not returned when its
+// context ended.
+var errStillRunning = errors.New("the operation is still running")
+
+func (a *Adapter) process(ctx context.Context, ev *Event, start time.Time, b Budget) Response {
 	if ev.RequestType == Delete && strings.HasPrefix(ev.PhysicalResourceID, FailedCreatePrefix) {
 		return ev.succeeded(ev.PhysicalResourceID, nil) // nothing was created
 	}
 	h, ok := a.handlers[ev.ResourceType]
 	if !ok {
-		return ev.failed(fmt.Sprintf("unknown resource type %s; this function serves %s",
+		return a.failed(ev, fmt.Sprintf("unknown resource type %s; this function serves %s",
 			quote(ev.ResourceType), strings.Join(a.types(), ", ")))
 	}
 
-	start := time.Now()
-	workCtx, cancel, budget := a.workContext(ctx, start)
+	workCtx, cancel := context.WithDeadline(ctx, start.Add(b.Work))
 	defer cancel()
+	inFlight := func() string { return "" }
+	if a.inFlight != nil {
+		workCtx, inFlight = a.inFlight(workCtx)
+	}
 
 	type result struct {
 		id   string
@@ -198,41 +236,47 @@ func (a *Adapter) Process(ctx context.Context, ev *Event) Response {
 		select {
 		case r = <-done: // finished at the wire: report what really happened
 		default:
-			r.err = errors.New("the operation is still running")
+			r.err = errStillRunning
 		}
 	}
 	if r.err != nil && errors.Is(workCtx.Err(), context.DeadlineExceeded) {
-		r.err = fmt.Errorf("timed out after %s: %w", budget.Round(time.Millisecond), r.err)
+		// Name what hung: the call cut short if the handler says, else its error.
+		what := r.err.Error()
+		if call := inFlight(); call != "" {
+			what = call
+		}
+		return a.failed(ev, fmt.Sprintf("timed out after %s: %s", roundDuration(b.Work), what))
 	}
 	if r.err != nil {
-		return ev.failed(r.err.Error())
+		return a.failed(ev, r.err.Error())
 	}
 	if r.id == "" {
 		if ev.RequestType == Create {
-			return ev.failed("internal error: handler returned no physical id")
+			return a.failed(ev, "internal error: handler returned no physical id")
 		}
 		r.id = ev.PhysicalResourceID
 	}
 	if len(r.id) > MaxPhysicalIDBytes {
-		return ev.failed(fmt.Sprintf("internal error: physical id is %d bytes, more than %d", len(r.id), MaxPhysicalIDBytes))
+		return a.failed(ev, fmt.Sprintf("internal error: physical id is %d bytes, more than %d", len(r.id), MaxPhysicalIDBytes))
 	}
 	return ev.succeeded(r.id, r.data)
 }
 
-// workContext ends the handler's context a margin before the invocation's
-// deadline, so there is always time left to answer.
-func (a *Adapter) workContext(ctx context.Context, now time.Time) (context.Context, context.CancelFunc, time.Duration) {
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = now.Add(a.defaultTimeout)
+// roundDuration shows a duration as precisely as a reader needs: whole
+// seconds from ten seconds up, milliseconds below.
+func roundDuration(d time.Duration) time.Duration {
+	if d >= 10*time.Second {
+		return d.Round(time.Second)
 	}
-	remaining := deadline.Sub(now)
-	budget := remaining - a.margin(remaining)
-	if budget < 0 {
-		budget = 0
+	return d.Round(time.Millisecond)
+}
+
+// failed is ev's FAILED response with reason redacted, then put on one line.
+func (a *Adapter) failed(ev *Event, reason string) Response {
+	if a.redact != nil {
+		reason = a.redact(reason)
 	}
-	c, cancel := context.WithDeadline(ctx, now.Add(budget))
-	return c, cancel, budget
+	return ev.failed(reason)
 }
 
 func (a *Adapter) types() []string {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -114,15 +113,6 @@ func TestEncodeResponseLimits(t *testing.T) {
 	}
 }
 
-func TestDefaultMargin(t *testing.T) {
-	if m := DefaultMargin(5 * time.Minute); m != 10*time.Second {
-		t.Errorf("5m: %v", m)
-	}
-	if m := DefaultMargin(10 * time.Second); m != 2*time.Second {
-		t.Errorf("10s: %v", m)
-	}
-}
-
 type fnHandler struct {
 	create func(ctx context.Context, props map[string]any) (string, map[string]string, error)
 }
@@ -134,29 +124,6 @@ func (h fnHandler) Update(ctx context.Context, id string, p, _ map[string]any) (
 	return "", nil, nil
 }
 func (h fnHandler) Delete(context.Context, string, map[string]any) error { return nil }
-
-// A handler that ignores its context is abandoned at the work deadline.
-func TestHandlerIgnoringContextStillAnswered(t *testing.T) {
-	block := make(chan struct{})
-	defer close(block)
-	a := New(map[string]Handler{"Custom::T": fnHandler{create: func(context.Context, map[string]any) (string, map[string]string, error) {
-		<-block
-		return "late", nil, nil
-	}}}, quiet(), WithMargin(func(time.Duration) time.Duration { return 200 * time.Millisecond }))
-	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	ev, resp, err := a.Respond(ctx, mustJSON(t, validEvent("http://x")))
-	if err != nil || ev == nil {
-		t.Fatal(err)
-	}
-	if el := time.Since(start); el > 450*time.Millisecond {
-		t.Errorf("answered after %v", el)
-	}
-	if resp.Status != StatusFailed || !strings.HasPrefix(resp.Reason, "timed out after 300ms") || resp.PhysicalResourceID != FailedCreatePrefix+"req-1" {
-		t.Errorf("%+v", resp)
-	}
-}
 
 func TestHandlerSeesPropertiesWithoutServiceFields(t *testing.T) {
 	var got map[string]any
@@ -249,23 +216,5 @@ func TestSendRetriesNetworkErrorsAnd5xxOnly(t *testing.T) {
 				t.Error("retried PUT changed body")
 			}
 		}
-	}
-}
-
-func TestSendGivesUpAtDeadline(t *testing.T) {
-	rec := &putRecorder{}
-	srv := httptest.NewServer(rec.handler(500, 500, 500, 500, 500, 500, 500, 500, 500, 500))
-	defer srv.Close()
-	a := New(nil, quiet(), WithMargin(func(time.Duration) time.Duration { return 0 }))
-	ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	err := a.Handle(ctx, mustJSON(t, validEvent(srv.URL)))
-	if err == nil || time.Since(start) > 700*time.Millisecond {
-		t.Errorf("err %v after %v", err, time.Since(start))
-	}
-	var se *statusError
-	if !errors.As(err, &se) || se.code != 500 {
-		t.Errorf("err %v", err)
 	}
 }

@@ -11,27 +11,37 @@ import (
 	"time"
 )
 
+// maxPutWait caps the doubling wait between response PUT attempts.
+const maxPutWait = 5 * time.Second
+
 // send PUTs body to the presigned URL: empty Content-Type (the URL is signed
 // without one), Content-Length set, retried on network errors and 5xx with
-// backoff for as long as the invocation's deadline allows. A 4xx is final: an
-// expired or tampered URL does not heal.
-func (a *Adapter) send(ctx context.Context, url string, body []byte) (int, error) {
-	wait := 200 * time.Millisecond
+// backoff while the budget allows. A 4xx is final: an expired or tampered URL
+// does not heal. Every attempt ends by deadline minus b.Reserve: it may take
+// b.PutAttempt or whatever is left before that, if less; a retry is started
+// only when at least a tenth of b.PutAttempt is left after the wait.
+func (a *Adapter) send(ctx context.Context, deadline time.Time, b Budget, url string, body []byte) (int, error) {
+	end := deadline.Add(-b.Reserve)
+	wait := max(b.Backoff, time.Millisecond)
 	for attempt := 1; ; attempt++ {
-		err := a.put(ctx, url, body)
+		timeout := min(b.PutAttempt, time.Until(end))
+		if timeout <= 0 {
+			return attempt - 1, errors.New("no time left to send the response")
+		}
+		err := a.put(ctx, url, body, timeout)
 		if err == nil {
 			return attempt, nil
 		}
 		if !retryable(err) || ctx.Err() != nil {
 			return attempt, err
 		}
-		if deadline, ok := ctx.Deadline(); ok && time.Now().Add(wait).After(deadline) {
+		if time.Until(end) < wait+b.PutAttempt/10 {
 			return attempt, fmt.Errorf("%w (no time left to retry)", err)
 		}
 		if a.sleep(ctx, wait) != nil {
 			return attempt, err
 		}
-		wait = min(wait*2, 5*time.Second)
+		wait = min(wait*2, maxPutWait)
 	}
 }
 
@@ -56,8 +66,9 @@ func retryable(err error) bool {
 	return true
 }
 
-func (a *Adapter) put(ctx context.Context, responseURL string, body []byte) error {
-	ctx, cancel := context.WithTimeout(ctx, a.putAttempt)
+// put makes one PUT attempt that takes at most timeout.
+func (a *Adapter) put(ctx context.Context, responseURL string, body []byte, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPut, responseURL, bytes.NewReader(body))
 	if err != nil {

@@ -53,6 +53,9 @@ type Client struct {
 	sleep func(context.Context, time.Duration) error
 	now   func() time.Time
 	agent string
+	// redact hides the client's own credentials in every error it returns,
+	// before anything is shortened (so no prefix of a secret survives a cut).
+	redact *Redactor
 }
 
 // New checks the configuration once so that a bad PREFECT_API_URL fails with a
@@ -80,6 +83,7 @@ func New(cfg Config) (*Client, error) {
 		now:   cfg.Now,
 		agent: cfg.UserAgent,
 	}
+	c.redact = NewRedactor(cfg.APIKey, cfg.AuthString)
 	switch {
 	case cfg.APIKey != "":
 		c.auth = "Bearer " + cfg.APIKey
@@ -108,8 +112,16 @@ func New(cfg Config) (*Client, error) {
 }
 
 // do sends one logical call: in (if not nil) as the JSON body, retried under
-// the policy, and a 2xx body decoded into out (if not nil).
+// the policy, and a 2xx body decoded into out (if not nil). The call is
+// recorded for Track, and its error never shows the client's credentials.
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	rec := recordFrom(ctx)
+	err := c.redact.Error(c.call(ctx, rec, method, path, in, out))
+	rec.done(ctx)
+	return err
+}
+
+func (c *Client) call(ctx context.Context, rec *callRecord, method, path string, in, out any) error {
 	var body []byte
 	if in != nil {
 		var err error
@@ -118,6 +130,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		}
 	}
 	for attempt := 0; ; attempt++ {
+		rec.attempt(ctx, method, path, attempt+1)
 		status, respBody, header, err := c.attempt(ctx, method, path, body)
 		var lastErr error
 		var wait time.Duration
@@ -129,7 +142,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		case status >= 200 && status <= 299:
 			return decode(method, path, status, respBody, out)
 		default:
-			lastErr = &APIError{StatusCode: status, Method: method, Path: path, Detail: parseDetail(respBody)}
+			lastErr = &APIError{StatusCode: status, Method: method, Path: path, Detail: parseDetail(respBody, c.redact)}
 			retry = retryableStatus(status)
 			if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
 				if d, ok := parseRetryAfter(header.Get("Retry-After"), c.now()); ok && d > 0 {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/fakesleep"
@@ -268,77 +269,81 @@ func TestMalformedJSON(t *testing.T) {
 	}
 }
 
-func TestHangBoundedByDeadline(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-r.Context().Done():
-		case <-time.After(10 * time.Second):
-		}
-	}))
-	defer srv.Close()
-	c, err := New(Config{BaseURL: srv.URL}) // real sleeper
+// hangs holds every request until its context ends.
+var hangs = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+
+// readPoolWithin reads a pool within timeout, with the real sleeper and h
+// serving in memory; it reports how long the read took. Called in a synctest
+// bubble, the clock is fake and the duration exact.
+func readPoolWithin(t *testing.T, h http.Handler, timeout time.Duration) (time.Duration, error) {
+	t.Helper()
+	c, err := New(Config{BaseURL: "http://prefect.invalid/api", HTTPClient: fakesleep.Client(h)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	start := time.Now()
 	_, err = c.ReadWorkPool(ctx, "ecs-pool")
-	if el := time.Since(start); el > 2*time.Second {
-		t.Errorf("returned after %v", el)
-	}
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("err = %v", err)
-	}
-	if !strings.HasPrefix(err.Error(), "GET /work_pools/ecs-pool: ") || strings.Contains(err.Error(), "127.0.0.1") {
-		t.Errorf("err = %q, want method and path without the URL", err)
-	}
+	return time.Since(start), err
+}
+
+// A server that never answers: each attempt ends at AttemptTimeout and is
+// retried, and the call returns exactly at the context's deadline.
+func TestHangBoundedByDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		took, err := readPoolWithin(t, hangs, 100*time.Second)
+		if took != 100*time.Second {
+			t.Errorf("returned after %v, want at the deadline", took)
+		}
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("err = %v", err)
+		}
+		if !strings.HasPrefix(err.Error(), "GET /work_pools/ecs-pool: ") || strings.Contains(err.Error(), "prefect.invalid") {
+			t.Errorf("err = %q, want method and path without the URL", err)
+		}
+	})
 }
 
 func TestAttemptTimeoutRetries(t *testing.T) {
-	var calls atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if calls.Add(1) == 1 {
-			<-r.Context().Done()
-			return
+	synctest.Test(t, func(t *testing.T) {
+		var calls atomic.Int32
+		srv := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if calls.Add(1) == 1 {
+				<-r.Context().Done()
+				return
+			}
+			io.WriteString(w, poolJSON)
+		})
+		c, _ := newTestClient(t, "http://prefect.invalid", func(c *Config) {
+			p := DefaultRetryPolicy
+			p.AttemptTimeout = 100 * time.Millisecond
+			c.Retry, c.HTTPClient = &p, fakesleep.Client(srv)
+		})
+		start := time.Now()
+		if _, err := c.ReadWorkPool(context.Background(), "ecs-pool"); err != nil {
+			t.Fatal(err)
 		}
-		io.WriteString(w, poolJSON)
-	}))
-	defer srv.Close()
-	c, _ := newTestClient(t, srv.URL, func(c *Config) {
-		p := DefaultRetryPolicy
-		p.AttemptTimeout = 100 * time.Millisecond
-		c.Retry = &p
+		if calls.Load() != 2 || time.Since(start) != 100*time.Millisecond {
+			t.Errorf("calls = %d after %v, want 2 after the 100ms attempt timeout", calls.Load(), time.Since(start))
+		}
 	})
-	if _, err := c.ReadWorkPool(context.Background(), "ecs-pool"); err != nil {
-		t.Fatal(err)
-	}
-	if calls.Load() != 2 {
-		t.Errorf("calls = %d", calls.Load())
-	}
 }
 
 func TestRetryAfterPastDeadlineReturnsPromptly(t *testing.T) {
-	s := &script{steps: []http.HandlerFunc{status(429, `{"detail":"rate limited"}`, "Retry-After", "60")}}
-	srv := httptest.NewServer(s)
-	defer srv.Close()
-	c, err := New(Config{BaseURL: srv.URL}) // real sleeper: a wait would show
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	start := time.Now()
-	_, err = c.ReadWorkPool(ctx, "ecs-pool")
-	if el := time.Since(start); el > time.Second {
-		t.Errorf("returned after %v", el)
-	}
-	if StatusOf(err) != 429 || !strings.Contains(err.Error(), "rate limited") || !strings.Contains(err.Error(), "deadline") {
-		t.Errorf("err = %v", err)
-	}
-	if s.calls.Load() != 1 {
-		t.Errorf("calls = %d", s.calls.Load())
-	}
+	synctest.Test(t, func(t *testing.T) {
+		s := &script{steps: []http.HandlerFunc{status(429, `{"detail":"rate limited"}`, "Retry-After", "60")}}
+		took, err := readPoolWithin(t, s, 2*time.Second)
+		if took != 0 {
+			t.Errorf("returned after %v, want at once", took)
+		}
+		if StatusOf(err) != 429 || !strings.Contains(err.Error(), "rate limited") || !strings.Contains(err.Error(), "deadline") {
+			t.Errorf("err = %v", err)
+		}
+		if s.calls.Load() != 1 {
+			t.Errorf("calls = %d", s.calls.Load())
+		}
+	})
 }
 
 func TestMaxAttempts(t *testing.T) {
@@ -412,7 +417,7 @@ func TestParseDetail(t *testing.T) {
 		`{"detail":"` + long + `"}`: truncate(long, maxDetail),
 	}
 	for in, want := range cases {
-		if got := parseDetail([]byte(in)); got != want {
+		if got := parseDetail([]byte(in), nil); got != want {
 			t.Errorf("parseDetail(%.40q) = %.60q, want %.60q", in, got, want)
 		}
 	}
@@ -426,7 +431,7 @@ func TestParseDetailPrefersValueErrors(t *testing.T) {
 		`{"loc":["body","schedules",0,"schedule","IntervalSchedule","interval"],"msg":"Field required"},` +
 		`{"loc":["body","schedules",0,"schedule","CronSchedule","cron"],"msg":"Value error, Invalid cron string: \"x\""}]}`
 	want := `Invalid request received: body.schedules.0.schedule.CronSchedule.cron: Value error, Invalid cron string: "x"`
-	if got := parseDetail([]byte(body)); got != want {
+	if got := parseDetail([]byte(body), nil); got != want {
 		t.Errorf("got %q", got)
 	}
 }

@@ -77,8 +77,11 @@ type validationErr struct {
 	Msg string `json:"msg"`
 }
 
-// parseDetail extracts a short human message from an error body.
-func parseDetail(body []byte) string {
+// parseDetail extracts a short human message from an error body, with the
+// secrets known to red (which may be nil) hidden before it is shortened, so
+// an error page that echoes the Authorization header leaves no part of it.
+// The JSON body is searched after decoding, where escapes are undone.
+func parseDetail(body []byte, red *Redactor) string {
 	trimmed := strings.TrimSpace(string(body))
 	if trimmed == "" {
 		return ""
@@ -89,7 +92,7 @@ func parseDetail(body []byte) string {
 			return ""
 		}
 		// Not JSON: a proxy or load balancer page. A short excerpt helps.
-		return truncate(oneLine(trimmed), 200)
+		return truncate(oneLine(red.Redact(trimmed)), 200)
 	}
 	var parts []string
 	if len(eb.Detail) > 0 {
@@ -112,7 +115,7 @@ func parseDetail(body []byte) string {
 		}
 		parts = append(parts, msg)
 	}
-	return truncate(oneLine(strings.Join(parts, "; ")), maxDetail)
+	return truncate(oneLine(red.Redact(strings.Join(parts, "; "))), maxDetail)
 }
 
 // summarize lists validation errors as "loc: msg". When a union type fails,

@@ -314,6 +314,7 @@ type responseServer struct {
 	mu      sync.Mutex
 	puts    []recordedPut
 	failFor int // answer 500 to this many PUTs first
+	hangFor int // before that, hold this many PUTs until the client gives up (Status 0)
 }
 
 type recordedPut struct {
@@ -333,6 +334,9 @@ func newResponseServer(t *testing.T) *responseServer {
 		status := 200
 		if r.Method != "PUT" {
 			status = 405
+		} else if rs.hangFor > 0 {
+			rs.hangFor--
+			status = 0
 		} else if rs.failFor > 0 {
 			rs.failFor--
 			status = 500
@@ -340,6 +344,10 @@ func newResponseServer(t *testing.T) *responseServer {
 		rs.puts = append(rs.puts, recordedPut{At: time.Now(), Path: r.URL.Path, Body: b,
 			ContentType: r.Header.Values("Content-Type"), Length: r.ContentLength, Status: status})
 		rs.mu.Unlock()
+		if status == 0 {
+			<-r.Context().Done()
+			return
+		}
 		w.WriteHeader(status)
 	}))
 	t.Cleanup(rs.srv.Close)

@@ -1,5 +1,6 @@
-// Package fakesleep records waits instead of sleeping, so retry and backoff tests of the
-// Lambda take no time and can assert the waits they asked for.
+// Package fakesleep lets the Lambda's timing tests take no time and assert exact durations:
+// Recorder records waits instead of sleeping, and Transport serves HTTP in memory, so a test
+// can run inside a testing/synctest bubble, where hangs and deadlines move a fake clock.
 package fakesleep
 
 import (
