@@ -11,13 +11,14 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export CDK_DISABLE_VERSION_CHECK := true
 
 VENV      := .venv
+VENV_SCAN := .venv-scan
 PYTHON    := $(CURDIR)/$(VENV)/bin/python
 CDK       := node_modules/.bin/cdk
 PKGS      := . ./stacks/... ./constructs/... ./lambda/...
 UV        := uv==0.13.8
 CDK_FLAGS ?=
 
-.PHONY: help deps synth diff deploy destroy test unit lint cfn-lint reproducible bench preview template clean
+.PHONY: help deps synth diff deploy destroy test unit lint cfn-lint checkov reproducible bench preview template clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -27,10 +28,13 @@ node_modules/.installed: package.json package-lock.json
 	@node --version | grep -q '^v22\.' || { echo "node_modules/.bin/node is not Node 22"; exit 1; }
 	@touch $@
 
+# Two venvs, each from its pinned requirements: checkov's botocore pin conflicts with prefect-aws.
 $(VENV)/.installed: flows/requirements-dev.txt
-	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(UV)
-	$(VENV)/bin/uv pip install --quiet --python $(PYTHON) -r flows/requirements-dev.txt
+$(VENV_SCAN)/.installed: flows/requirements-scan.txt
+$(VENV)/.installed $(VENV_SCAN)/.installed:
+	python3 -m venv $(@D)
+	$(@D)/bin/pip install --quiet --disable-pip-version-check $(UV)
+	$(@D)/bin/uv pip install --quiet --python $(CURDIR)/$(@D)/bin/python -r $<
 	@touch $@
 
 deps: node_modules/.installed ## install Node 22 + the CDK CLI, and the Go modules
@@ -59,11 +63,23 @@ cfn-lint: $(VENV)/.installed ## cfn-lint every synthesized template
 	$(VENV)/bin/cfn-lint --ignore-checks W3005 -- cdk.out/*.template.json
 	@echo "cfn-lint: 0 errors, 0 warnings in $$(ls cdk.out/*.template.json | wc -l) templates"
 
-test: deps $(VENV)/.installed lint ## everything CI runs: lint, synth, cfn-lint, unit + integration tests
+# checkov offline: no Prisma Cloud download or mapping, no package scan, no update check.
+CHECKOV_ENV := BC_SKIP_MAPPING=TRUE CHECKOV_RUN_SCA_PACKAGE_SCAN=false CKV_SKIP_PACKAGE_UPDATE_CHECK=true
+CHECKOV     := $(CURDIR)/$(VENV_SCAN)/bin/checkov
+
+checkov: $(VENV_SCAN)/.installed ## checkov every synthesized template (skips and reasons: stacks/findings.go)
+	@files=(cdk.out/*.template.json); args=(); for f in "$${files[@]}"; do args+=(-f "$$f"); done; \
+	  if ! out=$$(env $(CHECKOV_ENV) $(CHECKOV) --framework cloudformation --quiet --compact --skip-download "$${args[@]}" 2>&1); then \
+	    echo "$$out"; echo "checkov: fix each failed check, or add it with its reason to stacks/findings.go"; exit 1; \
+	  fi; \
+	  echo "checkov: $$(grep -o 'Passed checks.*' <<<"$$out") in $${#files[@]} templates"
+
+test: deps $(VENV)/.installed $(VENV_SCAN)/.installed lint ## everything CI runs: lint, synth, cfn-lint, checkov, unit + integration tests
 	$(MAKE) --no-print-directory synth
 	$(MAKE) --no-print-directory cfn-lint
+	$(MAKE) --no-print-directory checkov
 	$(MAKE) --no-print-directory reproducible
-	PREFECT_ECS_CDK_INTEGRATION=1 PREFECT_PYTHON=$(PYTHON) \
+	PREFECT_ECS_CDK_INTEGRATION=1 PREFECT_PYTHON=$(PYTHON) CHECKOV=$(CHECKOV) \
 	  PREFECT_ECS_CDK_TEMPLATE=$(CURDIR)/cdk.out/PrefectCompute.template.json \
 	  go tool gotestsum --format pkgname-and-test-fails -- -count=1 -timeout 20m $(PKGS)
 

@@ -17,7 +17,6 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
-	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/constructs/prefectcr"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/constructs/prefectyaml"
@@ -188,7 +187,6 @@ func NewComputeStack(scope constructs.Construct, id string, props *ComputeStackP
 	s.WorkerService = s.newWorker(cfg, net, props.Registry)
 
 	s.outputs(cfg, net, props.Registry)
-	s.suppressions()
 	return s
 }
 
@@ -399,36 +397,6 @@ func (s *ComputeStack) outputs(cfg Config, net *NetworkStack, reg *RegistryStack
 	for _, o := range out {
 		awscdk.NewCfnOutput(s.Stack, jsii.String(o.id), &awscdk.CfnOutputProps{Value: o.value, Description: jsii.String(o.desc)})
 	}
-}
-
-// suppressions documents, finding by finding, why a cdk-nag rule does not apply.
-func (s *ComputeStack) suppressions() {
-	sup := func(c constructs.IConstruct, id, reason string, appliesTo ...interface{}) {
-		p := &cdknag.NagPackSuppression{Id: jsii.String(id), Reason: jsii.String(reason)}
-		if len(appliesTo) > 0 {
-			p.AppliesTo = &appliesTo
-		}
-		cdknag.NagSuppressions_AddResourceSuppressions(c, &[]*cdknag.NagPackSuppression{p}, jsii.Bool(true))
-	}
-	re := func(pattern string) interface{} { return &cdknag.RegexAppliesTo{Regex: jsii.String(pattern)} }
-	sup(s.WorkerService.TaskDefinition(), "AwsSolutions-ECS2",
-		"The worker's environment holds only non-secret settings (API URL, ports, queue name); the API key is an ECS secret from Secrets Manager.")
-	sup(s.WorkerTaskRole, "AwsSolutions-IAM5",
-		"ecs:RegisterTaskDefinition/DescribeTaskDefinition and ec2:DescribeSubnets/DescribeVpcs support no resource-level permissions; RunTask is limited to the revisions of this pool's per-deployment task-definition families (prefect_<pool>_<UUID>) and, like StopTask/DescribeTasks and tagging at RunTask, to this cluster's tasks; log reads to the flow-run log group.",
-		"Resource::*", re(`/^Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task-definition\/prefect_.*_\?{8}-\?{4}-\?{4}-\?{4}-\?{12}:\*$/`),
-		re(`/^Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task\/<Cluster[A-Za-z0-9]+>\/\*$/`),
-		re(`/^Resource::<FlowRunLogs[A-Za-z0-9]+\.Arn>:\*$/`))
-	sup(s.FlowRunExecutionRole, "AwsSolutions-IAM5",
-		"ecr:GetAuthorizationToken supports no resource-level permissions; log streams are created per flow run inside the flow-run log group only; a secret imported by name is matched with its 6-character suffix.",
-		"Resource::*", re(`/^Resource::<FlowRunLogs[A-Za-z0-9]+\.Arn>:\*$/`), re(`/^Resource::arn:<AWS::Partition>:secretsmanager:.*-\?\?\?\?\?\?$/`))
-	sup(s.WorkerService.TaskDefinition().ExecutionRole(), "AwsSolutions-IAM5",
-		"ecr:GetAuthorizationToken supports no resource-level permissions; everything else is scoped to the worker image repository, log group and secret.",
-		"Resource::*")
-	sup(s.ObserverQueue, "AwsSolutions-SQS3",
-		"The observer queue carries ECS task state changes; a message that cannot be processed is superseded by the task's next event, so a dead-letter queue would only collect stale state.")
-	sup(s.Provider.Function(), "AwsSolutions-IAM5",
-		"A secret imported by name is matched with its 6-character suffix only.",
-		re(`/^Resource::arn:<AWS::Partition>:secretsmanager:.*-\?\?\?\?\?\?$/`))
 }
 
 // importSecret references an existing secret by name or ARN.

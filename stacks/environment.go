@@ -41,5 +41,6 @@ func NewEnvironment(scope constructs.Construct, cfg Config, flows *prefectyaml.F
 	for k, v := range cfg.Tags {
 		awscdk.Tags_Of(scope).Add(jsii.String(k), jsii.String(v), nil)
 	}
+	ApplyFindings(e)
 	return e
 }

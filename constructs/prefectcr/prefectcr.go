@@ -19,7 +19,6 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
-	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/constructs/prefectyaml"
 )
@@ -123,11 +122,6 @@ func NewProvider(scope constructs.Construct, id string, props ProviderProps) Pro
 	// The role is ours, so CDK attaches no managed policy to it (and the function, which
 	// depends on the role, waits for its default policy, network-interface grants included).
 	fn := awslambda.NewFunction(c, jsii.String("Function"), fnProps)
-	cdknag.NagSuppressions_AddResourceSuppressions(role, &[]*cdknag.NagPackSuppression{{
-		Id:        jsii.String("AwsSolutions-IAM5"),
-		Reason:    jsii.String("Log streams are created at run time inside the function's own log group; the wildcard covers only that group's streams."),
-		AppliesTo: &[]interface{}{&cdknag.RegexAppliesTo{Regex: jsii.String(`/^Resource::<[A-Za-z0-9]+Logs[A-Za-z0-9]+\.Arn>:\*$/`)}},
-	}}, jsii.Bool(true))
 	return &provider{Construct: c, fn: fn}
 }
 
@@ -162,14 +156,6 @@ func grantNetworkInterfaces(role awsiam.IRole, props ProviderProps) {
 	} {
 		role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(st))
 	}
-	cdknag.NagSuppressions_AddResourceSuppressions(role, &[]*cdknag.NagPackSuppression{{
-		Id: jsii.String("AwsSolutions-IAM5"),
-		Reason: jsii.String("Lambda attaches a function in a VPC through its role: ec2:DescribeNetworkInterfaces/DescribeSubnets support only Resource *; " +
-			"interfaces are created only in the function's subnets with its security group, and deleted or re-addressed by ids Lambda picks at run time, so only within this account and region."),
-		AppliesTo: &[]interface{}{"Resource::*",
-			&cdknag.RegexAppliesTo{Regex: jsii.String(`/^Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:network-interface\/\*$/`)},
-			&cdknag.RegexAppliesTo{Regex: jsii.String(`/^Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:\*:subnet\/.+$/`)}},
-	}}, jsii.Bool(true))
 }
 
 // GrantSecretRead lets role read the given secrets (nil ones are skipped): the exact
