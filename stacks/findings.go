@@ -31,8 +31,9 @@ type Finding struct {
 	Reason string
 }
 
-// custom-resource provider CDK adds to a stack with a new VPC, to remove the default
-// security group's rules (@aws-cdk/aws-ec2:restrictDefaultSecurityGroup).
+// restrictDefaultSGProvider is the id of the custom-resource provider CDK adds to a stack
+// that creates a VPC, to remove the default security group's rules
+// (@aws-cdk/aws-ec2:restrictDefaultSecurityGroup).
 const restrictDefaultSGProvider = "Custom::VpcRestrictDefaultSGCustomResourceProvider"
 
 // Findings is every finding of cdk-nag (AwsSolutions) and checkov that this app does not
@@ -88,12 +89,6 @@ var Findings = []Finding{
 		Reason: "The observer queue is encrypted at rest with SQS-managed keys (SqsManagedSseEnabled), which this check " +
 			"does not recognise; the AWS-managed KMS key would lock EventBridge out (its key policy cannot grant it), " +
 			"and a customer-managed key would add cost for ECS task state changes.",
-	},
-	{
-		On:        func(e *Environment) []constructs.IConstruct { return list(e.Compute.Provider.Function()) },
-		Nag:       "AwsSolutions-IAM5",
-		AppliesTo: []string{`/^Resource::arn:<AWS::Partition>:secretsmanager:.*-\?\?\?\?\?\?$/`},
-		Reason:    "A secret imported by name is matched with its 6-character suffix only.",
 	},
 	{
 		On:        func(e *Environment) []constructs.IConstruct { return list(e.Compute.Provider.Function().Role()) },
