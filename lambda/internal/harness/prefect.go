@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -125,28 +124,7 @@ func startPrefect(ctx context.Context, cfg PrefectConfig, exe string, port int) 
 }
 
 func (s *PrefectServer) waitHealthy(ctx context.Context, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	hc := &http.Client{Timeout: 5 * time.Second}
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/health", nil)
-		resp, err := hc.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		if s.proc.exited() {
-			return s.proc.exitErr("during start-up")
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("harness: prefect server not healthy at %s/health after %s; log %s:\n%s",
-				s.URL, timeout, s.LogPath, s.proc.logTail(40))
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
+	return waitHealthy(ctx, s.proc, s.URL+"/health", timeout)
 }
 
 // Stop ends the server and everything in its process group.

@@ -33,6 +33,12 @@ type process struct {
 // PREFECT_API_URL from the caller's shell leaks into a test) and writes stdout and stderr to
 // logPath.
 func startProcess(name, dir, logPath string, env []string, argv ...string) (*process, error) {
+	return startProcessAttr(name, dir, logPath, env, sysProcAttr(), argv...)
+}
+
+// startProcessAttr is startProcess with the child's attributes given (sysProcAttr plus, for
+// example, another user's credentials).
+func startProcessAttr(name, dir, logPath string, env []string, attr *syscall.SysProcAttr, argv ...string) (*process, error) {
 	if len(argv) == 0 {
 		return nil, errors.New("harness: empty command")
 	}
@@ -47,7 +53,7 @@ func startProcess(name, dir, logPath string, env []string, argv ...string) (*pro
 	cmd.Env = env
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
-	cmd.SysProcAttr = sysProcAttr()
+	cmd.SysProcAttr = attr
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
 		return nil, fmt.Errorf("harness: start %s (%s): %w", name, argv[0], err)

@@ -44,3 +44,16 @@ func groupAlive(pgid int) bool {
 	}
 	return false
 }
+
+// capDACReadSearch is CAP_DAC_READ_SEARCH (linux/capability.h).
+const capDACReadSearch = 2
+
+// sysProcAttrAs is sysProcAttr for a child that runs as u.
+func sysProcAttrAs(u *RunAs) (*syscall.SysProcAttr, error) {
+	attr := sysProcAttr()
+	attr.Credential = &syscall.Credential{Uid: u.UID, Gid: u.GID}
+	if u.ReadAnywhere {
+		attr.AmbientCaps = []uintptr{capDACReadSearch}
+	}
+	return attr, nil
+}

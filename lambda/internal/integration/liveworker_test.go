@@ -1,0 +1,711 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/harness"
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/iamcheck"
+)
+
+// liveTemplatesVar lists the synthesized ComputeStack templates the live worker test runs
+// against, separated by commas or spaces (`make test` synthesizes one per network mode and
+// Fargate Spot setting). Unset, the test runs against the suite's template only.
+const liveTemplatesVar = "PREFECT_ECS_CDK_LIVEWORKER_TEMPLATES"
+
+// liveRuns is how many flow runs each variant submits.
+const liveRuns = 5
+
+// defaultWorkerUID is the uid the worker runs as when the task definition names none.
+const defaultWorkerUID = 10001
+
+// liveVariant is one synthesized template to run the worker against.
+type liveVariant struct{ name, template string }
+
+// liveAWS is the moto shared by all variants: patched for Fargate RunTask, recording every
+// request.
+type liveAWS struct {
+	moto   *harness.MotoServer
+	python string
+	script string
+	dir    string
+}
+
+// TestLiveWorker starts the real `prefect worker start --type ecs` with the command and
+// environment of the synthesized worker task definition, against the suite's Prefect server
+// and a recording moto. It creates the pool and a deployment through the function, submits
+// flow runs, and checks that each run gives one RunTask on one task-definition revision, that
+// an ECS STOPPED event on the observer queue crashes its run, and that every AWS call the
+// worker made is allowed by the worker role as synthesized.
+func TestLiveWorker(t *testing.T) {
+	s := need(t)
+	variants := liveVariants(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	aws := startLiveAWS(t, ctx, s)
+	for i, v := range variants {
+		t.Run(v.name, func(t *testing.T) {
+			runLiveVariant(t, s, aws, v, i)
+		})
+	}
+}
+
+func liveVariants(t *testing.T, s *suite) []liveVariant {
+	list := strings.FieldsFunc(os.Getenv(liveTemplatesVar), func(r rune) bool { return r == ',' || r == ' ' })
+	if len(list) == 0 {
+		t.Logf("%s is unset: the live worker runs against %s only (make test runs every network mode with Fargate Spot on and off)", liveTemplatesVar, s.template)
+		return []liveVariant{{name: "default", template: s.template}}
+	}
+	var out []liveVariant
+	for _, p := range list {
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(s.root, p)
+		}
+		// cdk.out/variants/NAME/PrefectCompute.template.json → NAME.
+		out = append(out, liveVariant{name: filepath.Base(filepath.Dir(p)), template: p})
+	}
+	return out
+}
+
+// startLiveAWS starts a moto of its own (the suite's stays unpatched) through
+// testdata/moto_server.py, which works around moto's Fargate memory gap, and turns its
+// recorder on.
+func startLiveAWS(t *testing.T, ctx context.Context, s *suite) *liveAWS {
+	t.Helper()
+	python, err := harness.VenvTool("python")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(s.dir, "liveworker")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile(filepath.Join("testdata", "moto_server.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe := filepath.Join(dir, "moto_server")
+	if err := os.WriteFile(exe, append([]byte("#!"+python+"\n"), src...), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	m, err := harness.StartMoto(ctx, harness.MotoConfig{Dir: filepath.Join(dir, "moto"), Executable: exe})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Stop)
+	if err := m.StartRecording(ctx); err != nil {
+		t.Fatal(err)
+	}
+	script, err := filepath.Abs(filepath.Join("testdata", "liveworker_aws.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &liveAWS{moto: m, python: python, script: script, dir: dir}
+}
+
+// call runs one operation of testdata/liveworker_aws.py with the test's own credentials
+// (harness.FakeAccessKeyID), so the recorder attributes it to the test, not the worker.
+func (a *liveAWS) call(ctx context.Context, req map[string]any, out any) error {
+	in, _ := json.Marshal(req)
+	cmd := exec.CommandContext(ctx, a.python, a.script)
+	cmd.Stdin = bytes.NewReader(in)
+	cmd.Env = []string{
+		"PATH=" + os.Getenv("PATH"), "HOME=" + a.dir, "AWS_ENDPOINT_URL=" + a.moto.URL,
+		"AWS_DEFAULT_REGION=" + harness.FakeRegion, "AWS_ACCESS_KEY_ID=" + harness.FakeAccessKeyID,
+		"AWS_SECRET_ACCESS_KEY=" + harness.FakeSecretAccessKey, "AWS_EC2_METADATA_DISABLED=true",
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	b, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("liveworker_aws.py %s: %w\n%s", req["op"], err, stderr.String())
+	}
+	return json.Unmarshal(b, out)
+}
+
+// workerCalls returns the calls moto recorded from accessKey, in order.
+func (a *liveAWS) workerCalls(ctx context.Context, accessKey string) ([]iamcheck.Call, error) {
+	rec, err := a.moto.Recording(ctx)
+	if err != nil {
+		return nil, err
+	}
+	all, err := iamcheck.ParseRecording(bytes.NewReader(rec))
+	if err != nil {
+		return nil, err
+	}
+	var out []iamcheck.Call
+	for _, c := range all {
+		if c.AccessKeyID == accessKey {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// liveStack is a variant's template with its references mapped onto real moto resources.
+type liveStack struct {
+	stack    *harness.Stack
+	worker   *harness.ContainerDef
+	policy   *iamcheck.Policy
+	cluster  string // ARN
+	queue    string // name
+	resolver *harness.Resolver
+}
+
+// prepareLiveStack creates in moto what the template refers to — the cluster, roles, observer
+// queue and log groups under the names the resolver gives them, and a VPC, subnets and
+// security groups for the network stack's outputs — and resolves the template onto them.
+func prepareLiveStack(t *testing.T, ctx context.Context, aws *liveAWS, template string) *liveStack {
+	t.Helper()
+	tmpl, err := harness.LoadTemplate(template)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := harness.NewResolver(tmpl, harness.StackNameOf(template))
+	worker := workerContainer(t, r)
+	ref := func(id string) string {
+		v, err := r.Resolve(map[string]any{"Ref": id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.(string)
+	}
+	var clusterName string
+	var roles, logGroups []string
+	for _, id := range harness.SortedKeys(tmpl.Resources) {
+		switch tmpl.Resources[id].Type {
+		case "AWS::ECS::Cluster":
+			if clusterName != "" {
+				t.Fatalf("%s: more than one ECS cluster", template)
+			}
+			clusterName = ref(id)
+		case "AWS::IAM::Role":
+			roles = append(roles, ref(id))
+		case "AWS::Logs::LogGroup":
+			logGroups = append(logGroups, ref(id))
+		}
+	}
+	queue := worker.Environment["PREFECT_INTEGRATIONS_AWS_ECS_OBSERVER_SQS_QUEUE_NAME"]
+	if clusterName == "" || queue == "" {
+		t.Fatalf("%s: want an ECS cluster and the worker's observer queue name, got %q and %q", template, clusterName, queue)
+	}
+	ext, err := r.ExternalValues()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Distinct fake ids by kind, in a stable order.
+	byKind := map[string][]string{}
+	seen := map[string]bool{}
+	for _, name := range harness.SortedKeys(ext) {
+		v := ext[name]
+		kind, _, _ := strings.Cut(v, "-")
+		if (kind == "subnet" || kind == "sg" || kind == "vpc") && !seen[v] {
+			seen[v] = true
+			byKind[kind] = append(byKind[kind], v)
+		}
+	}
+	var made struct {
+		VPC            string            `json:"vpc"`
+		Subnets        []string          `json:"subnets"`
+		SecurityGroups []string          `json:"security_groups"`
+		Cluster        string            `json:"cluster"`
+		Roles          map[string]string `json:"roles"`
+	}
+	err = aws.call(ctx, map[string]any{
+		"op": "setup", "subnets": len(byKind["subnet"]), "security_groups": len(byKind["sg"]),
+		"cluster": clusterName, "roles": roles, "queue": queue, "log_groups": logGroups,
+	}, &made)
+	if err != nil {
+		t.Fatal(err)
+	}
+	real := map[string]string{}
+	for i, v := range byKind["subnet"] {
+		real[v] = made.Subnets[i]
+	}
+	for i, v := range byKind["sg"] {
+		real[v] = made.SecurityGroups[i]
+	}
+	for _, v := range byKind["vpc"] {
+		real[v] = made.VPC
+	}
+	for name, v := range ext {
+		if rv, ok := real[v]; ok {
+			r.Imports[name] = rv
+		}
+	}
+	// The fake ARNs the resolver builds for the cluster and the roles must be the ones moto
+	// gave: the pool, the task definition and the policy all name them.
+	if arn, _ := r.Resolve(map[string]any{"Fn::GetAtt": []any{clusterID(tmpl), "Arn"}}); arn != made.Cluster {
+		t.Fatalf("resolver's cluster ARN %v differs from moto's %s", arn, made.Cluster)
+	}
+	stack, err := harness.NewStack(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	worker = workerContainer(t, r)
+	docs, err := r.RolePolicyDocuments(worker.TaskRoleID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var policies []*iamcheck.Policy
+	for _, d := range docs {
+		p, err := iamcheck.ParsePolicyDocument(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		policies = append(policies, p)
+	}
+	return &liveStack{stack: stack, worker: worker, policy: iamcheck.Merge(policies...), cluster: made.Cluster, queue: queue, resolver: r}
+}
+
+func clusterID(tmpl *harness.Template) string {
+	for _, id := range harness.SortedKeys(tmpl.Resources) {
+		if tmpl.Resources[id].Type == "AWS::ECS::Cluster" {
+			return id
+		}
+	}
+	return ""
+}
+
+// workerContainer is the container whose command runs `prefect worker start`.
+func workerContainer(t *testing.T, r *harness.Resolver) *harness.ContainerDef {
+	t.Helper()
+	defs, err := r.ContainerDefinitions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range defs {
+		if i := indexOf(d.Command, "worker"); i >= 0 && i+1 < len(d.Command) && d.Command[i+1] == "start" {
+			if d.TaskRoleID == "" {
+				t.Fatalf("worker task definition %s has no task role of this template", d.TaskDefinitionID)
+			}
+			return d
+		}
+	}
+	t.Fatal("no container of the template runs `prefect worker start`")
+	return nil
+}
+
+func indexOf(l []string, s string) int {
+	for i, x := range l {
+		if x == s {
+			return i
+		}
+	}
+	return -1
+}
+
+func runLiveVariant(t *testing.T, s *suite, aws *liveAWS, v liveVariant, index int) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	ls := prepareLiveStack(t, ctx, aws, v.template)
+	pool, dep := ls.stack.WorkPools()[0], ls.stack.Deployments()[0]
+
+	// The pool and one deployment, through the function, as a deploy creates them.
+	poolResp := succeed(t)(s.runner.Create(ctx, pool))
+	depResp := succeed(t)(s.runner.Create(ctx, dep))
+	t.Cleanup(func() {
+		cctx, ccancel := context.WithTimeout(context.Background(), time.Minute)
+		defer ccancel()
+		_, _ = s.runner.Delete(cctx, dep, depResp.PhysicalResourceID)
+		_, _ = s.runner.Delete(cctx, pool, poolResp.PhysicalResourceID)
+	})
+	if got := ls.worker.Command[indexOf(ls.worker.Command, "--pool")+1]; got != pool.Prop("Name") {
+		t.Fatalf("the worker polls pool %q, the template creates %q", got, pool.Prop("Name"))
+	}
+
+	accessKey := fmt.Sprintf("AKIALIVEWORKER%06d", index)
+	w := startLiveWorker(t, ctx, s, aws, ls, accessKey)
+
+	// Five runs at once, as a burst of schedules would start them.
+	var runs []string
+	for i := 0; i < liveRuns; i++ {
+		var fr struct {
+			ID string `json:"id"`
+		}
+		if err := s.prefect.Client.Do(ctx, http.MethodPost, "/deployments/"+depResp.PhysicalResourceID+"/create_flow_run", map[string]any{}, &fr); err != nil {
+			t.Fatal(err)
+		}
+		runs = append(runs, fr.ID)
+	}
+
+	// Wait until the worker has started a task for each run and Prefect shows them all
+	// submitted. No assertion depends on how long that takes: the deadline only ends a hang.
+	var calls []iamcheck.Call
+	waitFor(t, ctx, w, "5 RunTask calls and 5 Pending runs", func() (bool, error) {
+		var err error
+		if calls, err = aws.workerCalls(ctx, accessKey); err != nil {
+			return false, err
+		}
+		if count(calls, "ecs:RunTask") < liveRuns {
+			return false, nil
+		}
+		for _, id := range runs {
+			st, err := flowRunState(ctx, s, id)
+			if err != nil || (st != "PENDING" && st != "RUNNING") {
+				return false, err
+			}
+		}
+		return true, nil
+	})
+	if n := count(calls, "ecs:RunTask"); n != liveRuns {
+		t.Errorf("%d RunTask calls for %d flow runs, want one each", n, liveRuns)
+	}
+	if n := count(calls, "ecs:RegisterTaskDefinition"); n != 1 {
+		t.Errorf("%d RegisterTaskDefinition calls for %d runs of one deployment, want 1 (match_latest_revision_in_family)", n, liveRuns)
+	}
+
+	// The observer: a STOPPED event for one of the tasks crashes its run.
+	crashed := observeStoppedTask(t, ctx, s, aws, ls, runs, w)
+
+	// Stop the worker so the recording is complete, then check every call it made.
+	w.Stop()
+	calls, err := aws.workerCalls(ctx, accessKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs, denied := checkWorkerCalls(t, ls.policy, calls)
+	for _, d := range denied {
+		t.Errorf("the worker role does not allow %s", d)
+	}
+	t.Logf("%s: %d runs → %d RunTask, %d task-definition registration(s); run %s crashed by the observer; %d AWS calls, all allowed; in %s:\n%s",
+		v.name, liveRuns, count(calls, "ecs:RunTask"), count(calls, "ecs:RegisterTaskDefinition"), crashed, len(calls),
+		time.Since(start).Round(time.Second), summarize(reqs))
+
+	// The check can fail on these very calls: without the PassRole statement, or with RunTask
+	// scoped to another family, some of them are denied.
+	for name, mutate := range map[string]func(iamcheck.Statement) []iamcheck.Statement{
+		"without iam:PassRole": func(st iamcheck.Statement) []iamcheck.Statement {
+			if indexOf(st.Actions, "iam:PassRole") >= 0 {
+				return nil
+			}
+			return []iamcheck.Statement{st}
+		},
+		"with RunTask on another family": func(st iamcheck.Statement) []iamcheck.Statement {
+			if indexOf(st.Actions, "ecs:RunTask") >= 0 {
+				st.Resources = []string{strings.Replace(st.Resources[0], "task-definition/prefect_", "task-definition/other_", 1)}
+			}
+			return []iamcheck.Statement{st}
+		},
+	} {
+		mutated := &iamcheck.Policy{}
+		for _, st := range ls.policy.Statements {
+			mutated.Statements = append(mutated.Statements, mutate(st)...)
+		}
+		if _, denied := checkWorkerCalls(t, mutated, calls); len(denied) == 0 {
+			t.Errorf("a worker policy %s still allows every recorded call: the IAM check would not catch it", name)
+		}
+	}
+}
+
+// startLiveWorker starts `prefect worker start` with the container's command and
+// environment. What differs from ECS, and why:
+//   - PREFECT_API_URL and the secret: the local server and its auth string, which ECS would
+//     inject from Secrets Manager (see below for a Cloud template's API key).
+//   - PREFECT_WORKER_WEBSERVER_HOST/PORT: loopback and a free port instead of 0.0.0.0:8080,
+//     so nothing else on the machine collides; the health check polls it.
+//   - added: AWS_ENDPOINT_URL (moto), AWS_REGION/AWS_DEFAULT_REGION (Fargate sets them),
+//     AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (a key of the worker's own, instead of the task
+//     role's credentials, so the recorder tells its calls apart), AWS_EC2_METADATA_DISABLED,
+//     PREFECT_WORKER_QUERY_SECONDS=1 (poll fast), PATH (the venv), HOME, PREFECT_HOME and
+//     TMPDIR on a scratch directory (the container's scratch volumes), PYTHONDONTWRITEBYTECODE
+//     (the image's Python does not write bytecode next to the venv either), LANG, TZ.
+//
+// Run as root, the worker runs as the container's numeric User (or defaultWorkerUID), with
+// only the scratch directory writable to it: it must need nothing else.
+func startLiveWorker(t *testing.T, ctx context.Context, s *suite, aws *liveAWS, ls *liveStack, accessKey string) *harness.Service {
+	t.Helper()
+	env := map[string]string{}
+	for k, v := range ls.worker.Environment {
+		env[k] = v
+	}
+	for name := range ls.worker.Secrets {
+		switch name {
+		case "PREFECT_API_AUTH_STRING":
+			env["PREFECT_API_URL"], env[name] = s.prefect.URL, s.authString
+		case "PREFECT_API_KEY":
+			// A Cloud template. The worker's event stream (which the observer needs) goes to
+			// Cloud with the key in the upgrade request; to any other URL it authenticates with
+			// the auth string, which the suite's Cloud stand-in cannot translate. So the worker
+			// talks to the local server the self-hosted way (make test's variants are
+			// self-hosted templates and need no such change).
+			t.Logf("Cloud template: the worker uses the local server's auth string instead of an API key")
+			env["PREFECT_API_URL"], env["PREFECT_API_AUTH_STRING"] = s.prefect.URL, s.authString
+		default:
+			t.Fatalf("the worker container has secret %s, which the test does not know how to provide", name)
+		}
+	}
+	if env["PREFECT_API_URL"] != s.prefect.URL {
+		t.Fatalf("the worker container has neither PREFECT_API_KEY nor PREFECT_API_AUTH_STRING as a secret (PREFECT_API_URL %q)", env["PREFECT_API_URL"])
+	}
+	port, err := harness.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	venvBin := filepath.Dir(aws.python)
+	scratch, runAs := workerScratch(t, ls.worker, aws.python)
+	for k, v := range map[string]string{
+		"PREFECT_WORKER_WEBSERVER_HOST": "127.0.0.1",
+		"PREFECT_WORKER_WEBSERVER_PORT": strconv.Itoa(port),
+		"AWS_ENDPOINT_URL":              aws.moto.URL,
+		"AWS_REGION":                    harness.FakeRegion,
+		"AWS_DEFAULT_REGION":            harness.FakeRegion,
+		"AWS_ACCESS_KEY_ID":             accessKey,
+		"AWS_SECRET_ACCESS_KEY":         harness.FakeSecretAccessKey,
+		"AWS_EC2_METADATA_DISABLED":     "true",
+		"PREFECT_WORKER_QUERY_SECONDS":  "1",
+		"PATH":                          venvBin + ":/usr/local/bin:/usr/bin:/bin",
+		"HOME":                          filepath.Join(scratch, "home"),
+		"PREFECT_HOME":                  filepath.Join(scratch, "prefect"),
+		"TMPDIR":                        filepath.Join(scratch, "tmp"),
+		"PYTHONDONTWRITEBYTECODE":       "1",
+		"LANG":                          "C.UTF-8",
+		"TZ":                            "UTC",
+	} {
+		env[k] = v
+	}
+	var envList []string
+	for _, k := range harness.SortedKeys(env) {
+		envList = append(envList, k+"="+env[k])
+	}
+	w, err := harness.StartService(ctx, harness.ServiceConfig{
+		Name: "worker-" + ls.stack.WorkPools()[0].Prop("Name"), LogDir: aws.dir, WorkDir: scratch,
+		Argv: ls.worker.Command, Env: envList, RunAs: runAs,
+		HealthURL: fmt.Sprintf("http://127.0.0.1:%d/health", port), StartTimeout: 2 * time.Minute,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		w.Stop()
+		if t.Failed() {
+			t.Logf("worker log %s (tail):\n%s", w.LogPath, w.LogTail(60))
+		}
+	})
+	return w
+}
+
+// workerScratch makes the worker's only writable directory (home, Prefect home, temp files)
+// and, when the test runs as root, picks the user to run the worker as: the container's
+// numeric User, else defaultWorkerUID. If that user cannot read the venv's interpreter (a
+// pyenv under a 0700 /root, say), the worker gets CAP_DAC_READ_SEARCH: it may then read any
+// file, but still write only where that user may, which is what the test shows.
+func workerScratch(t *testing.T, c *harness.ContainerDef, python string) (string, *harness.RunAs) {
+	t.Helper()
+	scratch, err := os.MkdirTemp("", "prefect-ecs-cdk-worker-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(scratch) })
+	for _, d := range []string{"home", "prefect", "tmp"} {
+		if err := os.Mkdir(filepath.Join(scratch, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if os.Geteuid() != 0 {
+		t.Logf("not root: the worker runs as the current user (uid %d), not as the container's user", os.Geteuid())
+		return scratch, nil
+	}
+	uid, gid := uint32(defaultWorkerUID), uint32(defaultWorkerUID)
+	if c.User != "" {
+		u, g, hasGroup := strings.Cut(c.User, ":")
+		n, err := strconv.ParseUint(u, 10, 32)
+		if err != nil {
+			t.Fatalf("worker container User %q is not numeric: a name needs the image's /etc/passwd", c.User)
+		}
+		uid, gid = uint32(n), uint32(n)
+		if hasGroup {
+			m, err := strconv.ParseUint(g, 10, 32)
+			if err != nil {
+				t.Fatalf("worker container User %q: group is not numeric", c.User)
+			}
+			gid = uint32(m)
+		}
+	} else {
+		t.Logf("the worker container sets no User; running the worker as uid %d", uid)
+	}
+	if uid == 0 {
+		t.Fatalf("the worker container runs as root (User %q)", c.User)
+	}
+	for _, d := range []string{"", "home", "prefect", "tmp"} {
+		if err := os.Chown(filepath.Join(scratch, d), int(uid), int(gid)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runAs := &harness.RunAs{UID: uid, GID: gid}
+	probe := exec.Command(python, "-c", "import prefect_aws")
+	probe.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid}}
+	probe.Dir = scratch
+	probe.Env = []string{"HOME=" + scratch, "PYTHONDONTWRITEBYTECODE=1"}
+	if out, err := probe.CombinedOutput(); err != nil {
+		t.Logf("uid %d cannot run %s (%v: %s): the worker gets CAP_DAC_READ_SEARCH to read it; writes are still limited to %s",
+			uid, python, err, strings.TrimSpace(string(out)), scratch)
+		runAs.ReadAnywhere = true
+	}
+	t.Logf("worker runs as uid %d gid %d; writable: %s only (HOME, PREFECT_HOME, TMPDIR)", uid, gid, scratch)
+	return scratch, runAs
+}
+
+// observeStoppedTask puts an EventBridge "ECS Task State Change" STOPPED event for one of the
+// runs' tasks on the observer queue, shaped as prefect-aws's observer reads it (detail with
+// clusterArn, taskArn, lastStatus, the container's exit code; the run is found through the
+// task's prefect.io/flow-run-id tag), and waits until the run is CRASHED.
+func observeStoppedTask(t *testing.T, ctx context.Context, s *suite, aws *liveAWS, ls *liveStack, runs []string, w *harness.Service) string {
+	t.Helper()
+	var tasks []struct {
+		TaskArn, ClusterArn, TaskDefinitionArn string
+		Tags                                   map[string]string
+	}
+	if err := aws.call(ctx, map[string]any{"op": "tasks", "cluster": ls.cluster}, &tasks); err != nil {
+		t.Fatal(err)
+	}
+	var run, taskArn, taskDef string
+	for _, task := range tasks {
+		if id := task.Tags["prefect.io/flow-run-id"]; indexOf(runs, id) >= 0 {
+			run, taskArn, taskDef = id, task.TaskArn, task.TaskDefinitionArn
+			break
+		}
+	}
+	if run == "" {
+		t.Fatalf("no task on %s is tagged with one of the runs %v: %+v", ls.cluster, runs, tasks)
+	}
+	now := time.Now().UTC().Format(time.RFC3339)
+	event := map[string]any{
+		"version": "0", "id": harness.NewRequestID(), "detail-type": "ECS Task State Change", "source": "aws.ecs",
+		"account": harness.FakeAccountID, "time": now, "region": harness.FakeRegion, "resources": []string{taskArn},
+		"detail": map[string]any{
+			"clusterArn": ls.cluster, "taskArn": taskArn, "taskDefinitionArn": taskDef,
+			"lastStatus": "STOPPED", "desiredStatus": "STOPPED", "stopCode": "EssentialContainerExited",
+			"stoppedReason": "Essential container in task exited", "stoppedAt": now,
+			"containers": []map[string]any{{"name": "prefect", "taskArn": taskArn, "lastStatus": "STOPPED", "exitCode": 1}},
+		},
+	}
+	body, _ := json.Marshal(event)
+	var sent map[string]string
+	if err := aws.call(ctx, map[string]any{"op": "send", "queue": ls.queue, "body": string(body)}, &sent); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, w, "run "+run+" CRASHED by the observer", func() (bool, error) {
+		st, err := flowRunState(ctx, s, run)
+		return st == "CRASHED", err
+	})
+	for _, id := range runs {
+		if id == run {
+			continue
+		}
+		if st, err := flowRunState(ctx, s, id); err != nil || st == "CRASHED" {
+			t.Errorf("run %s is %s (%v) although its task did not stop", id, st, err)
+		}
+	}
+	return run
+}
+
+func flowRunState(ctx context.Context, s *suite, id string) (string, error) {
+	var fr struct {
+		State *struct {
+			Type string `json:"type"`
+		} `json:"state"`
+	}
+	if err := s.prefect.Client.Do(ctx, http.MethodGet, "/flow_runs/"+id, nil, &fr); err != nil {
+		return "", err
+	}
+	if fr.State == nil {
+		return "", nil
+	}
+	return fr.State.Type, nil
+}
+
+// waitFor polls done every second until it reports true; it fails the test when ctx ends, the
+// worker exits, or done returns an error.
+func waitFor(t *testing.T, ctx context.Context, w *harness.Service, what string, done func() (bool, error)) {
+	t.Helper()
+	for {
+		ok, err := done()
+		if err != nil {
+			t.Fatalf("waiting for %s: %v", what, err)
+		}
+		if ok {
+			return
+		}
+		if w.Exited() {
+			t.Fatalf("the worker exited while waiting for %s", what)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no %s before the deadline", what)
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func count(calls []iamcheck.Call, name string) int {
+	n := 0
+	for _, c := range calls {
+		if c.Name() == name {
+			n++
+		}
+	}
+	return n
+}
+
+// checkWorkerCalls maps each call to its IAM requests and evaluates them against p. It
+// returns every request and the denied ones.
+func checkWorkerCalls(t *testing.T, p *iamcheck.Policy, calls []iamcheck.Call) (reqs, denied []iamcheck.Request) {
+	t.Helper()
+	if len(calls) == 0 {
+		t.Fatal("moto recorded no call of the worker")
+	}
+	m := iamcheck.NewMapper(harness.FakeAccountID)
+	for _, c := range calls {
+		rs, err := m.Requests(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rs {
+			d, err := p.Evaluate(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			reqs = append(reqs, r)
+			if !d.Allowed {
+				denied = append(denied, r)
+			}
+		}
+	}
+	return reqs, denied
+}
+
+// summarize lists the distinct requests with how often each was made, task ids folded.
+func summarize(reqs []iamcheck.Request) string {
+	counts := map[string]int{}
+	for _, r := range reqs {
+		res := r.Resource
+		if i := strings.Index(res, ":task/"); i >= 0 {
+			res = res[:strings.LastIndex(res, "/")+1] + "<task id>"
+		}
+		counts[r.Action+" "+res]++
+	}
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "  %3d× %s\n", counts[k], k)
+	}
+	return b.String()
+}
