@@ -17,6 +17,8 @@ CDK       := node_modules/.bin/cdk
 PKGS      := . ./stacks/... ./constructs/... ./lambda/...
 UV        := uv==0.13.8
 CDK_FLAGS ?=
+# Stacks the live worker test runs against (make test): <networkMode>-<ondemand|spot>.
+LIVE_VARIANTS := private-ondemand private-spot public-ondemand public-spot
 
 .PHONY: help deps synth diff deploy destroy test unit lint cfn-lint checkov reproducible bench preview template clean
 
@@ -79,8 +81,22 @@ test: deps $(VENV)/.installed $(VENV_SCAN)/.installed lint ## everything CI runs
 	$(MAKE) --no-print-directory cfn-lint
 	$(MAKE) --no-print-directory checkov
 	$(MAKE) --no-print-directory reproducible
+	@# The live worker test runs against every network mode with Fargate Spot off and on, each
+	@# with its own pool, self-hosted: the worker's event stream (the observer's) authenticates
+	@# with the auth string off Cloud (lambda/internal/integration/liveworker_test.go).
+	@rm -rf cdk.out/variants && mkdir -p cdk.out/variants; pids=(); \
+	  for v in $(LIVE_VARIANTS); do \
+	    spot=false; [[ $$v == *-spot ]] && spot=true; \
+	    $(CDK) synth --quiet -o cdk.out/variants/$$v -c networkMode=$${v%%-*} -c flowRunFargateSpot=$$spot \
+	      -c workPoolName=live-$$v -c prefectAccountId= -c prefectWorkspaceId= \
+	      -c prefectApiUrl=http://prefect.internal:4200/api \
+	      -c prefectAuthStringSecret=arn:aws:secretsmanager:us-east-1:123456789012:secret:prefect-auth-string-AbCdEf \
+	      >cdk.out/variants/$$v.log 2>&1 & pids+=($$!); \
+	  done; \
+	  for p in "$${pids[@]}"; do wait $$p || { tail -n 20 cdk.out/variants/*.log; exit 1; }; done
 	PREFECT_ECS_CDK_INTEGRATION=1 PREFECT_PYTHON=$(PYTHON) CHECKOV=$(CHECKOV) \
 	  PREFECT_ECS_CDK_TEMPLATE=$(CURDIR)/cdk.out/PrefectCompute.template.json \
+	  PREFECT_ECS_CDK_LIVEWORKER_TEMPLATES="$(foreach v,$(LIVE_VARIANTS),$(CURDIR)/cdk.out/variants/$(v)/PrefectCompute.template.json)" \
 	  go tool gotestsum --format pkgname-and-test-fails -- -count=1 -timeout 20m $(PKGS)
 
 reproducible: ## a second synth must give identical templates and asset hashes (a quiet `cdk diff`)

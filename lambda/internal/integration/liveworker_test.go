@@ -167,13 +167,16 @@ type liveStack struct {
 // prepareLiveStack creates in moto what the template refers to — the cluster, roles, observer
 // queue and log groups under the names the resolver gives them, and a VPC, subnets and
 // security groups for the network stack's outputs — and resolves the template onto them.
-func prepareLiveStack(t *testing.T, ctx context.Context, aws *liveAWS, template string) *liveStack {
+//
+// The variants share one moto, so each gets its own stack name (which the resolver's physical
+// names start with), short enough for IAM's 64-character role names.
+func prepareLiveStack(t *testing.T, ctx context.Context, aws *liveAWS, template string, index int) *liveStack {
 	t.Helper()
 	tmpl, err := harness.LoadTemplate(template)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := harness.NewResolver(tmpl, harness.StackNameOf(template))
+	r := harness.NewResolver(tmpl, fmt.Sprintf("LiveWorker%d", index))
 	worker := workerContainer(t, r)
 	ref := func(id string) string {
 		v, err := r.Resolve(map[string]any{"Ref": id})
@@ -311,7 +314,7 @@ func runLiveVariant(t *testing.T, s *suite, aws *liveAWS, v liveVariant, index i
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
-	ls := prepareLiveStack(t, ctx, aws, v.template)
+	ls := prepareLiveStack(t, ctx, aws, v.template, index)
 	pool, dep := ls.stack.WorkPools()[0], ls.stack.Deployments()[0]
 
 	// The pool and one deployment, through the function, as a deploy creates them.
@@ -368,8 +371,10 @@ func runLiveVariant(t *testing.T, s *suite, aws *liveAWS, v liveVariant, index i
 		t.Errorf("%d RegisterTaskDefinition calls for %d runs of one deployment, want 1 (match_latest_revision_in_family)", n, liveRuns)
 	}
 
+	checkLaunchType(t, pool, calls)
+
 	// The observer: a STOPPED event for one of the tasks crashes its run.
-	crashed := observeStoppedTask(t, ctx, s, aws, ls, runs, w)
+	crashed := observeStoppedTask(t, ctx, s, aws, ls, runs, w, accessKey)
 
 	// Stop the worker so the recording is complete, then check every call it made.
 	w.Stop()
@@ -563,7 +568,7 @@ func workerScratch(t *testing.T, c *harness.ContainerDef, python string) (string
 // runs' tasks on the observer queue, shaped as prefect-aws's observer reads it (detail with
 // clusterArn, taskArn, lastStatus, the container's exit code; the run is found through the
 // task's prefect.io/flow-run-id tag), and waits until the run is CRASHED.
-func observeStoppedTask(t *testing.T, ctx context.Context, s *suite, aws *liveAWS, ls *liveStack, runs []string, w *harness.Service) string {
+func observeStoppedTask(t *testing.T, ctx context.Context, s *suite, aws *liveAWS, ls *liveStack, runs []string, w *harness.Service, accessKey string) string {
 	t.Helper()
 	var tasks []struct {
 		TaskArn, ClusterArn, TaskDefinitionArn string
@@ -602,6 +607,12 @@ func observeStoppedTask(t *testing.T, ctx context.Context, s *suite, aws *liveAW
 		st, err := flowRunState(ctx, s, run)
 		return st == "CRASHED", err
 	})
+	// The observer deletes the message after its last handler (which reads the task's logs),
+	// so from then on the recording holds every call the event caused.
+	waitFor(t, ctx, w, "the observer to delete the event", func() (bool, error) {
+		calls, err := aws.workerCalls(ctx, accessKey)
+		return count(calls, "sqs:DeleteMessage") > 0, err
+	})
 	for _, id := range runs {
 		if id == run {
 			continue
@@ -611,6 +622,37 @@ func observeStoppedTask(t *testing.T, ctx context.Context, s *suite, aws *liveAW
 		}
 	}
 	return run
+}
+
+// checkLaunchType checks that every RunTask starts the pool's launch type: FARGATE as
+// launchType, FARGATE_SPOT (not an ECS launch type) as the capacity provider strategy.
+func checkLaunchType(t *testing.T, pool *harness.CustomResource, calls []iamcheck.Call) {
+	t.Helper()
+	var tmpl struct {
+		Variables struct {
+			Properties struct {
+				LaunchType struct {
+					Default string `json:"default"`
+				} `json:"launch_type"`
+			} `json:"properties"`
+		} `json:"variables"`
+	}
+	if err := json.Unmarshal([]byte(pool.Prop("BaseJobTemplate")), &tmpl); err != nil {
+		t.Fatal(err)
+	}
+	want := tmpl.Variables.Properties.LaunchType.Default
+	for _, c := range calls {
+		if c.Name() != "ecs:RunTask" {
+			continue
+		}
+		got, _ := c.Params["launchType"].(string)
+		if strategy, ok := c.Params["capacityProviderStrategy"].([]any); ok && len(strategy) == 1 && got == "" {
+			got, _ = strategy[0].(map[string]any)["capacityProvider"].(string)
+		}
+		if got != want || want == "" {
+			t.Errorf("RunTask starts %q (launchType %v, capacityProviderStrategy %v), want the pool's %q", got, c.Params["launchType"], c.Params["capacityProviderStrategy"], want)
+		}
+	}
 }
 
 func flowRunState(ctx context.Context, s *suite, id string) (string, error) {
