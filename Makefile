@@ -110,6 +110,41 @@ reproducible: ## a second synth must give identical templates and asset hashes (
 unit: deps ## the Go tests that need no venv and no cdk.out (fast)
 	go test -count=1 $(PKGS)
 
+# make stress: the Go suite STRESS_RUNS times while CPU hogs (2 per CPU: stress-ng or, without
+# it, bash busy loops) keep the machine busy; the hogs end with the target, however it ends.
+# Timing tests must not lean on wall-clock slack; this is how to see that they do not. Not part
+# of CI. STRESS_INTEGRATION=1 adds the integration tests as make test runs them (needs .venv and
+# cdk.out).
+STRESS_RUNS ?= 3
+STRESS_INTEGRATION ?=
+
+.PHONY: stress
+stress: deps ## the Go suite 3 times (-count=1) under full CPU load: no test may lean on timing slack
+	@command -v stress-ng >/dev/null || { apt-get update -qq && apt-get install -y -qq stress-ng; } >/dev/null 2>&1 || \
+	  echo "stress: stress-ng could not be installed; loading the CPUs with bash busy loops"
+	@hogs=$$(( 2 * $$(nproc) )); pids=(); \
+	  trap 'kill "$${pids[@]}" 2>/dev/null || true; \
+	    for i in $$(seq 50); do kill -0 "$${pids[@]}" 2>/dev/null || break; sleep 0.2; done; \
+	    kill -KILL "$${pids[@]}" 2>/dev/null || true' EXIT; \
+	  if command -v stress-ng >/dev/null; then \
+	    stress-ng --cpu "$$hogs" --timeout 2h --quiet & pids+=($$!); \
+	  else \
+	    for i in $$(seq "$$hogs"); do { while :; do :; done; } & pids+=($$!); done; \
+	  fi; \
+	  env=(); \
+	  if [ "$(STRESS_INTEGRATION)" = 1 ]; then \
+	    env=(PREFECT_ECS_CDK_INTEGRATION=1 PREFECT_PYTHON=$(PYTHON) \
+	      PREFECT_ECS_CDK_TEMPLATE=$(CURDIR)/cdk.out/PrefectCompute.template.json); \
+	  fi; \
+	  echo "stress: $$hogs CPU hogs on $$(nproc) CPUs; $(STRESS_RUNS) runs of go test -count=1 $(PKGS) $${env[*]}"; \
+	  for run in $$(seq $(STRESS_RUNS)); do \
+	    start=$$SECONDS; \
+	    if ! out=$$(env "$${env[@]}" go test -count=1 -timeout 30m $(PKGS) 2>&1); then \
+	      echo "$$out"; echo "stress: run $$run of $(STRESS_RUNS) FAILED under load"; exit 1; \
+	    fi; \
+	    echo "stress: run $$run of $(STRESS_RUNS) passed in $$(( SECONDS - start )) s ($$(grep -c '^ok' <<<"$$out") packages ok)"; \
+	  done
+
 bench: deps $(VENV)/.installed ## synth time, unit-test time, Lambda cold start + latency, binary size
 	@./.ci/bench
 
