@@ -20,7 +20,7 @@ CDK_FLAGS ?=
 # Stacks the live worker test runs against (make test): <networkMode>-<ondemand|spot>.
 LIVE_VARIANTS := private-ondemand private-spot public-ondemand public-spot
 
-.PHONY: help deps synth diff deploy destroy test unit lint cfn-lint checkov reproducible bench preview template clean
+.PHONY: help deps synth diff deploy destroy test unit lint cfn-lint checkov reproducible variants bench preview template clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -76,14 +76,10 @@ checkov: $(VENV_SCAN)/.installed ## checkov every synthesized template (skips an
 	  fi; \
 	  echo "checkov: $$(grep -o 'Passed checks.*' <<<"$$out") in $${#files[@]} templates"
 
-test: deps $(VENV)/.installed $(VENV_SCAN)/.installed lint ## everything CI runs: lint, synth, cfn-lint, checkov, unit + integration tests
-	$(MAKE) --no-print-directory synth
-	$(MAKE) --no-print-directory cfn-lint
-	$(MAKE) --no-print-directory checkov
-	$(MAKE) --no-print-directory reproducible
-	@# The live worker test runs against every network mode with Fargate Spot off and on, each
-	@# with its own pool, self-hosted: the worker's event stream (the observer's) authenticates
-	@# with the auth string off Cloud (lambda/internal/integration/liveworker_test.go).
+# The live worker test runs against every network mode with Fargate Spot off and on, each with
+# its own pool, self-hosted: the worker's event stream (the observer's) authenticates with the
+# auth string off Cloud (lambda/internal/integration/liveworker_test.go).
+variants: deps ## synthesize the live worker test's variants into cdk.out/variants/
 	@rm -rf cdk.out/variants && mkdir -p cdk.out/variants; pids=(); \
 	  for v in $(LIVE_VARIANTS); do \
 	    spot=false; [[ $$v == *-spot ]] && spot=true; \
@@ -94,9 +90,19 @@ test: deps $(VENV)/.installed $(VENV_SCAN)/.installed lint ## everything CI runs
 	      >cdk.out/variants/$$v.log 2>&1 & pids+=($$!); \
 	  done; \
 	  for p in "$${pids[@]}"; do wait $$p || { tail -n 20 cdk.out/variants/*.log; exit 1; }; done
-	PREFECT_ECS_CDK_INTEGRATION=1 PREFECT_PYTHON=$(PYTHON) CHECKOV=$(CHECKOV) \
-	  PREFECT_ECS_CDK_TEMPLATE=$(CURDIR)/cdk.out/PrefectCompute.template.json \
-	  PREFECT_ECS_CDK_LIVEWORKER_TEMPLATES="$(foreach v,$(LIVE_VARIANTS),$(CURDIR)/cdk.out/variants/$(v)/PrefectCompute.template.json)" \
+
+# What the integration tests need: the venv, checkov, the synthesized template and variants.
+INTEGRATION_ENV := PREFECT_ECS_CDK_INTEGRATION=1 PREFECT_PYTHON=$(PYTHON) CHECKOV=$(CHECKOV) \
+  PREFECT_ECS_CDK_TEMPLATE=$(CURDIR)/cdk.out/PrefectCompute.template.json \
+  PREFECT_ECS_CDK_LIVEWORKER_TEMPLATES="$(foreach v,$(LIVE_VARIANTS),$(CURDIR)/cdk.out/variants/$(v)/PrefectCompute.template.json)"
+
+test: deps $(VENV)/.installed $(VENV_SCAN)/.installed lint ## everything CI runs: lint, synth, cfn-lint, checkov, unit + integration tests
+	$(MAKE) --no-print-directory synth
+	$(MAKE) --no-print-directory cfn-lint
+	$(MAKE) --no-print-directory checkov
+	$(MAKE) --no-print-directory reproducible
+	$(MAKE) --no-print-directory variants
+	$(INTEGRATION_ENV) \
 	  go tool gotestsum --format pkgname-and-test-fails -- -count=1 -timeout 20m $(PKGS)
 
 reproducible: ## a second synth must give identical templates and asset hashes (a quiet `cdk diff`)
@@ -113,13 +119,13 @@ unit: deps ## the Go tests that need no venv and no cdk.out (fast)
 # make stress: the Go suite STRESS_RUNS times while CPU hogs (2 per CPU: stress-ng or, without
 # it, bash busy loops) keep the machine busy; the hogs end with the target, however it ends.
 # Timing tests must not lean on wall-clock slack; this is how to see that they do not. Not part
-# of CI. STRESS_INTEGRATION=1 adds the integration tests as make test runs them (needs .venv and
-# cdk.out).
+# of CI. The integration tests run too, as make test runs them, after a synth of cdk.out and the
+# variants (STRESS_INTEGRATION= leaves them out).
 STRESS_RUNS ?= 3
-STRESS_INTEGRATION ?=
+STRESS_INTEGRATION ?= 1
 
 .PHONY: stress
-stress: deps ## the Go suite 3 times (-count=1) under full CPU load: no test may lean on timing slack
+stress: deps $(VENV)/.installed $(VENV_SCAN)/.installed ## the Go suite 3 times (-count=1) under full CPU load: no test may lean on timing slack
 	@command -v stress-ng >/dev/null || { apt-get update -qq && apt-get install -y -qq stress-ng; } >/dev/null 2>&1 || \
 	  echo "stress: stress-ng could not be installed; loading the CPUs with bash busy loops"
 	@hogs=$$(( 2 * $$(nproc) )); pids=(); \
@@ -133,8 +139,8 @@ stress: deps ## the Go suite 3 times (-count=1) under full CPU load: no test may
 	  fi; \
 	  env=(); \
 	  if [ "$(STRESS_INTEGRATION)" = 1 ]; then \
-	    env=(PREFECT_ECS_CDK_INTEGRATION=1 PREFECT_PYTHON=$(PYTHON) \
-	      PREFECT_ECS_CDK_TEMPLATE=$(CURDIR)/cdk.out/PrefectCompute.template.json); \
+	    $(MAKE) --no-print-directory synth >/dev/null && $(MAKE) --no-print-directory variants; \
+	    env=($(INTEGRATION_ENV)); \
 	  fi; \
 	  echo "stress: $$hogs CPU hogs on $$(nproc) CPUs; $(STRESS_RUNS) runs of go test -count=1 $(PKGS) $${env[*]}"; \
 	  for run in $$(seq $(STRESS_RUNS)); do \

@@ -110,9 +110,11 @@ func (rs *ResponseServer) All() []Response {
 	return out
 }
 
-// Await returns the single response to requestID. It waits up to timeout for the first one
-// and then a short grace period for a duplicate; zero, two or more responses, an undecodable
-// body, a body over 4096 bytes or one that does not echo the request's ids is an error.
+// Await returns the single response to requestID, waiting up to timeout for it; zero, two or
+// more responses, an undecodable body, a body over 4096 bytes or one that does not echo the
+// request's ids is an error. Call it once the invoke has returned: the function PUTs before it
+// returns and the server records a PUT before answering it, so the count is final then and a
+// duplicate PUT cannot arrive after the check.
 func (rs *ResponseServer) Await(ctx context.Context, requestID string, timeout time.Duration) (*Response, error) {
 	return rs.AwaitN(ctx, requestID, 1, timeout)
 }
@@ -131,8 +133,6 @@ func (rs *ResponseServer) AwaitN(ctx context.Context, requestID string, n int, t
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	// A second PUT would come from a goroutine racing the first; give it a moment.
-	time.Sleep(50 * time.Millisecond)
 	got := rs.Responses(requestID)
 	if len(got) != n {
 		var statuses []string

@@ -114,7 +114,14 @@ func TestProcessStopKillsGroup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond)
+	// Stop only once the grandchild exists (the shell echoes after starting it); polling, not a
+	// fixed sleep, so a busy machine cannot make the test stop the shell too early.
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(p.logTail(5), "started"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("shell never started its child: log = %q", p.logTail(5))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	pgid := p.cmd.Process.Pid
 	p.stop(time.Second)
 	if !p.exited() {
