@@ -1,4 +1,4 @@
-package resources
+package contract
 
 import (
 	"encoding/json"
@@ -74,11 +74,10 @@ func (p *props) str(name string) string {
 	return s
 }
 
-func (p *props) optStr(name string) *string {
-	if s, ok := p.raw(name, false); ok {
-		return &s
-	}
-	return nil
+// optStr returns the value, "" when absent.
+func (p *props) optStr(name string) string {
+	s, _ := p.raw(name, false)
+	return s
 }
 
 func (p *props) boolean(name string) bool {
@@ -92,7 +91,7 @@ func (p *props) boolean(name string) bool {
 	case "false":
 		return false
 	}
-	p.fail(name, `want "true" or "false", got %s`, quote(s))
+	p.fail(name, `want "true" or "false", got %s`, Quote(s))
 	return false
 }
 
@@ -104,13 +103,13 @@ func (p *props) integer(name string, min int) *int {
 	}
 	for _, r := range s {
 		if r < '0' || r > '9' {
-			p.fail(name, "want an integer ≥ %d, got %s", min, quote(s))
+			p.fail(name, "want an integer ≥ %d, got %s", min, Quote(s))
 			return nil
 		}
 	}
 	n, err := strconv.ParseInt(s, 10, 32)
 	if err != nil || n < int64(min) || n > math.MaxInt32 {
-		p.fail(name, "want an integer between %d and %d, got %s", min, math.MaxInt32, quote(s))
+		p.fail(name, "want an integer between %d and %d, got %s", min, math.MaxInt32, Quote(s))
 		return nil
 	}
 	v := int(n)
@@ -203,7 +202,7 @@ func (p *props) done(resource string) error {
 	}
 	sort.Strings(unknown)
 	for _, k := range unknown {
-		p.fail(quote(k), "unknown property")
+		p.fail(Quote(k), "unknown property")
 	}
 	if len(p.problems) == 0 {
 		return nil
@@ -239,7 +238,7 @@ func decodeJSON(s string, out any, strict bool) error {
 
 func typeName(goType string) string {
 	switch {
-	case strings.HasPrefix(goType, "map["), strings.HasPrefix(goType, "resources."), strings.HasPrefix(goType, "prefect."):
+	case strings.HasPrefix(goType, "map["), strings.HasPrefix(goType, "contract."):
 		return "an object"
 	case strings.HasPrefix(goType, "[]"):
 		return "an array"
@@ -271,9 +270,9 @@ func kind(v any) string {
 	return fmt.Sprintf("%T", v)
 }
 
-// quote shows a bad value briefly; property values here are names and
-// flags, never secrets, but a long one is still cut.
-func quote(s string) string {
+// Quote shows a bad value briefly in a message; property values are names
+// and flags, never secrets, but a long one is still cut.
+func Quote(s string) string {
 	if len(s) > maxShown {
 		cut := maxShown
 		for cut > 0 && !isRuneStart(s[cut]) {
