@@ -21,15 +21,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/cfn"
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/contract"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/prefect"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/resources"
-)
-
-// Environment variables set by the ComputeStack (see README.md).
-const (
-	envAPIURL           = "PREFECT_API_URL"
-	envAPIKeySecret     = "PREFECT_API_KEY_SECRET_ARN"
-	envAuthStringSecret = "PREFECT_API_AUTH_STRING_SECRET_ARN"
 )
 
 func main() {
@@ -47,8 +41,8 @@ func (c *connector) adapter(logs io.Writer, opts ...cfn.Option) *cfn.Adapter {
 		cfn.WithInFlight(prefect.Track),
 	}
 	return cfn.New(map[string]cfn.Handler{
-		resources.WorkPoolType:   resources.NewWorkPools(c.Connect),
-		resources.DeploymentType: resources.NewDeployments(c.Connect),
+		contract.WorkPoolType:   resources.NewWorkPools(c.Connect),
+		contract.DeploymentType: resources.NewDeployments(c.Connect),
 	}, append(base, opts...)...)
 }
 
@@ -81,23 +75,23 @@ func (c *connector) Connect(ctx context.Context) (resources.API, error) {
 	}
 	client, err := prefect.New(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", envAPIURL, err)
+		return nil, fmt.Errorf("%s: %w", contract.EnvAPIURL, err)
 	}
 	c.client = client
 	return client, nil
 }
 
 func (c *connector) config(ctx context.Context) (prefect.Config, error) {
-	cfg := prefect.Config{BaseURL: strings.TrimSpace(c.getenv(envAPIURL)), HTTPClient: c.httpClient}
+	cfg := prefect.Config{BaseURL: strings.TrimSpace(c.getenv(contract.EnvAPIURL)), HTTPClient: c.httpClient}
 	if cfg.BaseURL == "" {
-		return cfg, fmt.Errorf("%s is not set", envAPIURL)
+		return cfg, fmt.Errorf("%s is not set", contract.EnvAPIURL)
 	}
 	// Only one credential is read: an API key wins, as in Prefect's client.
 	var err error
-	if arn := strings.TrimSpace(c.getenv(envAPIKeySecret)); arn != "" {
-		cfg.APIKey, err = c.secret(ctx, envAPIKeySecret, arn)
-	} else if arn := strings.TrimSpace(c.getenv(envAuthStringSecret)); arn != "" {
-		cfg.AuthString, err = c.secret(ctx, envAuthStringSecret, arn)
+	if arn := strings.TrimSpace(c.getenv(contract.EnvAPIKeySecretARN)); arn != "" {
+		cfg.APIKey, err = c.secret(ctx, contract.EnvAPIKeySecretARN, arn)
+	} else if arn := strings.TrimSpace(c.getenv(contract.EnvAuthStringSecretARN)); arn != "" {
+		cfg.AuthString, err = c.secret(ctx, contract.EnvAuthStringSecretARN, arn)
 	}
 	return cfg, err
 }

@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/cfn"
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/contract"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/fakesleep"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/prefect"
-	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/resources"
 )
 
 func TestConnector(t *testing.T) {
@@ -37,12 +37,12 @@ func TestConnector(t *testing.T) {
 		wantAuth string
 	}{
 		{"no url", map[string]string{}, "", nil, "PREFECT_API_URL is not set", ""},
-		{"bad url", map[string]string{envAPIURL: "localhost:4200"}, "", nil, "PREFECT_API_URL", ""},
-		{"no auth", map[string]string{envAPIURL: srv.URL}, "", nil, "", ""},
-		{"api key", map[string]string{envAPIURL: srv.URL, envAPIKeySecret: "arn:key", envAuthStringSecret: "arn:auth"}, "pnu_k\n", nil, "", "Bearer pnu_k"},
-		{"auth string", map[string]string{envAPIURL: srv.URL, envAuthStringSecret: "arn:auth"}, "u:p", nil, "", "Basic dTpw"},
-		{"empty secret", map[string]string{envAPIURL: srv.URL, envAPIKeySecret: "arn:key"}, " ", nil, "secret in PREFECT_API_KEY_SECRET_ARN is empty", ""},
-		{"unreadable", map[string]string{envAPIURL: srv.URL, envAPIKeySecret: "arn:key"}, "", errors.New("AccessDenied"), "reading the secret in PREFECT_API_KEY_SECRET_ARN: AccessDenied", ""},
+		{"bad url", map[string]string{contract.EnvAPIURL: "localhost:4200"}, "", nil, "PREFECT_API_URL", ""},
+		{"no auth", map[string]string{contract.EnvAPIURL: srv.URL}, "", nil, "", ""},
+		{"api key", map[string]string{contract.EnvAPIURL: srv.URL, contract.EnvAPIKeySecretARN: "arn:key", contract.EnvAuthStringSecretARN: "arn:auth"}, "pnu_k\n", nil, "", "Bearer pnu_k"},
+		{"auth string", map[string]string{contract.EnvAPIURL: srv.URL, contract.EnvAuthStringSecretARN: "arn:auth"}, "u:p", nil, "", "Basic dTpw"},
+		{"empty secret", map[string]string{contract.EnvAPIURL: srv.URL, contract.EnvAPIKeySecretARN: "arn:key"}, " ", nil, "secret in PREFECT_API_KEY_SECRET_ARN is empty", ""},
+		{"unreadable", map[string]string{contract.EnvAPIURL: srv.URL, contract.EnvAPIKeySecretARN: "arn:key"}, "", errors.New("AccessDenied"), "reading the secret in PREFECT_API_KEY_SECRET_ARN: AccessDenied", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -51,7 +51,7 @@ func TestConnector(t *testing.T) {
 				getenv: func(k string) string { return tc.env[k] },
 				readSecret: func(_ context.Context, arn string) (string, error) {
 					reads++
-					if arn == "arn:auth" && tc.env[envAPIKeySecret] != "" {
+					if arn == "arn:auth" && tc.env[contract.EnvAPIKeySecretARN] != "" {
 						t.Error("read the auth string although an API key is set")
 					}
 					return tc.secret, tc.secErr
@@ -89,7 +89,7 @@ func TestConnectorRetriesAfterFailure(t *testing.T) {
 	fail := true
 	c := &connector{
 		getenv: func(k string) string {
-			return map[string]string{envAPIURL: "http://127.0.0.1:1/api", envAPIKeySecret: "arn"}[k]
+			return map[string]string{contract.EnvAPIURL: "http://127.0.0.1:1/api", contract.EnvAPIKeySecretARN: "arn"}[k]
 		},
 		readSecret: func(context.Context, string) (string, error) {
 			if fail {
@@ -132,7 +132,7 @@ func event(t *testing.T, responseURL string) []byte {
 	t.Helper()
 	raw, err := json.Marshal(map[string]any{
 		"RequestType": "Create", "ResponseURL": responseURL, "StackId": "arn:aws:cloudformation:us-east-1:1:stack/S/1",
-		"RequestId": "req-1", "ResourceType": resources.WorkPoolType, "LogicalResourceId": "Pool",
+		"RequestId": "req-1", "ResourceType": contract.WorkPoolType, "LogicalResourceId": "Pool",
 		"ResourceProperties": map[string]any{"ServiceToken": "arn:fn", "Name": "ecs-pool", "Type": "ecs", "BaseJobTemplate": "{}"},
 	})
 	if err != nil {
@@ -168,7 +168,7 @@ func TestPrefectAndFirstResponseHangAt120s(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		prefectAPI := &fakesleep.Script{Steps: []int{fakesleep.Hang}}
 		puts := &fakesleep.Script{Steps: []int{fakesleep.Hang, 200}}
-		env := map[string]string{envAPIURL: "https://api.prefect.invalid/api/accounts/a/workspaces/w", envAPIKeySecret: "arn:key"}
+		env := map[string]string{contract.EnvAPIURL: "https://api.prefect.invalid/api/accounts/a/workspaces/w", contract.EnvAPIKeySecretARN: "arn:key"}
 		c := &connector{
 			getenv:     func(k string) string { return env[k] },
 			readSecret: func(context.Context, string) (string, error) { return "pnu_k", nil },
@@ -222,7 +222,7 @@ func TestEchoedCredentialsRedacted(t *testing.T) {
 			json.NewEncoder(w).Encode(map[string]string{"detail": "invalid credentials in Authorization: " + a})
 		},
 	}
-	creds := map[string]string{envAPIKeySecret: key, envAuthStringSecret: auth}
+	creds := map[string]string{contract.EnvAPIKeySecretARN: key, contract.EnvAuthStringSecretARN: auth}
 	for pageName, page := range pages {
 		for credEnv, secret := range creds {
 			t.Run(pageName+" "+credEnv, func(t *testing.T) {
@@ -230,7 +230,7 @@ func TestEchoedCredentialsRedacted(t *testing.T) {
 					page(w, r.Header.Get("Authorization"))
 				}))
 				defer upstream.Close()
-				env := map[string]string{envAPIURL: upstream.URL + "/api", credEnv: "arn:secret"}
+				env := map[string]string{contract.EnvAPIURL: upstream.URL + "/api", credEnv: "arn:secret"}
 				c := &connector{
 					getenv:     func(k string) string { return env[k] },
 					readSecret: func(context.Context, string) (string, error) { return secret + "\n", nil },

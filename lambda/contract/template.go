@@ -62,10 +62,13 @@ func scanText(s string) string {
 }
 
 // CheckBaseJobTemplate applies Prefect's rule for a work pool's base job template and
-// returns every problem: only job_configuration and variables, a non-empty
+// returns every problem: {} or only job_configuration and variables, a non-empty
 // job_configuration object, a variables.properties object that declares every placeholder
 // job_configuration uses.
 func CheckBaseJobTemplate(t map[string]any) []string {
+	if len(t) == 0 {
+		return nil // Prefect's own rule: {} is a valid template
+	}
 	var problems []string
 	for k := range t {
 		if k != "job_configuration" && k != "variables" {

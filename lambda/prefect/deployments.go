@@ -3,6 +3,8 @@ package prefect
 import (
 	"context"
 	"net/url"
+
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/contract"
 )
 
 // FlowCreate is the body of POST /flows/, which upserts by name.
@@ -23,41 +25,21 @@ type Flow struct {
 // Prefect forbids unknown fields (422), so only DeploymentCreate's own names
 // appear.
 type DeploymentCreate struct {
-	Name                   string               `json:"name"`
-	FlowID                 string               `json:"flow_id"`
-	WorkPoolName           *string              `json:"work_pool_name"`
-	WorkQueueName          *string              `json:"work_queue_name"`
-	Entrypoint             *string              `json:"entrypoint"`
-	Description            *string              `json:"description"`
-	Version                *string              `json:"version"`
-	Tags                   []string             `json:"tags"`
-	Parameters             map[string]any       `json:"parameters"`
-	JobVariables           map[string]any       `json:"job_variables"`
-	PullSteps              []map[string]any     `json:"pull_steps"`
-	Schedules              []DeploymentSchedule `json:"schedules"`
-	ConcurrencyLimit       *int                 `json:"concurrency_limit"`
-	Paused                 bool                 `json:"paused"`
-	EnforceParameterSchema bool                 `json:"enforce_parameter_schema"`
-}
-
-// DeploymentSchedule is one entry of a deployment's schedules, in the API's
-// shape. Unset fields are omitted because each schedule kind forbids the
-// others' fields.
-type DeploymentSchedule struct {
-	Schedule   Schedule       `json:"schedule"`
-	Active     *bool          `json:"active,omitempty"`
-	Parameters map[string]any `json:"parameters,omitempty"`
-}
-
-// Schedule is the union of Prefect's cron, interval and rrule schedules;
-// exactly one of Cron, Interval and RRule is set.
-type Schedule struct {
-	Cron       *string  `json:"cron,omitempty"`
-	DayOr      *bool    `json:"day_or,omitempty"`
-	Interval   *float64 `json:"interval,omitempty"`
-	AnchorDate *string  `json:"anchor_date,omitempty"`
-	RRule      *string  `json:"rrule,omitempty"`
-	Timezone   *string  `json:"timezone,omitempty"`
+	Name                   string                        `json:"name"`
+	FlowID                 string                        `json:"flow_id"`
+	WorkPoolName           *string                       `json:"work_pool_name"`
+	WorkQueueName          *string                       `json:"work_queue_name"`
+	Entrypoint             *string                       `json:"entrypoint"`
+	Description            *string                       `json:"description"`
+	Version                *string                       `json:"version"`
+	Tags                   []string                      `json:"tags"`
+	Parameters             map[string]any                `json:"parameters"`
+	JobVariables           map[string]any                `json:"job_variables"`
+	PullSteps              []map[string]any              `json:"pull_steps"`
+	Schedules              []contract.DeploymentSchedule `json:"schedules"`
+	ConcurrencyLimit       *int                          `json:"concurrency_limit"`
+	Paused                 bool                          `json:"paused"`
+	EnforceParameterSchema bool                          `json:"enforce_parameter_schema"`
 }
 
 // Deployment is Prefect's deployment answer, reduced to what callers check.

@@ -6,12 +6,6 @@ import (
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/prefect"
 )
 
-// CloudFormation resource type names served by this package.
-const (
-	WorkPoolType   = "Custom::PrefectWorkPool"
-	DeploymentType = "Custom::PrefectDeployment"
-)
-
 // API is the part of the Prefect client the resources use; *prefect.Client
 // implements it, and tests may substitute a fake.
 type API interface {

@@ -3,143 +3,10 @@ package resources
 import (
 	"context"
 	"fmt"
-	"regexp"
-	"strings"
 
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/contract"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/prefect"
 )
-
-var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-
-// IsUUID reports whether id has the shape of a Prefect-issued id. Delete uses
-// it to recognise placeholders from failed creates.
-func IsUUID(id string) bool { return uuidRE.MatchString(id) }
-
-// bannedNameChars are the characters Prefect forbids in flow names; they
-// would also break the /deployments/name/{flow}/{deployment} route.
-const bannedNameChars = "/%&><"
-
-// DeploymentSpec is a validated Custom::PrefectDeployment.
-type DeploymentSpec struct {
-	Name                   string
-	FlowName               string
-	WorkPoolName           string
-	Entrypoint             string
-	Description            *string
-	Version                *string
-	WorkQueueName          *string
-	Tags                   []string
-	Parameters             map[string]any
-	JobVariables           map[string]any
-	PullSteps              []map[string]any
-	Schedules              []prefect.DeploymentSchedule
-	ConcurrencyLimit       *int
-	Paused                 bool
-	EnforceParameterSchema bool
-}
-
-// ParseDeployment validates Custom::PrefectDeployment properties (ServiceToken
-// and ServiceTimeout already removed) and reports every problem at once.
-func ParseDeployment(m map[string]any) (*DeploymentSpec, error) {
-	p := newProps(m)
-	s := &DeploymentSpec{
-		Name:                   p.str("Name"),
-		FlowName:               p.str("FlowName"),
-		WorkPoolName:           p.str("WorkPoolName"),
-		Entrypoint:             p.str("Entrypoint"),
-		Description:            p.optStr("Description"),
-		Version:                p.optStr("Version"),
-		WorkQueueName:          p.optStr("WorkQueueName"),
-		Tags:                   p.strList("Tags"),
-		Parameters:             p.jsonObject("Parameters", false),
-		JobVariables:           p.jsonObject("JobVariables", false),
-		ConcurrencyLimit:       p.integer("ConcurrencyLimit", 1),
-		Paused:                 p.boolean("Paused"),
-		EnforceParameterSchema: p.boolean("EnforceParameterSchema"),
-	}
-	for _, f := range []struct{ name, v string }{{"Name", s.Name}, {"FlowName", s.FlowName}} {
-		if strings.ContainsAny(f.v, bannedNameChars) {
-			p.fail(f.name, "%s must not contain any of %s", quote(f.v), bannedNameChars)
-		}
-	}
-	var steps []map[string]any
-	if p.jsonValue("PullSteps", false, false, &steps) {
-		s.PullSteps = checkPullSteps(p, steps)
-	}
-	var scheds []prefect.DeploymentSchedule
-	if p.jsonValue("Schedules", false, true, &scheds) {
-		s.Schedules = checkSchedules(p, scheds)
-	}
-	if err := p.done(DeploymentType); err != nil {
-		return nil, err
-	}
-	return s, nil
-}
-
-// checkPullSteps applies Prefect's step rule (one key, the step's function,
-// mapping to its inputs) before the first flow run would find out.
-func checkPullSteps(p *props, steps []map[string]any) []map[string]any {
-	if steps == nil {
-		p.fail("PullSteps", "want a JSON array, got null")
-		return nil
-	}
-	for i, st := range steps {
-		if len(st) != 1 {
-			p.fail("PullSteps", "step %d: want one key (the step function), got %d", i, len(st))
-			continue
-		}
-		for fn, inputs := range st {
-			if _, ok := inputs.(map[string]any); !ok {
-				p.fail("PullSteps", "step %d: inputs of %s must be an object", i, quote(fn))
-			}
-		}
-	}
-	return steps
-}
-
-// checkSchedules enforces what the API would: exactly one of cron, interval
-// and rrule, fields that belong to that kind only, a positive interval.
-// Active defaults to true and is always sent.
-func checkSchedules(p *props, scheds []prefect.DeploymentSchedule) []prefect.DeploymentSchedule {
-	if scheds == nil {
-		p.fail("Schedules", "want a JSON array, got null")
-		return nil
-	}
-	for i := range scheds {
-		sc := &scheds[i].Schedule
-		kinds := 0
-		for _, set := range []bool{sc.Cron != nil, sc.Interval != nil, sc.RRule != nil} {
-			if set {
-				kinds++
-			}
-		}
-		bad := func(format string, args ...any) {
-			p.fail("Schedules", "schedule %d: %s", i, fmt.Sprintf(format, args...))
-		}
-		switch {
-		case kinds != 1:
-			bad("set exactly one of cron, interval and rrule")
-		case sc.Cron != nil && strings.TrimSpace(*sc.Cron) == "":
-			bad("cron is empty")
-		case sc.RRule != nil && strings.TrimSpace(*sc.RRule) == "":
-			bad("rrule is empty")
-		case sc.Interval != nil && !(*sc.Interval > 0):
-			bad("interval must be more than 0 seconds")
-		case sc.DayOr != nil && sc.Cron == nil:
-			bad("day_or applies to cron schedules only")
-		case sc.AnchorDate != nil && sc.Interval == nil:
-			bad("anchor_date applies to interval schedules only")
-		}
-		if scheds[i].Active == nil {
-			t := true
-			scheds[i].Active = &t
-		}
-		if scheds[i].Parameters == nil {
-			scheds[i].Parameters = map[string]any{}
-		}
-	}
-	return scheds
-}
 
 // Deployments serves Custom::PrefectDeployment. The physical id is Prefect's
 // deployment id.
@@ -167,7 +34,7 @@ func (d *Deployments) Update(ctx context.Context, _ string, props, _ map[string]
 // Delete removes the deployment; one already gone, or an id Prefect never
 // issued (a failed create's placeholder), is success.
 func (d *Deployments) Delete(ctx context.Context, physicalID string, _ map[string]any) error {
-	if !IsUUID(physicalID) {
+	if !contract.IsUUID(physicalID) {
 		return nil
 	}
 	api, err := d.connect(ctx)
@@ -181,7 +48,7 @@ func (d *Deployments) Delete(ctx context.Context, physicalID string, _ map[strin
 }
 
 func (d *Deployments) upsert(ctx context.Context, props map[string]any) (string, map[string]string, error) {
-	spec, err := ParseDeployment(props)
+	spec, err := contract.ParseDeployment(props)
 	if err != nil {
 		return "", nil, err
 	}
@@ -196,20 +63,20 @@ func (d *Deployments) upsert(ctx context.Context, props map[string]any) (string,
 	if flow.ID == "" {
 		return "", nil, fmt.Errorf("upsert flow %q: Prefect returned no id", spec.FlowName)
 	}
-	dep, err := api.UpsertDeployment(ctx, spec.request(flow.ID))
+	dep, err := api.UpsertDeployment(ctx, request(spec, flow.ID))
 	if err != nil {
 		return "", nil, fmt.Errorf("upsert deployment %q of flow %q: %w", spec.Name, spec.FlowName, err)
 	}
-	if !IsUUID(dep.ID) {
-		return "", nil, fmt.Errorf("upsert deployment %q: Prefect returned id %s, not a UUID", spec.Name, quote(dep.ID))
+	if !contract.IsUUID(dep.ID) {
+		return "", nil, fmt.Errorf("upsert deployment %q: Prefect returned id %s, not a UUID", spec.Name, contract.Quote(dep.ID))
 	}
-	return dep.ID, map[string]string{"DeploymentId": dep.ID, "FlowId": flow.ID, "Name": spec.Name}, nil
+	return dep.ID, map[string]string{contract.AttrDeploymentID: dep.ID, contract.AttrFlowID: flow.ID, contract.AttrName: spec.Name}, nil
 }
 
 // request is the full upsert body: absent properties go out as null or
 // empty, never omitted, because Prefect keeps the old value of an omitted
 // field.
-func (s *DeploymentSpec) request(flowID string) prefect.DeploymentCreate {
+func request(s *contract.Deployment, flowID string) prefect.DeploymentCreate {
 	nonNilMap := func(m map[string]any) map[string]any {
 		if m == nil {
 			return map[string]any{}
@@ -220,24 +87,26 @@ func (s *DeploymentSpec) request(flowID string) prefect.DeploymentCreate {
 		Name:                   s.Name,
 		FlowID:                 flowID,
 		WorkPoolName:           &s.WorkPoolName,
-		WorkQueueName:          s.WorkQueueName,
+		WorkQueueName:          nonEmpty(s.WorkQueueName),
 		Entrypoint:             &s.Entrypoint,
-		Description:            s.Description,
-		Version:                s.Version,
+		Description:            nonEmpty(s.Description),
+		Version:                nonEmpty(s.Version),
 		Tags:                   s.Tags,
 		Parameters:             nonNilMap(s.Parameters),
 		JobVariables:           nonNilMap(s.JobVariables),
 		PullSteps:              s.PullSteps,
 		Schedules:              s.Schedules,
-		ConcurrencyLimit:       s.ConcurrencyLimit,
 		Paused:                 s.Paused,
-		EnforceParameterSchema: s.EnforceParameterSchema,
+		EnforceParameterSchema: s.EnforceParameterSchema != nil && *s.EnforceParameterSchema,
+	}
+	if s.ConcurrencyLimit > 0 {
+		req.ConcurrencyLimit = &s.ConcurrencyLimit
 	}
 	if req.Tags == nil {
 		req.Tags = []string{}
 	}
 	if req.Schedules == nil {
-		req.Schedules = []prefect.DeploymentSchedule{}
+		req.Schedules = []contract.DeploymentSchedule{}
 	}
 	return req
 }

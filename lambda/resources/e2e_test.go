@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/cfn"
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/contract"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/fakesleep"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/prefect"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/resources"
@@ -57,8 +58,8 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e.handlers = map[string]cfn.Handler{
-		resources.WorkPoolType:   resources.NewWorkPools(resources.Static(client)),
-		resources.DeploymentType: resources.NewDeployments(resources.Static(client)),
+		contract.WorkPoolType:   resources.NewWorkPools(resources.Static(client)),
+		contract.DeploymentType: resources.NewDeployments(resources.Static(client)),
 	}
 	e.build()
 	t.Cleanup(func() {
@@ -196,8 +197,8 @@ func deploymentProps(name, flow, pool string) map[string]any {
 
 func TestPoolCreate(t *testing.T) {
 	e := newEnv(t)
-	o := e.send(e.event("Create", resources.WorkPoolType, "", poolProps("ecs-pool"))).wantSuccess(t)
-	if o.PhysicalResourceID != "ecs-pool" || o.Data["Name"] != "ecs-pool" || !resources.IsUUID(o.Data["Id"]) {
+	o := e.send(e.event("Create", contract.WorkPoolType, "", poolProps("ecs-pool"))).wantSuccess(t)
+	if o.PhysicalResourceID != "ecs-pool" || o.Data["Name"] != "ecs-pool" || !contract.IsUUID(o.Data["Id"]) {
 		t.Errorf("got %+v", o.Response)
 	}
 	body := e.api.lastBody("POST", "/work_pools/")
@@ -219,7 +220,7 @@ func TestPoolCreateConflictReconciles(t *testing.T) {
 	props := poolProps("ecs-pool")
 	delete(props, "Description")
 	delete(props, "ConcurrencyLimit")
-	o := e.send(e.event("Create", resources.WorkPoolType, "", props)).wantSuccess(t)
+	o := e.send(e.event("Create", contract.WorkPoolType, "", props)).wantSuccess(t)
 	if o.Data["Id"] != "7f1c9a52-4a8e-4c1b-9d55-1b2c3d4e5f60" || o.PhysicalResourceID != "ecs-pool" {
 		t.Errorf("got %+v", o.Response)
 	}
@@ -240,7 +241,7 @@ func TestPoolCreateConflictReconciles(t *testing.T) {
 func TestPoolCreateConflictOtherType(t *testing.T) {
 	e := newEnv(t)
 	e.api.pools["ecs-pool"] = map[string]any{"id": newUUID(), "name": "ecs-pool", "type": "process"}
-	o := e.send(e.event("Create", resources.WorkPoolType, "", poolProps("ecs-pool"))).wantFailed(t, `"process"`, `"ecs"`)
+	o := e.send(e.event("Create", contract.WorkPoolType, "", poolProps("ecs-pool"))).wantFailed(t, `"process"`, `"ecs"`)
 	if !strings.HasPrefix(o.PhysicalResourceID, cfn.FailedCreatePrefix) {
 		t.Errorf("physical id %q", o.PhysicalResourceID)
 	}
@@ -252,7 +253,7 @@ func TestPoolCreateConflictOtherType(t *testing.T) {
 func TestPoolCreateForbiddenRelaysPrefectMessage(t *testing.T) {
 	e := newEnv(t)
 	e.api.inject(fault{method: "POST", path: "/work_pools/", status: 403, body: `{"detail":"Work pools starting with 'Prefect' are reserved for internal use."}`})
-	o := e.send(e.event("Create", resources.WorkPoolType, "", poolProps("ecs-pool"))).
+	o := e.send(e.event("Create", contract.WorkPoolType, "", poolProps("ecs-pool"))).
 		wantFailed(t, "403 Forbidden", "Work pools starting with 'Prefect' are reserved for internal use.")
 	if o.PhysicalResourceID != cfn.FailedCreatePrefix+o.RequestID {
 		t.Errorf("physical id %q", o.PhysicalResourceID)
@@ -266,7 +267,7 @@ func TestPoolCreateUnprocessable(t *testing.T) {
 	e := newEnv(t)
 	e.api.inject(fault{method: "POST", path: "/work_pools/", status: 422,
 		body: `{"exception_message":"Invalid request received.","exception_detail":[{"loc":["body","base_job_template"],"msg":"Value error, bad default","input":{"x":1}}],"request_body":{}}`})
-	e.send(e.event("Create", resources.WorkPoolType, "", poolProps("ecs-pool"))).
+	e.send(e.event("Create", contract.WorkPoolType, "", poolProps("ecs-pool"))).
 		wantFailed(t, "422", "body.base_job_template: Value error, bad default")
 }
 
@@ -276,7 +277,7 @@ func TestServerErrorsThenSuccess(t *testing.T) {
 		fault{method: "POST", path: "/work_pools/", status: 503, body: `{"detail":"down"}`},
 		fault{method: "POST", path: "/work_pools/", status: 500, body: `oops`},
 	)
-	e.send(e.event("Create", resources.WorkPoolType, "", poolProps("ecs-pool"))).wantSuccess(t)
+	e.send(e.event("Create", contract.WorkPoolType, "", poolProps("ecs-pool"))).wantSuccess(t)
 	if n := e.api.count("POST", "/work_pools/"); n != 3 {
 		t.Errorf("%d POSTs, want 3", n)
 	}
@@ -286,7 +287,7 @@ func TestRateLimitedThenSuccess(t *testing.T) {
 	e := newEnv(t)
 	e.api.inject(fault{method: "POST", path: "/flows/", status: 429, body: `{"detail":"rate limit"}`, header: map[string]string{"Retry-After": "2"}})
 	e.api.pools["ecs-pool"] = map[string]any{"id": newUUID(), "name": "ecs-pool", "type": "ecs"}
-	e.send(e.event("Create", resources.DeploymentType, "", deploymentProps("hello", "hello-flow", "ecs-pool"))).wantSuccess(t)
+	e.send(e.event("Create", contract.DeploymentType, "", deploymentProps("hello", "hello-flow", "ecs-pool"))).wantSuccess(t)
 	if w := e.sleeps.Waits(); len(w) != 1 || w[0] != 2*time.Second {
 		t.Errorf("waits %v, want [2s]", w)
 	}
@@ -295,7 +296,7 @@ func TestRateLimitedThenSuccess(t *testing.T) {
 func TestRetryAfterBeyondDeadlineFailsFast(t *testing.T) {
 	e := newEnv(t)
 	e.api.inject(fault{method: "POST", path: "/work_pools/", status: 429, body: `{"detail":"rate limit"}`, header: map[string]string{"Retry-After": "120"}})
-	e.send(e.event("Create", resources.WorkPoolType, "", poolProps("ecs-pool"))).wantFailed(t, "429", "deadline")
+	e.send(e.event("Create", contract.WorkPoolType, "", poolProps("ecs-pool"))).wantFailed(t, "429", "deadline")
 	if w := e.sleeps.Waits(); len(w) != 0 {
 		t.Errorf("waited %v although the wait would pass the deadline", w)
 	}
@@ -309,7 +310,7 @@ func TestHangAnswersBeforeDeadline(t *testing.T) {
 	e.budget = 4 * time.Second
 	e.api.inject(fault{method: "POST", path: "/work_pools/", hang: true})
 	e.resp.hangFor = 1
-	o := e.send(e.event("Create", resources.WorkPoolType, "", poolProps("ecs-pool"))).
+	o := e.send(e.event("Create", contract.WorkPoolType, "", poolProps("ecs-pool"))).
 		wantFailed(t, "timed out after ", ": POST /work_pools/ still running (attempt 1)")
 	if len(o.puts) != 2 || o.puts[0].Status != 0 {
 		t.Errorf("PUTs %+v, want a hung one, then the answer", o.puts)
@@ -319,14 +320,14 @@ func TestHangAnswersBeforeDeadline(t *testing.T) {
 func TestMalformedJSONFromPrefect(t *testing.T) {
 	e := newEnv(t)
 	e.api.inject(fault{method: "POST", path: "/work_pools/", status: 201, body: `{"id": "x",`})
-	e.send(e.event("Create", resources.WorkPoolType, "", poolProps("ecs-pool"))).wantFailed(t, "not the JSON expected")
+	e.send(e.event("Create", contract.WorkPoolType, "", poolProps("ecs-pool"))).wantFailed(t, "not the JSON expected")
 }
 
 func TestDeploymentCreateSendsFullBody(t *testing.T) {
 	e := newEnv(t)
-	e.send(e.event("Create", resources.WorkPoolType, "", poolProps("ecs-pool"))).wantSuccess(t)
-	o := e.send(e.event("Create", resources.DeploymentType, "", deploymentProps("hello", "hello-flow", "ecs-pool"))).wantSuccess(t)
-	if !resources.IsUUID(o.PhysicalResourceID) || o.Data["DeploymentId"] != o.PhysicalResourceID ||
+	e.send(e.event("Create", contract.WorkPoolType, "", poolProps("ecs-pool"))).wantSuccess(t)
+	o := e.send(e.event("Create", contract.DeploymentType, "", deploymentProps("hello", "hello-flow", "ecs-pool"))).wantSuccess(t)
+	if !contract.IsUUID(o.PhysicalResourceID) || o.Data["DeploymentId"] != o.PhysicalResourceID ||
 		o.Data["FlowId"] != e.api.flows["hello-flow"] || o.Data["Name"] != "hello" {
 		t.Errorf("got %+v", o.Response)
 	}
@@ -346,10 +347,10 @@ func TestDeploymentCreateSendsFullBody(t *testing.T) {
 
 func TestDeploymentUpdateClearsRemovedFields(t *testing.T) {
 	e := newEnv(t)
-	e.send(e.event("Create", resources.WorkPoolType, "", poolProps("ecs-pool"))).wantSuccess(t)
-	first := e.send(e.event("Create", resources.DeploymentType, "", deploymentProps("hello", "hello-flow", "ecs-pool"))).wantSuccess(t)
+	e.send(e.event("Create", contract.WorkPoolType, "", poolProps("ecs-pool"))).wantSuccess(t)
+	first := e.send(e.event("Create", contract.DeploymentType, "", deploymentProps("hello", "hello-flow", "ecs-pool"))).wantSuccess(t)
 	minimal := map[string]any{"Name": "hello", "FlowName": "hello-flow", "WorkPoolName": "ecs-pool", "Entrypoint": "hello.py:hello"}
-	o := e.send(e.event("Update", resources.DeploymentType, first.PhysicalResourceID, minimal)).wantSuccess(t)
+	o := e.send(e.event("Update", contract.DeploymentType, first.PhysicalResourceID, minimal)).wantSuccess(t)
 	if o.PhysicalResourceID != first.PhysicalResourceID {
 		t.Errorf("same name and flow gave a new id")
 	}
@@ -366,14 +367,14 @@ func TestDeploymentUpdateClearsRemovedFields(t *testing.T) {
 
 func TestDeploymentRenameGivesNewPhysicalID(t *testing.T) {
 	e := newEnv(t)
-	e.send(e.event("Create", resources.WorkPoolType, "", poolProps("ecs-pool"))).wantSuccess(t)
-	first := e.send(e.event("Create", resources.DeploymentType, "", deploymentProps("hello", "hello-flow", "ecs-pool"))).wantSuccess(t)
-	renamed := e.send(e.event("Update", resources.DeploymentType, first.PhysicalResourceID, deploymentProps("hello-2", "hello-flow", "ecs-pool"))).wantSuccess(t)
-	if renamed.PhysicalResourceID == first.PhysicalResourceID || !resources.IsUUID(renamed.PhysicalResourceID) {
+	e.send(e.event("Create", contract.WorkPoolType, "", poolProps("ecs-pool"))).wantSuccess(t)
+	first := e.send(e.event("Create", contract.DeploymentType, "", deploymentProps("hello", "hello-flow", "ecs-pool"))).wantSuccess(t)
+	renamed := e.send(e.event("Update", contract.DeploymentType, first.PhysicalResourceID, deploymentProps("hello-2", "hello-flow", "ecs-pool"))).wantSuccess(t)
+	if renamed.PhysicalResourceID == first.PhysicalResourceID || !contract.IsUUID(renamed.PhysicalResourceID) {
 		t.Fatalf("rename kept physical id %q", renamed.PhysicalResourceID)
 	}
 	// CloudFormation then deletes the old id, which removes only the old deployment.
-	e.send(e.event("Delete", resources.DeploymentType, first.PhysicalResourceID, deploymentProps("hello", "hello-flow", "ecs-pool"))).wantSuccess(t)
+	e.send(e.event("Delete", contract.DeploymentType, first.PhysicalResourceID, deploymentProps("hello", "hello-flow", "ecs-pool"))).wantSuccess(t)
 	if _, ok := e.api.deployments[first.PhysicalResourceID]; ok {
 		t.Error("old deployment still there")
 	}
@@ -381,7 +382,7 @@ func TestDeploymentRenameGivesNewPhysicalID(t *testing.T) {
 		t.Error("new deployment deleted")
 	}
 	// A new flow name also replaces.
-	moved := e.send(e.event("Update", resources.DeploymentType, renamed.PhysicalResourceID, deploymentProps("hello-2", "other-flow", "ecs-pool"))).wantSuccess(t)
+	moved := e.send(e.event("Update", contract.DeploymentType, renamed.PhysicalResourceID, deploymentProps("hello-2", "other-flow", "ecs-pool"))).wantSuccess(t)
 	if moved.PhysicalResourceID == renamed.PhysicalResourceID {
 		t.Error("new flow kept the physical id")
 	}
@@ -389,26 +390,26 @@ func TestDeploymentRenameGivesNewPhysicalID(t *testing.T) {
 
 func TestDeploymentMissingPool(t *testing.T) {
 	e := newEnv(t)
-	e.send(e.event("Create", resources.DeploymentType, "", deploymentProps("hello", "hello-flow", "nope"))).
+	e.send(e.event("Create", contract.DeploymentType, "", deploymentProps("hello", "hello-flow", "nope"))).
 		wantFailed(t, "404", `Work pool "nope" not found.`)
 }
 
 func TestPoolUpdate(t *testing.T) {
 	e := newEnv(t)
-	e.send(e.event("Create", resources.WorkPoolType, "", poolProps("ecs-pool"))).wantSuccess(t)
+	e.send(e.event("Create", contract.WorkPoolType, "", poolProps("ecs-pool"))).wantSuccess(t)
 	props := poolProps("ecs-pool")
 	props["Paused"] = "true"
-	o := e.send(e.event("Update", resources.WorkPoolType, "ecs-pool", props)).wantSuccess(t)
+	o := e.send(e.event("Update", contract.WorkPoolType, "ecs-pool", props)).wantSuccess(t)
 	if o.PhysicalResourceID != "ecs-pool" || e.api.pools["ecs-pool"]["is_paused"] != true || e.api.count("PATCH", "/work_pools/ecs-pool") != 1 {
 		t.Errorf("in-place update: %+v %v", o.Response, e.api.pools["ecs-pool"])
 	}
-	renamed := e.send(e.event("Update", resources.WorkPoolType, "ecs-pool", poolProps("ecs-pool-2"))).wantSuccess(t)
+	renamed := e.send(e.event("Update", contract.WorkPoolType, "ecs-pool", poolProps("ecs-pool-2"))).wantSuccess(t)
 	if renamed.PhysicalResourceID != "ecs-pool-2" || e.api.pools["ecs-pool-2"] == nil {
 		t.Errorf("rename: %+v", renamed.Response)
 	}
 	// Deleted behind the stack's back: the update creates it again.
 	delete(e.api.pools, "ecs-pool-2")
-	again := e.send(e.event("Update", resources.WorkPoolType, "ecs-pool-2", poolProps("ecs-pool-2"))).wantSuccess(t)
+	again := e.send(e.event("Update", contract.WorkPoolType, "ecs-pool-2", poolProps("ecs-pool-2"))).wantSuccess(t)
 	if again.PhysicalResourceID != "ecs-pool-2" || e.api.pools["ecs-pool-2"] == nil {
 		t.Errorf("recreate: %+v", again.Response)
 	}
@@ -416,12 +417,12 @@ func TestPoolUpdate(t *testing.T) {
 
 func TestDeleteAlreadyGone(t *testing.T) {
 	e := newEnv(t)
-	o := e.send(e.event("Delete", resources.WorkPoolType, "ecs-pool", poolProps("ecs-pool"))).wantSuccess(t)
+	o := e.send(e.event("Delete", contract.WorkPoolType, "ecs-pool", poolProps("ecs-pool"))).wantSuccess(t)
 	if o.PhysicalResourceID != "ecs-pool" {
 		t.Errorf("physical id %q", o.PhysicalResourceID)
 	}
 	id := newUUID()
-	e.send(e.event("Delete", resources.DeploymentType, id, nil)).wantSuccess(t)
+	e.send(e.event("Delete", contract.DeploymentType, id, nil)).wantSuccess(t)
 	if e.api.count("DELETE", "/work_pools/ecs-pool") != 1 || e.api.count("DELETE", "/deployments/"+id) != 1 {
 		t.Errorf("calls %+v", e.api.Calls())
 	}
@@ -429,27 +430,27 @@ func TestDeleteAlreadyGone(t *testing.T) {
 
 func TestDeleteExisting(t *testing.T) {
 	e := newEnv(t)
-	e.send(e.event("Create", resources.WorkPoolType, "", poolProps("ecs-pool"))).wantSuccess(t)
-	e.send(e.event("Delete", resources.WorkPoolType, "ecs-pool", poolProps("ecs-pool"))).wantSuccess(t)
+	e.send(e.event("Create", contract.WorkPoolType, "", poolProps("ecs-pool"))).wantSuccess(t)
+	e.send(e.event("Delete", contract.WorkPoolType, "ecs-pool", poolProps("ecs-pool"))).wantSuccess(t)
 	if len(e.api.pools) != 0 {
 		t.Error("pool not deleted")
 	}
 	e.api.inject(fault{method: "DELETE", path: "/deployments/", status: 403, body: `{"detail":"no rights"}`})
-	e.send(e.event("Delete", resources.DeploymentType, newUUID(), nil)).wantFailed(t, "no rights")
+	e.send(e.event("Delete", contract.DeploymentType, newUUID(), nil)).wantFailed(t, "no rights")
 }
 
 func TestDeletePlaceholderCallsNothing(t *testing.T) {
 	e := newEnv(t)
-	failed := e.send(e.event("Create", resources.WorkPoolType, "", map[string]any{"Name": "bad name!"})).wantFailed(t)
-	for _, typ := range []string{resources.WorkPoolType, resources.DeploymentType, "Custom::Gone"} {
+	failed := e.send(e.event("Create", contract.WorkPoolType, "", map[string]any{"Name": "bad name!"})).wantFailed(t)
+	for _, typ := range []string{contract.WorkPoolType, contract.DeploymentType, "Custom::Gone"} {
 		o := e.send(e.event("Delete", typ, failed.PhysicalResourceID, map[string]any{"Name": "bad name!"})).wantSuccess(t)
 		if o.PhysicalResourceID != failed.PhysicalResourceID {
 			t.Errorf("physical id %q", o.PhysicalResourceID)
 		}
 	}
 	// Ids the stack could never have issued, e.g. from a hand-made rollback.
-	e.send(e.event("Delete", resources.WorkPoolType, "prefect-reserved", nil)).wantSuccess(t)
-	e.send(e.event("Delete", resources.DeploymentType, "not-a-uuid", nil)).wantSuccess(t)
+	e.send(e.event("Delete", contract.WorkPoolType, "prefect-reserved", nil)).wantSuccess(t)
+	e.send(e.event("Delete", contract.DeploymentType, "not-a-uuid", nil)).wantSuccess(t)
 	if calls := e.api.Calls(); len(calls) != 0 {
 		t.Errorf("API called: %+v", calls)
 	}
@@ -505,30 +506,30 @@ func TestBadPropertiesCreateNothing(t *testing.T) {
 		props     map[string]any
 		want      []string
 	}{
-		{"bad bool", resources.WorkPoolType, with(pool, "Paused", "yes"), []string{`Paused: want "true" or "false", got "yes"`}},
-		{"bool as True", resources.DeploymentType, with(dep, "EnforceParameterSchema", "True"), []string{"EnforceParameterSchema"}},
-		{"unknown property", resources.WorkPoolType, with(pool, "Colour", "blue"), []string{`"Colour": unknown property`}},
-		{"bad JSON", resources.WorkPoolType, with(pool, "BaseJobTemplate", `{"job_configuration":`), []string{"BaseJobTemplate: invalid JSON"}},
-		{"bad pool name", resources.WorkPoolType, with(pool, "Name", "ecs pool/1"), []string{"Name:", "A-Z a-z 0-9 _ -"}},
-		{"reserved pool name", resources.WorkPoolType, with(pool, "Name", "PrefectPool"), []string{`"PrefectPool" starts with "prefect"`}},
-		{"undeclared variable", resources.WorkPoolType, with(pool, "BaseJobTemplate",
+		{"bad bool", contract.WorkPoolType, with(pool, "Paused", "yes"), []string{`Paused: want "true" or "false", got "yes"`}},
+		{"bool as True", contract.DeploymentType, with(dep, "EnforceParameterSchema", "True"), []string{"EnforceParameterSchema"}},
+		{"unknown property", contract.WorkPoolType, with(pool, "Colour", "blue"), []string{`"Colour": unknown property`}},
+		{"bad JSON", contract.WorkPoolType, with(pool, "BaseJobTemplate", `{"job_configuration":`), []string{"BaseJobTemplate: invalid JSON"}},
+		{"bad pool name", contract.WorkPoolType, with(pool, "Name", "ecs pool/1"), []string{"Name:", "A-Z a-z 0-9 _ -"}},
+		{"reserved pool name", contract.WorkPoolType, with(pool, "Name", "PrefectPool"), []string{`"PrefectPool" starts with "prefect"`}},
+		{"undeclared variable", contract.WorkPoolType, with(pool, "BaseJobTemplate",
 			`{"job_configuration":{"image":"{{ image }}","x":["{{ memory }}"]},"variables":{"properties":{"image":{}}}}`),
 			[]string{`undeclared variable(s) "memory"`}},
-		{"template without variables", resources.WorkPoolType, with(pool, "BaseJobTemplate", `{"job_configuration":{"a":1}}`), []string{"variables.properties must be an object"}},
-		{"wrong type", resources.WorkPoolType, with(pool, "Type", "process"), []string{`Type: want "ecs"`}},
-		{"missing required", resources.DeploymentType, with(dep, "Entrypoint", nil, "FlowName", ""), []string{"Entrypoint: required", "FlowName: required"}},
-		{"bad integer", resources.WorkPoolType, with(pool, "ConcurrencyLimit", "-1"), []string{"ConcurrencyLimit: want an integer"}},
-		{"zero deployment limit", resources.DeploymentType, with(dep, "ConcurrencyLimit", "0"), []string{"ConcurrencyLimit"}},
-		{"number not string", resources.WorkPoolType, with(pool, "ConcurrencyLimit", 5), []string{"want a string, got a number"}},
-		{"object not JSON string", resources.DeploymentType, with(dep, "JobVariables", map[string]any{"image": "x"}), []string{"JobVariables: want a string, got an object"}},
-		{"two schedule kinds", resources.DeploymentType, with(dep, "Schedules", `[{"schedule":{"cron":"* * * * *","interval":60}}]`), []string{"schedule 0: set exactly one of cron, interval and rrule"}},
-		{"zero interval", resources.DeploymentType, with(dep, "Schedules", `[{"schedule":{"interval":0}}]`), []string{"interval must be more than 0"}},
-		{"unknown schedule field", resources.DeploymentType, with(dep, "Schedules", `[{"schedule":{"cron":"* * * * *"},"enabled":true}]`), []string{`Schedules: unknown field "enabled"`}},
-		{"active not bool", resources.DeploymentType, with(dep, "Schedules", `[{"schedule":{"cron":"* * * * *"},"active":"yes"}]`), []string{"Schedules: active: want a boolean, got string"}},
-		{"pull step shape", resources.DeploymentType, with(dep, "PullSteps", `[{"a":{},"b":{}}]`), []string{"PullSteps: step 0: want one key"}},
-		{"parameters not object", resources.DeploymentType, with(dep, "Parameters", `[1]`), []string{"Parameters: want an object, got array"}},
-		{"tags not strings", resources.DeploymentType, with(dep, "Tags", []any{"a", json.Number("1")}), []string{"Tags: item 1"}},
-		{"banned name chars", resources.DeploymentType, with(dep, "FlowName", "a/b"), []string{"FlowName"}},
+		{"template without variables", contract.WorkPoolType, with(pool, "BaseJobTemplate", `{"job_configuration":{"a":1}}`), []string{"variables.properties must be an object"}},
+		{"wrong type", contract.WorkPoolType, with(pool, "Type", "process"), []string{`Type: want "ecs"`}},
+		{"missing required", contract.DeploymentType, with(dep, "Entrypoint", nil, "FlowName", ""), []string{"Entrypoint: required", "FlowName: required"}},
+		{"bad integer", contract.WorkPoolType, with(pool, "ConcurrencyLimit", "-1"), []string{"ConcurrencyLimit: want an integer"}},
+		{"zero deployment limit", contract.DeploymentType, with(dep, "ConcurrencyLimit", "0"), []string{"ConcurrencyLimit"}},
+		{"number not string", contract.WorkPoolType, with(pool, "ConcurrencyLimit", 5), []string{"want a string, got a number"}},
+		{"object not JSON string", contract.DeploymentType, with(dep, "JobVariables", map[string]any{"image": "x"}), []string{"JobVariables: want a string, got an object"}},
+		{"two schedule kinds", contract.DeploymentType, with(dep, "Schedules", `[{"schedule":{"cron":"* * * * *","interval":60}}]`), []string{"schedule 0: needs exactly one of cron, interval and rrule"}},
+		{"zero interval", contract.DeploymentType, with(dep, "Schedules", `[{"schedule":{"interval":0}}]`), []string{"interval 0 must be a positive number"}},
+		{"unknown schedule field", contract.DeploymentType, with(dep, "Schedules", `[{"schedule":{"cron":"* * * * *"},"enabled":true}]`), []string{`Schedules: unknown field "enabled"`}},
+		{"active not bool", contract.DeploymentType, with(dep, "Schedules", `[{"schedule":{"cron":"* * * * *"},"active":"yes"}]`), []string{"Schedules: active: want a boolean, got string"}},
+		{"pull step shape", contract.DeploymentType, with(dep, "PullSteps", `[{"a":{},"b":{}}]`), []string{"PullSteps: step 0: want one key"}},
+		{"parameters not object", contract.DeploymentType, with(dep, "Parameters", `[1]`), []string{"Parameters: want an object, got array"}},
+		{"tags not strings", contract.DeploymentType, with(dep, "Tags", []any{"a", json.Number("1")}), []string{"Tags: item 1"}},
+		{"banned name chars", contract.DeploymentType, with(dep, "FlowName", "a/b"), []string{"FlowName"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -547,7 +548,7 @@ func TestBadPropertiesCreateNothing(t *testing.T) {
 
 func TestUnknownResourceType(t *testing.T) {
 	e := newEnv(t)
-	e.send(e.event("Create", "Custom::PrefectBlock", "", nil)).wantFailed(t, `unknown resource type "Custom::PrefectBlock"`, resources.WorkPoolType)
+	e.send(e.event("Create", "Custom::PrefectBlock", "", nil)).wantFailed(t, `unknown resource type "Custom::PrefectBlock"`, contract.WorkPoolType)
 	o := e.send(e.event("Update", "Custom::PrefectBlock", "blk", nil)).wantFailed(t, "Custom::PrefectBlock")
 	if o.PhysicalResourceID != "blk" {
 		t.Errorf("physical id %q", o.PhysicalResourceID)
@@ -557,7 +558,7 @@ func TestUnknownResourceType(t *testing.T) {
 func TestResponsePutRetried(t *testing.T) {
 	e := newEnv(t)
 	e.resp.failFor = 1
-	ev := e.event("Create", resources.WorkPoolType, "", poolProps("ecs-pool"))
+	ev := e.event("Create", contract.WorkPoolType, "", poolProps("ecs-pool"))
 	o := e.send(ev).wantSuccess(t)
 	if len(o.puts) != 2 || o.puts[0].Status != 500 || o.puts[1].Status != 200 {
 		t.Errorf("PUTs %+v", o.puts)
@@ -592,21 +593,21 @@ func TestBrokenConnectionFailsButPlaceholderDeletes(t *testing.T) {
 	broken := func(context.Context) (resources.API, error) {
 		return nil, errors.New("PREFECT_API_URL is not set")
 	}
-	e.handlers[resources.WorkPoolType] = resources.NewWorkPools(broken)
-	e.handlers[resources.DeploymentType] = resources.NewDeployments(broken)
+	e.handlers[contract.WorkPoolType] = resources.NewWorkPools(broken)
+	e.handlers[contract.DeploymentType] = resources.NewDeployments(broken)
 	e.build()
-	failed := e.send(e.event("Create", resources.WorkPoolType, "", poolProps("ecs-pool"))).wantFailed(t, "PREFECT_API_URL is not set")
-	e.send(e.event("Delete", resources.WorkPoolType, failed.PhysicalResourceID, poolProps("ecs-pool"))).wantSuccess(t)
-	e.send(e.event("Delete", resources.WorkPoolType, "ecs-pool", poolProps("ecs-pool"))).wantFailed(t, "PREFECT_API_URL")
-	e.send(e.event("Create", resources.DeploymentType, "", deploymentProps("a", "b", "c"))).wantFailed(t, "PREFECT_API_URL")
+	failed := e.send(e.event("Create", contract.WorkPoolType, "", poolProps("ecs-pool"))).wantFailed(t, "PREFECT_API_URL is not set")
+	e.send(e.event("Delete", contract.WorkPoolType, failed.PhysicalResourceID, poolProps("ecs-pool"))).wantSuccess(t)
+	e.send(e.event("Delete", contract.WorkPoolType, "ecs-pool", poolProps("ecs-pool"))).wantFailed(t, "PREFECT_API_URL")
+	e.send(e.event("Create", contract.DeploymentType, "", deploymentProps("a", "b", "c"))).wantFailed(t, "PREFECT_API_URL")
 }
 
 func TestMalformedEventStillAnswered(t *testing.T) {
 	e := newEnv(t)
-	ev := e.event("Create", resources.WorkPoolType, "", poolProps("ecs-pool"))
+	ev := e.event("Create", contract.WorkPoolType, "", poolProps("ecs-pool"))
 	ev["ResourceProperties"] = "not an object"
 	e.send(ev).wantFailed(t, "malformed event", "ResourceProperties is not a JSON object")
-	ev = e.event("Destroy", resources.WorkPoolType, "x", nil)
+	ev = e.event("Destroy", contract.WorkPoolType, "x", nil)
 	e.send(ev).wantFailed(t, `RequestType "Destroy"`)
 	if len(e.api.Calls()) != 0 {
 		t.Error("API called")

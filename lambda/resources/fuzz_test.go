@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/cfn"
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/contract"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/prefect"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/resources"
 )
@@ -49,18 +50,18 @@ func FuzzEvent(f *testing.F) {
 		return seed(map[string]any{"RequestType": reqType, "ResponseURL": "http://r", "StackId": "s", "RequestId": "r",
 			"ResourceType": resType, "LogicalResourceId": "L", "PhysicalResourceId": "ecs-pool", "ResourceProperties": props})
 	}
-	f.Add(event("Create", resources.WorkPoolType, poolProps("ecs-pool")), []byte(nil))
-	f.Add(event("Update", resources.WorkPoolType, poolProps("other")), []byte(nil))
-	f.Add(event("Create", resources.DeploymentType, deploymentProps("a", "b", "c")), []byte(nil))
-	f.Add(event("Delete", resources.DeploymentType, nil), []byte(nil))
+	f.Add(event("Create", contract.WorkPoolType, poolProps("ecs-pool")), []byte(nil))
+	f.Add(event("Update", contract.WorkPoolType, poolProps("other")), []byte(nil))
+	f.Add(event("Create", contract.DeploymentType, deploymentProps("a", "b", "c")), []byte(nil))
+	f.Add(event("Delete", contract.DeploymentType, nil), []byte(nil))
 	f.Add([]byte(`{"RequestType":"Create"}`), []byte(`{"Name":"x","Type":"ecs","BaseJobTemplate":"{}"}`))
 	f.Add([]byte(`{}`), seed(map[string]any{"Schedules": `[{"schedule":{"interval":1e308}},{"schedule":{"rrule":""}}]`}))
 	f.Add([]byte(`{}`), seed(map[string]any{"BaseJobTemplate": `{"job_configuration":{"{{a}}":["{{ b.c[0] }}",{"x":"{{$d}}"}]},"variables":{"properties":{"a":1}}}`}))
 	f.Add([]byte(`{}`), seed(map[string]any{"PullSteps": `[{}, {"a":null}]`, "Tags": []any{1, nil}, "Parameters": "null", "ConcurrencyLimit": "99999999999"}))
 
 	a := cfn.New(map[string]cfn.Handler{
-		resources.WorkPoolType:   resources.NewWorkPools(resources.Static(memAPI{})),
-		resources.DeploymentType: resources.NewDeployments(resources.Static(memAPI{})),
+		contract.WorkPoolType:   resources.NewWorkPools(resources.Static(memAPI{})),
+		contract.DeploymentType: resources.NewDeployments(resources.Static(memAPI{})),
 	}, cfn.WithLogger(slog.New(slog.NewJSONHandler(io.Discard, nil))))
 
 	f.Fuzz(func(t *testing.T, raw, props []byte) {
@@ -79,7 +80,7 @@ func FuzzEvent(f *testing.F) {
 		check(raw)
 		var m map[string]any
 		if json.Unmarshal(props, &m) == nil {
-			for _, typ := range []string{resources.WorkPoolType, resources.DeploymentType} {
+			for _, typ := range []string{contract.WorkPoolType, contract.DeploymentType} {
 				for _, rt := range []string{"Create", "Update"} {
 					check(event(rt, typ, m))
 				}
