@@ -12,6 +12,9 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/clip"
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/retry"
 )
 
 // Handler implements one custom resource type. Create and Update return the
@@ -88,7 +91,7 @@ func New(handlers map[string]Handler, opts ...Option) *Adapter {
 		http:           &http.Client{},
 		log:            slog.New(slog.NewJSONHandler(os.Stdout, nil)),
 		defaultTimeout: 5 * time.Minute,
-		sleep:          sleepCtx,
+		sleep:          retry.Sleep,
 		putAttempt:     DefaultPutTimeout,
 	}
 	for _, o := range opts {
@@ -119,7 +122,7 @@ func (a *Adapter) Handle(ctx context.Context, raw json.RawMessage) error {
 		return err
 	}
 	body := EncodeResponse(resp)
-	attempts, sendErr := a.send(ctx, deadline, b, ev.ResponseURL, body)
+	attempts, sendErr := a.send(ctx, b, ev.ResponseURL, body)
 	attrs := []any{
 		"request_type", ev.RequestType,
 		"resource_type", ev.ResourceType,
@@ -312,7 +315,7 @@ func (ev *Event) failed(reason string) Response {
 		id = FailedCreatePrefix + ev.RequestID
 	}
 	r := ev.base(StatusFailed, id)
-	r.Reason = oneLine(reason)
+	r.Reason = clip.OneLine(reason)
 	if r.Reason == "" {
 		r.Reason = "unknown error"
 	}

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/fakesleep"
 )
 
 func quiet() Option { return WithLogger(slog.New(slog.NewJSONHandler(io.Discard, nil))) }
@@ -169,16 +171,17 @@ func (p *putRecorder) handler(codes ...int) http.HandlerFunc {
 		if i < len(codes) {
 			code = codes[i]
 		}
+		// Recorded before answering: once the client has its answer, the
+		// test may read the record.
+		p.mu.Lock()
+		p.bodies, p.hdrs, p.codes = append(p.bodies, b), append(p.hdrs, r.Header.Clone()), append(p.codes, max(code, 0))
+		p.mu.Unlock()
 		if code == -1 { // drop the connection
 			conn, _, _ := w.(http.Hijacker).Hijack()
 			conn.Close()
-			code = 0
 		} else {
 			w.WriteHeader(code)
 		}
-		p.mu.Lock()
-		p.bodies, p.hdrs, p.codes = append(p.bodies, b), append(p.hdrs, r.Header.Clone()), append(p.codes, code)
-		p.mu.Unlock()
 	}
 }
 
@@ -195,8 +198,8 @@ func TestSendRetriesNetworkErrorsAnd5xxOnly(t *testing.T) {
 	for _, tc := range cases {
 		rec := &putRecorder{}
 		srv := httptest.NewServer(rec.handler(tc.codes...))
-		var waits []time.Duration
-		a := New(nil, quiet(), WithSleep(func(ctx context.Context, d time.Duration) error { waits = append(waits, d); return nil }))
+		sleeps := &fakesleep.Recorder{}
+		a := New(nil, quiet(), WithSleep(sleeps.Sleep))
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		ev := validEvent(srv.URL + "/presigned?X-Amz-Signature=secret")
 		err := a.Handle(ctx, mustJSON(t, ev))
@@ -207,6 +210,9 @@ func TestSendRetriesNetworkErrorsAnd5xxOnly(t *testing.T) {
 		}
 		if err != nil && strings.Contains(err.Error(), "secret") {
 			t.Errorf("error leaks the presigned URL: %v", err)
+		}
+		if w := sleeps.Waits(); len(w) != tc.wantPuts-1 || (len(w) == 2 && w[1] != 2*w[0]) {
+			t.Errorf("codes %v: waits %v, want one before each retry, doubling", tc.codes, w)
 		}
 		for i, h := range rec.hdrs {
 			if v, ok := h["Content-Type"]; !ok || len(v) != 1 || v[0] != "" {

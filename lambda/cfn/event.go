@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/clip"
 )
 
 // Request types CloudFormation sends.
@@ -113,5 +115,5 @@ func ParseEvent(raw []byte) (*Event, error) {
 
 // quote shows an untrusted value briefly.
 func quote(s string) string {
-	return fmt.Sprintf("%q", truncate(s, 64))
+	return fmt.Sprintf("%q", clip.Truncate(s, 64))
 }

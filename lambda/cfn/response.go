@@ -4,7 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/clip"
 )
 
 // Response statuses.
@@ -39,7 +40,7 @@ func EncodeResponse(r Response) []byte {
 	for _, f := range []*string{&r.Status, &r.Reason, &r.PhysicalResourceID, &r.StackID, &r.RequestID, &r.LogicalResourceID} {
 		*f = strings.ToValidUTF8(*f, "\uFFFD") // so byte limits hold after decoding too
 	}
-	r.PhysicalResourceID = truncate(r.PhysicalResourceID, MaxPhysicalIDBytes)
+	r.PhysicalResourceID = clip.Truncate(r.PhysicalResourceID, MaxPhysicalIDBytes)
 	reason := r.Reason
 	if b, ok := fitReason(r, reason); ok {
 		return b
@@ -49,10 +50,10 @@ func EncodeResponse(r Response) []byte {
 		return b
 	}
 	for limit := 512; ; limit /= 2 {
-		r.StackID = truncate(r.StackID, limit)
-		r.RequestID = truncate(r.RequestID, limit)
-		r.LogicalResourceID = truncate(r.LogicalResourceID, limit)
-		r.PhysicalResourceID = truncate(r.PhysicalResourceID, limit)
+		r.StackID = clip.Truncate(r.StackID, limit)
+		r.RequestID = clip.Truncate(r.RequestID, limit)
+		r.LogicalResourceID = clip.Truncate(r.LogicalResourceID, limit)
+		r.PhysicalResourceID = clip.Truncate(r.PhysicalResourceID, limit)
 		if b, ok := fitReason(r, reason); ok || limit == 0 {
 			return b
 		}
@@ -66,14 +67,14 @@ func fitReason(r Response, reason string) ([]byte, bool) {
 		return b, true
 	}
 	lo, hi := 0, len(reason) // invariant: the prefix of length lo fits (if anything does)
-	r.Reason = truncate(reason, 0)
+	r.Reason = clip.Truncate(reason, 0)
 	best := marshal(r)
 	if len(best) > MaxBodyBytes {
 		return best, false
 	}
 	for lo < hi {
 		mid := (lo + hi + 1) / 2
-		r.Reason = truncate(reason, mid)
+		r.Reason = clip.Truncate(reason, mid)
 		if b := marshal(r); len(b) <= MaxBodyBytes {
 			lo, best = mid, b
 		} else {
@@ -92,26 +93,4 @@ func marshal(r Response) []byte {
 		panic(err)
 	}
 	return bytes.TrimRight(buf.Bytes(), "\n")
-}
-
-// truncate cuts s to at most n bytes on a rune boundary; a cut string ends
-// with "…" when there is room for it.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	const mark = "…"
-	cut, suffix := n-len(mark), mark
-	if cut < 0 {
-		cut, suffix = n, ""
-	}
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + suffix
-}
-
-// oneLine keeps reasons and log fields on one line.
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
 }

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/retry"
 )
 
 // maxPutWait caps the doubling wait between response PUT attempts.
@@ -17,32 +19,28 @@ const maxPutWait = 5 * time.Second
 // send PUTs body to the presigned URL: empty Content-Type (the URL is signed
 // without one), Content-Length set, retried on network errors and 5xx with
 // backoff while the budget allows. A 4xx is final: an expired or tampered URL
-// does not heal. Every attempt ends by deadline minus b.Reserve: it may take
-// b.PutAttempt or whatever is left before that, if less; a retry is started
-// only when at least a tenth of b.PutAttempt is left after the wait.
-func (a *Adapter) send(ctx context.Context, deadline time.Time, b Budget, url string, body []byte) (int, error) {
-	end := deadline.Add(-b.Reserve)
-	wait := max(b.Backoff, time.Millisecond)
-	for attempt := 1; ; attempt++ {
-		timeout := min(b.PutAttempt, time.Until(end))
-		if timeout <= 0 {
-			return attempt - 1, errors.New("no time left to send the response")
-		}
-		err := a.put(ctx, url, body, timeout)
-		if err == nil {
-			return attempt, nil
-		}
-		if !retryable(err) || ctx.Err() != nil {
-			return attempt, err
-		}
-		if time.Until(end) < wait+b.PutAttempt/10 {
-			return attempt, fmt.Errorf("%w (no time left to retry)", err)
-		}
-		if a.sleep(ctx, wait) != nil {
-			return attempt, err
-		}
-		wait = min(wait*2, maxPutWait)
+// does not heal. Every attempt ends by the deadline (ctx's) less b.Reserve: it
+// may take b.PutAttempt or whatever is left before that, if less; a retry is
+// started only when at least a tenth of b.PutAttempt is left after the wait.
+// It returns how many PUTs it started.
+func (a *Adapter) send(ctx context.Context, b Budget, url string, body []byte) (int, error) {
+	p := retry.Policy{
+		Backoff:        retry.Backoff{Base: b.Backoff, Cap: maxPutWait},
+		AttemptTimeout: b.PutAttempt,
+		Reserve:        b.Reserve,
+		MinLeft:        b.PutAttempt / 10,
+		Sleep:          a.sleep,
 	}
+	attempts := 0
+	err := retry.Do(ctx, p, func(ctx context.Context, n int) (time.Duration, bool, error) {
+		attempts = n
+		err := a.put(ctx, url, body)
+		return 0, retryable(err), err
+	})
+	if attempts == 0 && err != nil {
+		err = errors.New("no time left to send the response")
+	}
+	return attempts, err
 }
 
 type statusError struct{ code int }
@@ -66,10 +64,8 @@ func retryable(err error) bool {
 	return true
 }
 
-// put makes one PUT attempt that takes at most timeout.
-func (a *Adapter) put(ctx context.Context, responseURL string, body []byte, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+// put makes one PUT attempt, bounded by ctx.
+func (a *Adapter) put(ctx context.Context, responseURL string, body []byte) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPut, responseURL, bytes.NewReader(body))
 	if err != nil {
 		return &finalError{errors.New("bad response URL")}
@@ -95,15 +91,4 @@ func stripURL(err error) error {
 		return ue.Err
 	}
 	return err
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

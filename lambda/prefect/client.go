@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/retry"
 )
 
 // maxBody bounds how much of a response is read; Prefect Cloud caps bodies at
@@ -36,8 +38,9 @@ type Config struct {
 	// Retry defaults to DefaultRetryPolicy.
 	Retry *RetryPolicy
 	// Sleep waits between attempts; it must return early when ctx ends.
+	// Nil means retry.Sleep, a real wait.
 	Sleep func(ctx context.Context, d time.Duration) error
-	// Now is the clock used for Retry-After dates and deadline checks.
+	// Now is the clock Retry-After dates are read against.
 	Now func() time.Time
 	// UserAgent identifies the caller in Prefect's logs.
 	UserAgent string
@@ -49,8 +52,7 @@ type Client struct {
 	base  string
 	auth  string
 	http  *http.Client
-	retry RetryPolicy
-	sleep func(context.Context, time.Duration) error
+	retry retry.Policy
 	now   func() time.Time
 	agent string
 	// redact hides the client's own credentials in every error it returns,
@@ -78,8 +80,6 @@ func New(cfg Config) (*Client, error) {
 	c := &Client{
 		base:  strings.TrimRight(u.String(), "/"),
 		http:  cfg.HTTPClient,
-		retry: DefaultRetryPolicy,
-		sleep: cfg.Sleep,
 		now:   cfg.Now,
 		agent: cfg.UserAgent,
 	}
@@ -93,15 +93,11 @@ func New(cfg Config) (*Client, error) {
 	if c.http == nil {
 		c.http = &http.Client{}
 	}
+	p := DefaultRetryPolicy
 	if cfg.Retry != nil {
-		c.retry = *cfg.Retry
+		p = *cfg.Retry
 	}
-	if c.retry.MaxAttempts < 1 {
-		c.retry.MaxAttempts = 1
-	}
-	if c.sleep == nil {
-		c.sleep = sleepCtx
-	}
+	c.retry = p.policy(cfg.Sleep)
 	if c.now == nil {
 		c.now = time.Now
 	}
@@ -129,49 +125,26 @@ func (c *Client) call(ctx context.Context, rec *callRecord, method, path string,
 			return fmt.Errorf("%s %s: encoding request: %w", method, path, err)
 		}
 	}
-	for attempt := 0; ; attempt++ {
-		rec.attempt(ctx, method, path, attempt+1)
+	return retry.Do(ctx, c.retry, func(ctx context.Context, n int) (time.Duration, bool, error) {
+		rec.attempt(ctx, method, path, n)
 		status, respBody, header, err := c.attempt(ctx, method, path, body)
-		var lastErr error
-		var wait time.Duration
-		retry := false
 		switch {
 		case err != nil:
-			lastErr = fmt.Errorf("%s %s: %w", method, path, err)
-			retry = retryableTransport(ctx, err)
+			return 0, retryableTransport(err), fmt.Errorf("%s %s: %w", method, path, err)
 		case status >= 200 && status <= 299:
-			return decode(method, path, status, respBody, out)
-		default:
-			lastErr = &APIError{StatusCode: status, Method: method, Path: path, Detail: parseDetail(respBody, c.redact)}
-			retry = retryableStatus(status)
-			if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
-				if d, ok := parseRetryAfter(header.Get("Retry-After"), c.now()); ok && d > 0 {
-					wait = d
-				}
-			}
+			return 0, false, decode(method, path, status, respBody, out)
 		}
-		if !retry || attempt+1 >= c.retry.MaxAttempts {
-			return lastErr
+		var after time.Duration
+		if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
+			after, _ = parseRetryAfter(header.Get("Retry-After"), c.now())
 		}
-		if wait == 0 {
-			wait = c.retry.backoff(attempt)
-		}
-		if deadline, ok := ctx.Deadline(); ok && c.now().Add(wait).After(deadline) {
-			return fmt.Errorf("%w (not retried: waiting %s would pass the deadline)", lastErr, wait.Round(time.Millisecond))
-		}
-		if err := c.sleep(ctx, wait); err != nil {
-			return lastErr
-		}
-	}
+		return after, retryableStatus(status), &APIError{StatusCode: status, Method: method, Path: path, Detail: parseDetail(respBody, c.redact)}
+	})
 }
 
-// attempt performs one HTTP exchange; err is a transport error only.
+// attempt performs one HTTP exchange under ctx, which bounds the attempt;
+// err is a transport error only.
 func (c *Client) attempt(ctx context.Context, method, path string, body []byte) (int, []byte, http.Header, error) {
-	if c.retry.AttemptTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.retry.AttemptTimeout)
-		defer cancel()
-	}
 	var reader io.Reader
 	if body != nil {
 		reader = bytes.NewReader(body) // sets Content-Length, which Prefect Cloud requires

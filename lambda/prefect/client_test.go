@@ -14,6 +14,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/clip"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/fakesleep"
 )
 
@@ -414,14 +415,14 @@ func TestParseDetail(t *testing.T) {
 		`{"other":1}`:               "",
 		`{broken`:                   "",
 		"<h1>502\n Bad</h1>":        "<h1>502 Bad</h1>",
-		`{"detail":"` + long + `"}`: truncate(long, maxDetail),
+		`{"detail":"` + long + `"}`: clip.Truncate(long, maxDetail),
 	}
 	for in, want := range cases {
 		if got := parseDetail([]byte(in), nil); got != want {
 			t.Errorf("parseDetail(%.40q) = %.60q, want %.60q", in, got, want)
 		}
 	}
-	if got := truncate(long, maxDetail); len(got) > maxDetail || !strings.HasSuffix(got, "…") {
+	if got := clip.Truncate(long, maxDetail); len(got) > maxDetail || !strings.HasSuffix(got, "…") {
 		t.Errorf("truncate len %d", len(got))
 	}
 }

@@ -6,7 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/clip"
 )
 
 // maxDetail bounds APIError.Detail so an error page cannot flood a
@@ -92,7 +93,7 @@ func parseDetail(body []byte, red *Redactor) string {
 			return ""
 		}
 		// Not JSON: a proxy or load balancer page. A short excerpt helps.
-		return truncate(oneLine(red.Redact(trimmed)), 200)
+		return clip.Truncate(clip.OneLine(red.Redact(trimmed)), 200)
 	}
 	var parts []string
 	if len(eb.Detail) > 0 {
@@ -115,7 +116,7 @@ func parseDetail(body []byte, red *Redactor) string {
 		}
 		parts = append(parts, msg)
 	}
-	return truncate(oneLine(red.Redact(strings.Join(parts, "; "))), maxDetail)
+	return clip.Truncate(clip.OneLine(red.Redact(strings.Join(parts, "; "))), maxDetail)
 }
 
 // summarize lists validation errors as "loc: msg". When a union type fails,
@@ -144,24 +145,4 @@ func summarize(list []validationErr) string {
 		}
 	}
 	return strings.Join(items, "; ")
-}
-
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
-}
-
-// truncate cuts s to at most n bytes on a rune boundary, marking the cut.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	const mark = "…"
-	cut := n - len(mark)
-	if cut < 0 {
-		cut = 0
-	}
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + mark
 }

@@ -5,11 +5,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/retry"
 )
 
 // RetryPolicy bounds how hard the client tries. The context deadline bounds it
@@ -17,7 +18,8 @@ import (
 type RetryPolicy struct {
 	// MaxAttempts counts the first try; 1 disables retries.
 	MaxAttempts int
-	// BaseDelay is the first backoff; each retry doubles it up to MaxDelay.
+	// BaseDelay is the first backoff (before jitter); each retry doubles it
+	// up to MaxDelay. Zero means 100 ms.
 	BaseDelay time.Duration
 	// MaxDelay caps a backoff (not a server's Retry-After, which is honoured
 	// as long as the deadline allows).
@@ -36,21 +38,18 @@ var DefaultRetryPolicy = RetryPolicy{
 	AttemptTimeout: 30 * time.Second,
 }
 
-// backoff returns the wait before retry number n (0 for the first retry):
-// exponential with "equal jitter", so waits spread out but never collapse to 0.
-func (p RetryPolicy) backoff(n int) time.Duration {
-	d := p.BaseDelay
-	if d <= 0 {
-		d = 100 * time.Millisecond
+// policy is p as the retry package runs it, waiting with sleep (nil: real waits).
+func (p RetryPolicy) policy(sleep func(context.Context, time.Duration) error) retry.Policy {
+	base := p.BaseDelay
+	if base <= 0 {
+		base = 100 * time.Millisecond
 	}
-	for i := 0; i < n && (p.MaxDelay <= 0 || d < p.MaxDelay); i++ {
-		d *= 2
+	return retry.Policy{
+		MaxAttempts:    max(p.MaxAttempts, 1),
+		Backoff:        retry.Backoff{Base: base, Cap: p.MaxDelay, Jitter: retry.EqualJitter},
+		AttemptTimeout: p.AttemptTimeout,
+		Sleep:          sleep,
 	}
-	if p.MaxDelay > 0 && d > p.MaxDelay {
-		d = p.MaxDelay
-	}
-	half := d / 2
-	return half + rand.N(half+1)
 }
 
 // retryableStatus: rate limiting and server trouble, but not 501, which will
@@ -62,11 +61,8 @@ func retryableStatus(code int) bool {
 
 // retryableTransport tells transient network trouble (reset, refused, EOF,
 // per-attempt timeout) from errors a retry cannot fix: a bad certificate, a
-// malformed URL, or the caller's own context ending.
-func retryableTransport(ctx context.Context, err error) bool {
-	if ctx.Err() != nil {
-		return false
-	}
+// malformed URL. (retry.Do itself stops once the caller's context ends.)
+func retryableTransport(err error) bool {
 	var unknownCA x509.UnknownAuthorityError
 	var hostname x509.HostnameError
 	var invalid x509.CertificateInvalidError
@@ -107,19 +103,4 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 		return d, true
 	}
 	return 0, false
-}
-
-// sleepCtx waits d or until ctx ends; it is the default Config.Sleep.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
