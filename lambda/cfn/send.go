@@ -24,6 +24,10 @@ const maxPutWait = 5 * time.Second
 // started only when at least a tenth of b.PutAttempt is left after the wait.
 // It returns how many PUTs it started.
 func (a *Adapter) send(ctx context.Context, b Budget, url string, body []byte) (int, error) {
+	errNoTime := errors.New("no time left to send the response")
+	if b.PutAttempt <= 0 { // a PUT may take no time at all (retry.Policy reads 0 as unbounded)
+		return 0, errNoTime
+	}
 	p := retry.Policy{
 		Backoff:        retry.Backoff{Base: b.Backoff, Cap: maxPutWait},
 		AttemptTimeout: b.PutAttempt,
@@ -38,7 +42,7 @@ func (a *Adapter) send(ctx context.Context, b Budget, url string, body []byte) (
 		return 0, retryable(err), err
 	})
 	if attempts == 0 && err != nil {
-		err = errors.New("no time left to send the response")
+		err = errNoTime
 	}
 	return attempts, err
 }

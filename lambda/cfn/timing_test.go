@@ -209,3 +209,33 @@ func TestSendGivesUpAtDeadline(t *testing.T) {
 		}
 	})
 }
+
+// With no time for a PUT, none is started: not when the invocation has no
+// time left, nor when the PUT timeout is zero.
+func TestNoTimeToSend(t *testing.T) {
+	cases := []struct {
+		name    string
+		timeout time.Duration
+		opts    []Option
+	}{
+		{"deadline passed", 0, nil},
+		{"zero PUT timeout", lambdaTimeout, []Option{WithPutTimeout(0)}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				puts := &fakesleep.Script{Steps: []int{200}}
+				a := New(map[string]Handler{"Custom::T": hangsUntilCanceled()}, append([]Option{quiet(), WithHTTPClient(fakesleep.Client(puts))}, tc.opts...)...)
+				ctx, cancel := context.WithTimeout(context.Background(), tc.timeout)
+				defer cancel()
+				err := a.Handle(ctx, mustJSON(t, validEvent("https://cfn.invalid/response")))
+				if err == nil || !strings.Contains(err.Error(), "no time left to send the response") {
+					t.Errorf("err %v", err)
+				}
+				if n := len(puts.Requests()); n != 0 {
+					t.Errorf("%d PUTs, want none", n)
+				}
+			})
+		})
+	}
+}
