@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/clip"
 )
 
 // InvalidPropertiesError lists every problem found in a resource's
@@ -273,14 +275,5 @@ func kind(v any) string {
 // Quote shows a bad value briefly in a message; property values are names
 // and flags, never secrets, but a long one is still cut.
 func Quote(s string) string {
-	if len(s) > maxShown {
-		cut := maxShown
-		for cut > 0 && !isRuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut] + "…"
-	}
-	return strconv.Quote(s)
+	return strconv.Quote(clip.Truncate(s, maxShown+len(clip.Mark)))
 }
-
-func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
