@@ -21,17 +21,18 @@ const (
 // Event is a custom resource request. Properties are decoded with
 // json.Number for numbers, although CloudFormation sends every leaf as a
 // string; ServiceToken and ServiceTimeout are removed from both property maps
-// because they configure CloudFormation, not the resource.
+// because they configure CloudFormation, not the resource. The JSON tags are
+// CloudFormation's names, so the integration harness sends an Event as it is.
 type Event struct {
-	RequestType           string
-	ResponseURL           string
-	StackID               string
-	RequestID             string
-	ResourceType          string
-	LogicalResourceID     string
-	PhysicalResourceID    string
-	ResourceProperties    map[string]any
-	OldResourceProperties map[string]any
+	RequestType           string         `json:"RequestType"`
+	ResponseURL           string         `json:"ResponseURL"`
+	StackID               string         `json:"StackId"`
+	RequestID             string         `json:"RequestId"`
+	ResourceType          string         `json:"ResourceType"`
+	LogicalResourceID     string         `json:"LogicalResourceId"`
+	PhysicalResourceID    string         `json:"PhysicalResourceId,omitempty"`
+	ResourceProperties    map[string]any `json:"ResourceProperties"`
+	OldResourceProperties map[string]any `json:"OldResourceProperties,omitempty"`
 }
 
 // reservedProperties are set by CloudFormation itself on every custom resource.
