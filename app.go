@@ -13,8 +13,8 @@ import (
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/constructs/prefectcr"
-	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/constructs/prefectyaml"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/stacks"
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/stacks/prefectyaml"
 )
 
 // LoadConfig reads the app's settings from CDK context, validates them, and parses

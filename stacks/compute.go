@@ -19,7 +19,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/constructs/prefectcr"
-	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/constructs/prefectyaml"
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/stacks/prefectyaml"
 )
 
 // ComputeStackProps wires the ComputeStack to the other two stacks.

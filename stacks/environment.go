@@ -5,7 +5,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
-	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/constructs/prefectyaml"
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/stacks/prefectyaml"
 )
 
 // Environment is the three stacks of one deployment of the product. NewEnvironment builds

@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
 
-	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/constructs/prefectyaml"
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/stacks/prefectyaml"
 )
 
 // template is a synthesized stack as plain JSON, so assertions are ordinary Go.

@@ -4,10 +4,8 @@
 package prefectcr
 
 import (
-	"encoding/json"
 	"fmt"
 	"path/filepath"
-	"strconv"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
@@ -20,7 +18,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
-	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/constructs/prefectyaml"
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/contract"
 )
 
 const (
@@ -81,10 +79,10 @@ func NewProvider(scope constructs.Construct, id string, props ProviderProps) Pro
 		Actions:   jsii.Strings("logs:CreateLogStream", "logs:PutLogEvents"),
 		Resources: jsii.Strings(*logGroup.LogGroupArn() + ":*"),
 	}))
-	env := map[string]*string{"PREFECT_API_URL": jsii.String(props.APIURL)}
+	env := map[string]*string{contract.EnvAPIURL: jsii.String(props.APIURL)}
 	for name, secret := range map[string]awssecretsmanager.ISecret{
-		"PREFECT_API_KEY_SECRET_ARN":         props.APIKeySecret,
-		"PREFECT_API_AUTH_STRING_SECRET_ARN": props.AuthStringSecret,
+		contract.EnvAPIKeySecretARN:     props.APIKeySecret,
+		contract.EnvAuthStringSecretARN: props.AuthStringSecret,
 	} {
 		if secret != nil {
 			env[name] = secret.SecretArn()
@@ -233,17 +231,17 @@ func NewWorkPool(scope constructs.Construct, id string, props WorkPoolProps) Wor
 	if err := CheckTemplate(props.BaseJobTemplate); err != nil {
 		panic(err)
 	}
-	properties := map[string]any{
-		"Name":            props.Name,
-		"Type":            "ecs",
-		"Description":     props.Description,
-		"Paused":          strconv.FormatBool(props.Paused),
-		"BaseJobTemplate": awscdk.Stack_Of(c).ToJsonString(props.BaseJobTemplate, nil),
+	spec := contract.WorkPool{
+		Name:            props.Name,
+		Type:            contract.PoolTypeECS,
+		Description:     props.Description,
+		Paused:          props.Paused,
+		BaseJobTemplate: props.BaseJobTemplate,
 	}
 	if props.ConcurrencyLimit > 0 {
-		properties["ConcurrencyLimit"] = strconv.Itoa(props.ConcurrencyLimit)
+		spec.ConcurrencyLimit = &props.ConcurrencyLimit
 	}
-	res := newResource(c, props.Provider, "Custom::PrefectWorkPool", properties)
+	res := newResource(c, props.Provider, contract.WorkPoolType, spec.Properties(tokenJSON(c)))
 	return &workPool{Construct: c, res: res}
 }
 
@@ -251,7 +249,9 @@ func NewWorkPool(scope constructs.Construct, id string, props WorkPoolProps) Wor
 type DeploymentProps struct {
 	Provider Provider
 	Pool     WorkPool
-	Spec     prefectyaml.Deployment
+	// Spec is the deployment; its WorkPoolName and PullSteps are ignored (Pool and PullSteps
+	// set them) and the image is merged into its JobVariables.
+	Spec contract.Deployment
 	// PullSteps run before the flow (set_working_directory to the image's flow folder).
 	PullSteps []any
 	// Image is the flow image URI, set as the `image` job variable unless the entry sets one.
@@ -277,45 +277,21 @@ func (d *deployment) Resource() awscdk.CustomResource { return d.res }
 // NewDeployment declares one deployment on the pool.
 func NewDeployment(scope constructs.Construct, id string, props DeploymentProps) Deployment {
 	c := constructs.NewConstruct(scope, &id)
-	stack := awscdk.Stack_Of(c)
 	spec := props.Spec
-	jobVars := map[string]any{"image": props.Image}
-	for k, v := range spec.JobVariables {
-		jobVars[k] = v
+	spec.WorkPoolName = *props.Pool.Name()
+	spec.JobVariables = map[string]any{"image": props.Image}
+	for k, v := range props.Spec.JobVariables {
+		spec.JobVariables[k] = v
 	}
-	properties := map[string]any{
-		"Name":         spec.Name,
-		"FlowName":     spec.FlowName,
-		"WorkPoolName": props.Pool.Name(),
-		"Entrypoint":   spec.Entrypoint,
-		"Paused":       strconv.FormatBool(spec.Paused),
-		"JobVariables": stack.ToJsonString(jobVars, nil),
-		"PullSteps":    mustJSON(props.PullSteps),
+	spec.PullSteps = nil
+	for _, step := range props.PullSteps {
+		spec.PullSteps = append(spec.PullSteps, step.(map[string]any))
 	}
-	optional := map[string]string{"Description": spec.Description, "Version": spec.Version, "WorkQueueName": spec.WorkQueueName}
-	for k, v := range optional {
-		if v != "" {
-			properties[k] = v
-		}
+	properties, err := spec.Properties(tokenJSON(c))
+	if err != nil {
+		panic(fmt.Sprintf("prefectcr: deployment %q: %v", spec.Name, err))
 	}
-	if len(spec.Tags) > 0 {
-		properties["Tags"] = spec.Tags
-	}
-	if len(spec.Parameters) > 0 {
-		properties["Parameters"] = mustJSON(spec.Parameters)
-	}
-	schedules := make([]map[string]any, 0, len(spec.Schedules))
-	for _, s := range spec.Schedules {
-		schedules = append(schedules, s.APIValue())
-	}
-	properties["Schedules"] = mustJSON(schedules)
-	if spec.ConcurrencyLimit > 0 {
-		properties["ConcurrencyLimit"] = strconv.Itoa(spec.ConcurrencyLimit)
-	}
-	if spec.EnforceParameterSchema != nil {
-		properties["EnforceParameterSchema"] = strconv.FormatBool(*spec.EnforceParameterSchema)
-	}
-	res := newResource(c, props.Provider, "Custom::PrefectDeployment", properties)
+	res := newResource(c, props.Provider, contract.DeploymentType, properties)
 	return &deployment{Construct: c, res: res}
 }
 
@@ -329,11 +305,9 @@ func newResource(c constructs.Construct, p Provider, typ string, properties map[
 	})
 }
 
-// mustJSON encodes plain Go data (no tokens) with sorted keys, so templates are stable.
-func mustJSON(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(fmt.Sprintf("prefectcr: cannot encode %T: %v", v, err))
-	}
-	return string(b)
+// tokenJSON encodes values that may hold tokens with the stack's JSON serializer, so the
+// tokens (cluster ARN, subnet ids, image URI…) resolve inside the JSON string.
+func tokenJSON(c constructs.Construct) func(any) string {
+	stack := awscdk.Stack_Of(c)
+	return func(v any) string { return *stack.ToJsonString(v, nil) }
 }

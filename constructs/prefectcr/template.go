@@ -4,9 +4,10 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/contract"
 )
 
 // ecsBaseJobTemplate is the default ECS base job template of the pinned prefect-aws
@@ -18,8 +19,6 @@ import (
 //
 //go:embed ecs_base_job_template.json
 var ecsBaseJobTemplate []byte
-
-var placeholderRe = regexp.MustCompile(`\{\{\s*([A-Za-z0-9_]+)\s*\}\}`)
 
 // ECSBaseJobTemplate returns the full ECS base job template with the given variable
 // defaults. It fails if a default names a variable the template does not declare, or if
@@ -48,26 +47,12 @@ func ECSBaseJobTemplate(defaults map[string]any) (map[string]any, error) {
 	return tmpl, nil
 }
 
-// CheckTemplate verifies the shape Prefect requires of a base job template: job_configuration
-// and variables.properties, with every {{ placeholder }} declared.
+// CheckTemplate applies Prefect's rule for a base job template (contract.CheckBaseJobTemplate,
+// the same check the function makes): job_configuration and variables.properties, with
+// every {{ placeholder }} declared.
 func CheckTemplate(tmpl map[string]any) error {
-	jc, ok := tmpl["job_configuration"].(map[string]any)
-	if !ok {
-		return fmt.Errorf("base job template: job_configuration missing")
-	}
-	vars, ok := tmpl["variables"].(map[string]any)
-	if !ok {
-		return fmt.Errorf("base job template: variables missing")
-	}
-	props, ok := vars["properties"].(map[string]any)
-	if !ok {
-		return fmt.Errorf("base job template: variables.properties missing")
-	}
-	raw, _ := json.Marshal(jc)
-	for _, m := range placeholderRe.FindAllStringSubmatch(string(raw), -1) {
-		if _, ok := props[m[1]]; !ok {
-			return fmt.Errorf("base job template: job_configuration uses {{ %s }} but variables.properties does not declare it", m[1])
-		}
+	if problems := contract.CheckBaseJobTemplate(tmpl); len(problems) > 0 {
+		return fmt.Errorf("base job template: %s", strings.Join(problems, "; "))
 	}
 	return nil
 }

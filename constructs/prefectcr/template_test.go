@@ -38,7 +38,7 @@ func TestCheckTemplate(t *testing.T) {
 		"job_configuration": map[string]any{"image": "{{ image }}", "cpu": "{{cpu}}"},
 		"variables":         map[string]any{"properties": map[string]any{"image": map[string]any{}}},
 	}
-	if err := CheckTemplate(bad); err == nil || !strings.Contains(err.Error(), "{{ cpu }}") {
+	if err := CheckTemplate(bad); err == nil || !strings.Contains(err.Error(), `undeclared variable(s) "cpu"`) {
 		t.Errorf("undeclared placeholder: %v", err)
 	}
 	if err := CheckTemplate(map[string]any{"variables": map[string]any{}}); err == nil {

@@ -73,19 +73,19 @@ func IsUUID(s string) bool { return uuidRE.MatchString(s) }
 // would also break the /deployments/name/{flow}/{deployment} route.
 const ForbiddenNameChars = "/%&><"
 
-// MaxDeploymentNameLen bounds a deployment name, as prefect.yaml accepts it.
-const MaxDeploymentNameLen = 256
+// MaxNameBytes bounds a flow or deployment name, in bytes of UTF-8.
+const MaxNameBytes = 256
 
 // CheckName reports why name cannot be a flow or deployment name: it must not be empty,
-// must not contain ForbiddenNameChars and has at most MaxDeploymentNameLen characters.
+// must not contain ForbiddenNameChars and has at most MaxNameBytes bytes.
 func CheckName(name string) error {
 	switch {
 	case name == "":
 		return fmt.Errorf("must not be empty")
 	case strings.ContainsAny(name, ForbiddenNameChars):
 		return fmt.Errorf("%s must not contain any of %s", Quote(name), ForbiddenNameChars)
-	case len([]rune(name)) > MaxDeploymentNameLen:
-		return fmt.Errorf("%s must be at most %d characters", Quote(name), MaxDeploymentNameLen)
+	case len(name) > MaxNameBytes:
+		return fmt.Errorf("%s must be at most %d bytes of UTF-8", Quote(name), MaxNameBytes)
 	}
 	return nil
 }

@@ -1,17 +1,20 @@
-package prefectyaml
+package prefectyaml_test
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/stacks/prefectyaml"
 )
 
 const flowsDir = "../../flows"
 
 func TestShippedPrefectYaml(t *testing.T) {
-	f, err := Load(filepath.Join(flowsDir, "prefect.yaml"), flowsDir, "ecs-fargate")
+	f, err := prefectyaml.Load(filepath.Join(flowsDir, "prefect.yaml"), flowsDir, "ecs-fargate")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -19,7 +22,7 @@ func TestShippedPrefectYaml(t *testing.T) {
 		t.Fatalf("want 2 deployments, got %d", len(f.Deployments))
 	}
 	daily := f.Deployments[1]
-	if daily.FlowName != "daily-etl" || daily.Schedules[0].Cron != "0 6 * * *" || daily.Parameters["rows"] != 100 || daily.JobVariables["cpu"] != 512 {
+	if daily.FlowName != "daily-etl" || *daily.Schedules[0].Schedule.Cron != "0 6 * * *" || daily.Parameters["rows"] != 100 || daily.JobVariables["cpu"] != 512 {
 		t.Errorf("daily: %+v", daily)
 	}
 	if f.Deployments[0].FlowName != "ecs-flow" {
@@ -38,7 +41,7 @@ func TestFlowName(t *testing.T) {
 		{"@other\n@flow(name=None)\ndef x_y():\n    pass\n", "x_y", "x-y"},
 	}
 	for _, c := range cases {
-		got, err := FlowName(c.src, c.fn)
+		got, err := prefectyaml.FlowName(c.src, c.fn)
 		if err != nil || got != c.want {
 			t.Errorf("%q: got %q, %v; want %q", c.src, got, err, c.want)
 		}
@@ -48,7 +51,7 @@ func TestFlowName(t *testing.T) {
 		{"@flow\ndef f():\n    pass\n", "g", "no top-level function"},
 		{"NAME='x'\n@flow(name=NAME)\ndef f():\n    pass\n", "f", "set flow_name"},
 	} {
-		if _, err := FlowName(bad.src, bad.fn); err == nil || !strings.Contains(err.Error(), bad.want) {
+		if _, err := prefectyaml.FlowName(bad.src, bad.fn); err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("%q: got %v, want %q", bad.src, err, bad.want)
 		}
 	}
@@ -57,14 +60,8 @@ func TestFlowName(t *testing.T) {
 // TestFlowNamesMatchPrefect loads every example flow with the pinned Prefect and compares
 // the name it registers with ours. `make test` provides the interpreter.
 func TestFlowNamesMatchPrefect(t *testing.T) {
-	py := os.Getenv("PREFECT_PYTHON")
-	if py == "" {
-		if os.Getenv("PREFECT_ECS_CDK_INTEGRATION") == "1" {
-			t.Fatal("PREFECT_PYTHON is not set (make test sets it to the venv's python)")
-		}
-		t.Skip("PREFECT_PYTHON not set; run through `make test`")
-	}
-	f, err := Load(filepath.Join(flowsDir, "prefect.yaml"), flowsDir, "ecs-fargate")
+	py := prefectPython(t)
+	f, err := prefectyaml.Load(filepath.Join(flowsDir, "prefect.yaml"), flowsDir, "ecs-fargate")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +88,7 @@ func TestRejectsWithClearMessage(t *testing.T) {
 		{base + "    triggers: []\n", `key "triggers" is not supported`},
 		{base + "    schedules:\n      - cron: '0 6 * *'\n", `schedule 1: cron`},
 		{base + "    schedules:\n      - interval: -5\n", `interval -5 must be a positive`},
-		{base + "    schedules:\n      - cron: '0 6 * * *'\n        interval: 60\n", `exactly one of cron, interval, rrule`},
+		{base + "    schedules:\n      - cron: '0 6 * * *'\n        interval: 60\n", `exactly one of cron, interval and rrule`},
 		{base + "    schedules:\n      - cron: '0 6 * * *'\n        timezone: Mars/Olympus\n", `timezone "Mars/Olympus"`},
 		{base + "    schedules:\n      - rrule: 'every day'\n", `FREQ=`},
 		{base + "    work_pool:\n      name: other\n", `work_pool.name "other" is not the stack's pool`},
@@ -111,7 +108,7 @@ func TestRejectsWithClearMessage(t *testing.T) {
 		{"deployments: [\n", `not valid YAML`},
 	}
 	for _, c := range cases {
-		_, err := Parse([]byte(c.yaml), flowsDir, "ecs-fargate")
+		_, err := prefectyaml.Parse([]byte(c.yaml), flowsDir, "ecs-fargate")
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q:\n got  %v\n want %q", c.yaml, err, c.want)
 			continue
@@ -141,7 +138,7 @@ deployments:
         day_or: false
         parameters: {rows: 5}
 `
-	f, err := Parse([]byte(y), flowsDir, "ecs-fargate")
+	f, err := prefectyaml.Parse([]byte(y), flowsDir, "ecs-fargate")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,12 +146,26 @@ deployments:
 	if d.FlowName != "renamed" || d.Version != "3" || len(d.Schedules) != 3 || len(f.PullSteps) != 1 {
 		t.Fatalf("%+v", d)
 	}
-	iv := d.Schedules[0].APIValue()
-	if iv["active"] != false || iv["schedule"].(map[string]any)["interval"] != float64(3600) || iv["schedule"].(map[string]any)["timezone"] != "Europe/Berlin" {
-		t.Errorf("interval schedule %v", iv)
+	iv, err := json.Marshal(d.Schedules[0])
+	if err != nil || string(iv) != `{"active":false,"schedule":{"anchor_date":"2026-01-01T00:00:00Z","interval":3600,"timezone":"Europe/Berlin"}}` {
+		t.Errorf("interval schedule %s, %v", iv, err)
 	}
-	cr := d.Schedules[2].APIValue()
-	if cr["schedule"].(map[string]any)["day_or"] != false || cr["parameters"].(map[string]any)["rows"] != 5 {
-		t.Errorf("cron schedule %v", cr)
+	cr := d.Schedules[2]
+	if *cr.Schedule.DayOr != false || cr.Parameters["rows"] != 5 {
+		t.Errorf("cron schedule %+v", cr)
 	}
+}
+
+// prefectPython is the pinned Prefect's interpreter, $PREFECT_PYTHON; the test is skipped
+// without it, and fails without it when the integration suite runs.
+func prefectPython(t *testing.T) string {
+	t.Helper()
+	py := os.Getenv("PREFECT_PYTHON")
+	if py == "" {
+		if os.Getenv("PREFECT_ECS_CDK_INTEGRATION") == "1" {
+			t.Fatal("PREFECT_PYTHON is not set (make test sets it to the venv's python)")
+		}
+		t.Skip("PREFECT_PYTHON not set; run through `make test`")
+	}
+	return py
 }
