@@ -128,6 +128,8 @@ func (p *props) strList(name string) []string {
 	}
 	var items []any
 	switch t := v.(type) {
+	case []string: // as the synth side encodes it, before CloudFormation
+		return t
 	case []any:
 		items = t
 	case string:
