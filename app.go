@@ -3,10 +3,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/jsii-runtime-go"
@@ -38,10 +40,14 @@ func LoadConfig(app awscdk.App, projectRoot string) (stacks.Config, *prefectyaml
 	if err != nil {
 		return cfg, nil, err
 	}
+	var errs []error
 	for _, d := range flows.Deployments {
 		if err := prefectcr.CheckJobVariables(d.JobVariables); err != nil {
-			return cfg, nil, fmt.Errorf("prefect.yaml: deployment %q: work_pool.job_variables: %w", d.Name, err)
+			errs = append(errs, fmt.Errorf("prefect.yaml: deployment %q: work_pool.job_variables: %w", d.Name, err))
 		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return cfg, nil, err
 	}
 	return cfg, flows, nil
 }
@@ -63,19 +69,26 @@ func NewApp(props *awscdk.AppProps, projectRoot string) (awscdk.App, *stacks.Env
 }
 
 func main() {
+	if err := run(); err != nil {
+		// One line per problem: the config reports all of its problems at once.
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintln(os.Stderr, "prefect-ecs-cdk:", line)
+		}
+		os.Exit(1)
+	}
+}
+
+// run synthesizes the app from the current directory, the repository root.
+func run() error {
 	defer jsii.Close()
 	root, err := os.Getwd()
-	if err == nil {
-		root, err = filepath.Abs(root)
-	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "prefect-ecs-cdk:", err)
-		os.Exit(1)
+		return err
 	}
 	app, _, err := NewApp(nil, root)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "prefect-ecs-cdk:", err)
-		os.Exit(1)
+		return err
 	}
 	app.Synth(nil)
+	return nil
 }

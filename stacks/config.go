@@ -2,13 +2,18 @@ package stacks
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/contract"
 )
 
 // NetworkMode chooses how flow runs and the worker reach the internet. It is the biggest
@@ -37,7 +42,8 @@ const (
 const PlaceholderID = "00000000-0000-0000-0000-000000000000"
 
 // Config is every user-facing setting of the app. app.go builds it once from CDK context;
-// stacks and constructs read only this value, never the environment or the context.
+// stacks and constructs read only this value, never the environment or the context. Every
+// field but ProjectRoot is bound to one entry of Settings.
 type Config struct {
 	// StackPrefix names the stacks: <prefix>Network, <prefix>Registry, <prefix>Compute.
 	StackPrefix string
@@ -85,208 +91,437 @@ type Config struct {
 	ProjectRoot string
 }
 
-// DefaultConfig is the configuration a fresh clone synthesizes with; cdk.json repeats it so
-// users see every key they can set.
-func DefaultConfig() Config {
-	return Config{
-		StackPrefix:         "Prefect",
-		PrefectAccountID:    PlaceholderID,
-		PrefectWorkspaceID:  PlaceholderID,
-		PrefectAPIKeySecret: "prefect-api-key",
-		WorkPoolName:        "ecs-fargate",
-		WorkPoolDescription: "Flow runs on ECS Fargate, managed by prefect-ecs-cdk",
-		NetworkMode:         NetworkPrivate,
-		VpcCidr:             "10.0.0.0/16",
-		MaxAzs:              2,
-		NatGateways:         1,
-		Architecture:        ArchX86,
-		WorkerCPU:           512,
-		WorkerMemory:        1024,
-		WorkerDesiredCount:  1,
-		FlowRunCPU:          1024,
-		FlowRunMemory:       2048,
-		LogRetentionDays:    30,
-		Tags:                map[string]string{"project": "prefect-ecs-cdk"},
-	}
+// Setting is one configuration key: its CDK context name, its default as cdk.json holds it,
+// the parser that binds it to a Config field, the check of its value and a one-line doc for
+// the README's configuration table. Adding a setting is one entry in Settings plus one
+// Config field; DefaultConfig, the known-key check, cdk.json and the README follow from it
+// (tests hold cdk.json and the README to the table).
+type Setting struct {
+	// Key is the context key, as in cdk.json and `-c key=value`.
+	Key string
+	// Default is the value of a fresh clone, in cdk.json's JSON form.
+	Default any
+	// Doc is the README's one-line description (Markdown, no '|').
+	Doc string
+	// parse converts a raw context value (typed from cdk.json, a string from -c; nil when
+	// unset) into the Config field: text (strings and enums), whole, truth or tagMap.
+	parse parser
+	// check reports what is wrong with the setting in a parsed Config (nil if nothing);
+	// checks that involve two keys sit on the later key of the table.
+	check func(c Config) error
 }
 
-// ContextKeys lists the CDK context keys the app reads, so a typo in cdk.json or -c fails
-// synth instead of being silently ignored.
-var ContextKeys = []string{
-	"stackPrefix", "account", "region",
-	"prefectAccountId", "prefectWorkspaceId", "prefectApiUrl", "prefectApiKeySecret", "prefectAuthStringSecret",
-	"prefectSecretKmsKeyArn",
-	"workPoolName", "workPoolDescription", "workPoolConcurrencyLimit", "workPoolPaused",
-	"networkMode", "vpcCidr", "vpcId", "maxAzs", "natGateways", "interfaceEndpoints",
-	"cpuArchitecture", "workerCpu", "workerMemory", "workerDesiredCount",
-	"flowRunCpu", "flowRunMemory", "flowRunFargateSpot", "logRetentionDays", "tags",
+// Settings is the table of every configuration key, in the order Validate reports problems
+// and the README lists them.
+var Settings = []Setting{
+	{Key: "stackPrefix", Default: "Prefect",
+		Doc:   "stacks are `<prefix>Network`, `<prefix>Registry`, `<prefix>Compute`",
+		parse: text(func(c *Config) *string { return &c.StackPrefix }),
+		check: func(c Config) error {
+			return want(stackPrefixRe.MatchString(c.StackPrefix), "stackPrefix", c.StackPrefix, "a letter then up to 63 letters, digits or hyphens")
+		}},
+	{Key: "account", Default: "",
+		Doc:   "AWS account id to pin the stacks to, with `region`; empty = environment-agnostic",
+		parse: text(func(c *Config) *string { return &c.Account }),
+		check: func(c Config) error {
+			return want(c.Account == "" || accountRe.MatchString(c.Account), "account", c.Account, "a 12-digit AWS account id, or empty for an environment-agnostic synth")
+		}},
+	{Key: "region", Default: "",
+		Doc:   "AWS region to pin the stacks to, with `account`; empty = environment-agnostic",
+		parse: text(func(c *Config) *string { return &c.Region }),
+		check: func(c Config) error {
+			if c.Region != "" && !regionRe.MatchString(c.Region) {
+				return bad("region", c.Region, "an AWS region such as us-east-1, or empty")
+			}
+			if (c.Account == "") != (c.Region == "") {
+				return fmt.Errorf("config: account=%q and region=%q must be set together (or both left empty)", c.Account, c.Region)
+			}
+			return nil
+		}},
+	{Key: "prefectAccountId", Default: PlaceholderID,
+		Doc:   "Prefect Cloud account id (UUID); the shipped placeholder synthesizes but cannot deploy",
+		parse: text(func(c *Config) *string { return &c.PrefectAccountID }),
+		check: func(c Config) error {
+			return cloudID(c, "prefectAccountId", c.PrefectAccountID, "your Prefect Cloud account id (a UUID), or set prefectApiUrl for a self-hosted server")
+		}},
+	{Key: "prefectWorkspaceId", Default: PlaceholderID,
+		Doc:   "Prefect Cloud workspace id (UUID, in the workspace URL); the shipped placeholder synthesizes but cannot deploy",
+		parse: text(func(c *Config) *string { return &c.PrefectWorkspaceID }),
+		check: func(c Config) error {
+			return cloudID(c, "prefectWorkspaceId", c.PrefectWorkspaceID, "your Prefect Cloud workspace id (a UUID); it is in the workspace URL")
+		}},
+	{Key: "prefectApiUrl", Default: "",
+		Doc:   "a self-hosted server's API URL, ending in `/api`; when set, the Cloud ids must be empty",
+		parse: text(func(c *Config) *string { return &c.PrefectAPIURL }),
+		check: checkAPIURL},
+	{Key: "prefectApiKeySecret", Default: "prefect-api-key",
+		Doc:   "name or ARN of the Secrets Manager secret with the Cloud API key; a name ending in `-` + 6 letters/digits must be given as the complete ARN",
+		parse: text(func(c *Config) *string { return &c.PrefectAPIKeySecret }),
+		check: func(c Config) error {
+			if c.IsCloud() && c.PrefectAPIKeySecret == "" {
+				return bad("prefectApiKeySecret", `""`, "the name or ARN of the Secrets Manager secret holding your Prefect Cloud API key")
+			}
+			return checkSecret("prefectApiKeySecret", c.PrefectAPIKeySecret)
+		}},
+	{Key: "prefectAuthStringSecret", Default: "",
+		Doc:   "self-hosted only: secret with the server's `user:password` auth string (same naming rule)",
+		parse: text(func(c *Config) *string { return &c.PrefectAuthStringSecret }),
+		check: func(c Config) error {
+			if c.IsCloud() && c.PrefectAuthStringSecret != "" {
+				return fmt.Errorf("config: prefectAuthStringSecret=%s is only for a self-hosted server (prefectApiUrl); Prefect Cloud uses prefectApiKeySecret", c.PrefectAuthStringSecret)
+			}
+			return checkSecret("prefectAuthStringSecret", c.PrefectAuthStringSecret)
+		}},
+	{Key: "prefectSecretKmsKeyArn", Default: "",
+		Doc:   "ARN of the customer-managed KMS key the secret is encrypted with (`arn:aws:kms:<region>:<account>:key/<id>`; not an alias); empty = AWS-managed key",
+		parse: text(func(c *Config) *string { return &c.PrefectSecretKMSKeyARN }),
+		check: func(c Config) error {
+			switch {
+			case c.PrefectSecretKMSKeyARN == "":
+			case !kmsKeyArnRe.MatchString(c.PrefectSecretKMSKeyARN):
+				return bad("prefectSecretKmsKeyArn", c.PrefectSecretKMSKeyARN, "a KMS key ARN such as arn:aws:kms:<region>:<account>:key/<key-id> (not an alias), or empty for the AWS-managed key")
+			case !c.IsCloud() && c.PrefectAuthStringSecret == "":
+				return fmt.Errorf("config: prefectSecretKmsKeyArn=%s decrypts the Prefect secret, but none is used: set prefectAuthStringSecret or leave the key empty", c.PrefectSecretKMSKeyARN)
+			}
+			return nil
+		}},
+	{Key: "workPoolName", Default: "ecs-fargate",
+		Doc:   "work pool; letters, digits, `-`, `_`; not starting with `prefect`",
+		parse: text(func(c *Config) *string { return &c.WorkPoolName }),
+		check: func(c Config) error {
+			return want(contract.ValidPoolName(c.WorkPoolName), "workPoolName", c.WorkPoolName,
+				"1-128 letters, digits, '-' or '_' (ECS task-definition families allow no other characters) in a name that does not start with 'prefect' (Prefect reserves those)")
+		}},
+	{Key: "workPoolDescription", Default: "Flow runs on ECS Fargate, managed by prefect-ecs-cdk",
+		Doc:   "shown in the Prefect UI; at most 1000 characters",
+		parse: text(func(c *Config) *string { return &c.WorkPoolDescription }),
+		check: func(c Config) error {
+			return want(len(c.WorkPoolDescription) <= 1000, "workPoolDescription", "(too long)", "at most 1000 characters")
+		}},
+	{Key: "workPoolConcurrencyLimit", Default: 0,
+		Doc:   "max concurrent flow runs in the pool; 0 = unlimited",
+		parse: whole(func(c *Config) *int { return &c.WorkPoolConcurrencyLimit }),
+		check: func(c Config) error {
+			return want(c.WorkPoolConcurrencyLimit >= 0, "workPoolConcurrencyLimit", c.WorkPoolConcurrencyLimit, "0 (unlimited) or a positive number")
+		}},
+	{Key: "workPoolPaused", Default: false,
+		Doc:   "create the pool paused",
+		parse: truth(func(c *Config) *bool { return &c.WorkPoolPaused })},
+	{Key: "networkMode", Default: string(NetworkPrivate),
+		Doc:   "`private`: tasks in private subnets behind NAT; `public`: public subnets, public IP, no ingress, no NAT",
+		parse: text(func(c *Config) *NetworkMode { return &c.NetworkMode }),
+		check: func(c Config) error {
+			return want(c.NetworkMode == NetworkPrivate || c.NetworkMode == NetworkPublic, "networkMode", c.NetworkMode, "private (NAT gateways) or public (no NAT, public IPs, no ingress)")
+		}},
+	{Key: "vpcCidr", Default: "10.0.0.0/16",
+		Doc:   "CIDR of the new VPC (/16 to /22)",
+		parse: text(func(c *Config) *string { return &c.VpcCidr }),
+		check: checkVpcCidr},
+	{Key: "vpcId", Default: "",
+		Doc:   "use an existing VPC instead (needs `account`/`region`; it must have the subnet type of the mode)",
+		parse: text(func(c *Config) *string { return &c.VpcID }),
+		check: checkVpcID},
+	{Key: "interfaceEndpoints", Default: false,
+		Doc:   "VPC endpoints for ECR api/dkr, Logs, Secrets Manager and SQS (S3 gateway endpoint is always on)",
+		parse: truth(func(c *Config) *bool { return &c.InterfaceEndpoints })},
+	{Key: "maxAzs", Default: 2,
+		Doc:   "availability zones (2–6; above 2 needs `account`/`region`)",
+		parse: whole(func(c *Config) *int { return &c.MaxAzs }),
+		check: func(c Config) error {
+			if c.MaxAzs < 2 || c.MaxAzs > 6 {
+				return bad("maxAzs", c.MaxAzs, "2 to 6 (one AZ is a single point of failure)")
+			}
+			if c.MaxAzs > 2 && c.Account == "" {
+				return fmt.Errorf("config: maxAzs=%d needs account and region set: an environment-agnostic synth can only use 2 AZs", c.MaxAzs)
+			}
+			return nil
+		}},
+	{Key: "natGateways", Default: 1,
+		Doc:   "NAT gateways in private mode (1 to `maxAzs`; one per AZ survives an AZ outage)",
+		parse: whole(func(c *Config) *int { return &c.NatGateways }),
+		check: func(c Config) error {
+			return want(c.NetworkMode != NetworkPrivate || c.NatGateways >= 1 && c.NatGateways <= c.MaxAzs, "natGateways", c.NatGateways, fmt.Sprintf("1 to maxAzs (%d) in private mode", c.MaxAzs))
+		}},
+	{Key: "cpuArchitecture", Default: string(ArchX86),
+		Doc:   "`x86_64` or `arm64` (Graviton, ~20% cheaper) for the worker, flow runs and images",
+		parse: text(func(c *Config) *Architecture { return &c.Architecture }),
+		check: func(c Config) error {
+			return want(c.Architecture == ArchX86 || c.Architecture == ArchARM, "cpuArchitecture", c.Architecture, "x86_64 or arm64")
+		}},
+	{Key: "workerCpu", Default: 512,
+		Doc:   "worker task CPU units (a Fargate size: 256, 512, 1024, 2048, 4096, 8192 or 16384)",
+		parse: whole(func(c *Config) *int { return &c.WorkerCPU }),
+		check: func(c Config) error { return checkFargateCPU("worker", c.WorkerCPU) }},
+	{Key: "workerMemory", Default: 1024,
+		Doc:   "worker task memory (MiB), a size Fargate pairs with `workerCpu`",
+		parse: whole(func(c *Config) *int { return &c.WorkerMemory }),
+		check: func(c Config) error { return checkFargateMemory("worker", c.WorkerCPU, c.WorkerMemory) }},
+	{Key: "workerDesiredCount", Default: 1,
+		Doc:   "worker tasks (0 stops all flow runs)",
+		parse: whole(func(c *Config) *int { return &c.WorkerDesiredCount }),
+		check: func(c Config) error {
+			return want(c.WorkerDesiredCount >= 0 && c.WorkerDesiredCount <= 10, "workerDesiredCount", c.WorkerDesiredCount, "0 to 10 (0 stops the worker: nothing will run)")
+		}},
+	{Key: "flowRunCpu", Default: 1024,
+		Doc:   "default CPU units of a flow run (deployments may override with the `cpu` job variable)",
+		parse: whole(func(c *Config) *int { return &c.FlowRunCPU }),
+		check: func(c Config) error { return checkFargateCPU("flowRun", c.FlowRunCPU) }},
+	{Key: "flowRunMemory", Default: 2048,
+		Doc:   "default memory (MiB) of a flow run, a size Fargate pairs with `flowRunCpu` (job variable `memory`)",
+		parse: whole(func(c *Config) *int { return &c.FlowRunMemory }),
+		check: func(c Config) error { return checkFargateMemory("flowRun", c.FlowRunCPU, c.FlowRunMemory) }},
+	{Key: "flowRunFargateSpot", Default: false,
+		Doc:   "start flow runs on Fargate Spot (x86_64 only; up to 70% cheaper, may be interrupted)",
+		parse: truth(func(c *Config) *bool { return &c.FlowRunFargateSpot }),
+		check: func(c Config) error {
+			if c.FlowRunFargateSpot && c.Architecture == ArchARM {
+				return fmt.Errorf("config: flowRunFargateSpot=true needs cpuArchitecture=x86_64 (Fargate Spot does not run arm64 tasks)")
+			}
+			return nil
+		}},
+	{Key: "logRetentionDays", Default: 30,
+		Doc:   "retention of every log group (a CloudWatch Logs value: 1, 3, 5, 7, 14, 30, 60, 90, …)",
+		parse: whole(func(c *Config) *int { return &c.LogRetentionDays }),
+		check: func(c Config) error {
+			if _, ok := retentionNames[c.LogRetentionDays]; ok {
+				return nil
+			}
+			days := make([]int, 0, len(retentionNames))
+			for d := range retentionNames {
+				days = append(days, d)
+			}
+			sort.Ints(days)
+			return bad("logRetentionDays", c.LogRetentionDays, "one of "+strings.Trim(fmt.Sprint(days), "[]"))
+		}},
+	{Key: "tags", Default: map[string]any{"project": "prefect-ecs-cdk"},
+		Doc:   "tags on every resource; from the command line as JSON",
+		parse: tagMap(func(c *Config) *map[string]string { return &c.Tags }),
+		check: checkTags},
+}
+
+// DefaultConfig is the configuration a fresh clone synthesizes with: every Setting's default.
+func DefaultConfig() Config {
+	c, _ := tableDefaults()
+	return c
+}
+
+// tableDefaults applies every Setting's default; an error means a default its parser refuses (a
+// test keeps the table free of those).
+func tableDefaults() (Config, error) {
+	var c Config
+	var errs []error
+	for _, s := range Settings {
+		errs = append(errs, s.parse(&c, s.Key, s.Default))
+	}
+	return c, errors.Join(errs...)
 }
 
 // ConfigFromContext builds a validated Config from context values. get returns the raw value
 // of a key (nil when unset): numbers and booleans arrive typed from cdk.json but as strings
-// from `-c key=value`, and both are accepted.
+// from `-c key=value`, and both are accepted. allKeys are every key of the context: a key
+// that is neither a Setting nor CDK's own is refused. The error names every problem, one
+// line each: unknown keys first, then each setting in table order.
 func ConfigFromContext(get func(key string) any, allKeys []string) (Config, error) {
-	known := map[string]bool{}
-	for _, k := range ContextKeys {
-		known[k] = true
+	c, err := tableDefaults()
+	errs := []error{err, unknownKeys(allKeys)}
+	unparsed := map[string]bool{}
+	for _, s := range Settings {
+		if err := s.parse(&c, s.Key, get(s.Key)); err != nil {
+			unparsed[s.Key] = true
+			errs = append(errs, err)
+		}
+	}
+	// A value that did not parse is reported once, by its parser; its default stands in
+	// for the checks of the other keys.
+	for _, s := range Settings {
+		if s.check != nil && !unparsed[s.Key] {
+			errs = append(errs, s.check(c))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// Validate checks every setting and returns every problem, one line each in the order of
+// Settings, each naming the key, the value and what is allowed.
+func (c Config) Validate() error {
+	var errs []error
+	for _, s := range Settings {
+		if s.check != nil {
+			errs = append(errs, s.check(c))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// unknownKeys refuses context keys that are neither a Setting nor CDK's own, suggesting the
+// closest Setting for a near miss (a typo or a wrong case).
+func unknownKeys(allKeys []string) error {
+	known := make([]string, len(Settings))
+	for i, s := range Settings {
+		known[i] = s.Key
 	}
 	var unknown []string
+	listAll := false
 	for _, k := range allKeys {
-		if known[k] || strings.HasPrefix(k, "@aws-cdk") || strings.HasPrefix(k, "aws:") ||
-			strings.HasPrefix(k, "aws-cdk:") || strings.HasPrefix(k, "cdk") || strings.HasPrefix(k, "acknowledged-issue") {
+		if slices.Contains(known, k) || IsCDKContextKey(k) {
 			continue
+		}
+		if near := closest(k, known); near != "" {
+			k += " (did you mean " + near + "?)"
+		} else {
+			listAll = true
 		}
 		unknown = append(unknown, k)
 	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return Config{}, fmt.Errorf("config: unknown key(s) %s; known keys: %s",
-			strings.Join(unknown, ", "), strings.Join(ContextKeys, ", "))
+	if len(unknown) == 0 {
+		return nil
 	}
-
-	c := DefaultConfig()
-	r := reader{get: get}
-	r.str("stackPrefix", &c.StackPrefix)
-	r.str("account", &c.Account)
-	r.str("region", &c.Region)
-	r.str("prefectAccountId", &c.PrefectAccountID)
-	r.str("prefectWorkspaceId", &c.PrefectWorkspaceID)
-	r.str("prefectApiUrl", &c.PrefectAPIURL)
-	r.str("prefectApiKeySecret", &c.PrefectAPIKeySecret)
-	r.str("prefectAuthStringSecret", &c.PrefectAuthStringSecret)
-	r.str("prefectSecretKmsKeyArn", &c.PrefectSecretKMSKeyARN)
-	r.str("workPoolName", &c.WorkPoolName)
-	r.str("workPoolDescription", &c.WorkPoolDescription)
-	r.integer("workPoolConcurrencyLimit", &c.WorkPoolConcurrencyLimit)
-	r.boolean("workPoolPaused", &c.WorkPoolPaused)
-	var mode, arch string
-	if r.str("networkMode", &mode) {
-		c.NetworkMode = NetworkMode(mode)
+	sort.Strings(unknown)
+	msg := "config: unknown key(s) " + strings.Join(unknown, ", ")
+	if listAll {
+		msg += "; known keys: " + strings.Join(known, ", ")
 	}
-	r.str("vpcCidr", &c.VpcCidr)
-	r.str("vpcId", &c.VpcID)
-	r.integer("maxAzs", &c.MaxAzs)
-	r.integer("natGateways", &c.NatGateways)
-	r.boolean("interfaceEndpoints", &c.InterfaceEndpoints)
-	if r.str("cpuArchitecture", &arch) {
-		c.Architecture = Architecture(arch)
-	}
-	r.integer("workerCpu", &c.WorkerCPU)
-	r.integer("workerMemory", &c.WorkerMemory)
-	r.integer("workerDesiredCount", &c.WorkerDesiredCount)
-	r.integer("flowRunCpu", &c.FlowRunCPU)
-	r.integer("flowRunMemory", &c.FlowRunMemory)
-	r.boolean("flowRunFargateSpot", &c.FlowRunFargateSpot)
-	r.integer("logRetentionDays", &c.LogRetentionDays)
-	r.tags("tags", &c.Tags)
-	if r.err != nil {
-		return Config{}, r.err
-	}
-	return c, c.Validate()
+	return errors.New(msg)
 }
 
-// reader converts loosely typed context values, keeping the first error.
-type reader struct {
-	get func(string) any
-	err error
-}
-
-func (r *reader) fail(key string, v any, want string) {
-	if r.err == nil {
-		r.err = fmt.Errorf("config: %s=%v is not valid: want %s", key, v, want)
-	}
-}
-
-func (r *reader) str(key string, dst *string) bool {
-	v := r.get(key)
-	if v == nil {
-		return false
-	}
-	s, ok := v.(string)
-	if !ok {
-		r.fail(key, v, "a string")
-		return false
-	}
-	*dst = strings.TrimSpace(s)
-	return true
-}
-
-func (r *reader) integer(key string, dst *int) {
-	switch v := r.get(key).(type) {
-	case nil:
-	case int:
-		*dst = v
-	case float64:
-		if v != float64(int(v)) {
-			r.fail(key, v, "a whole number")
-			return
+// closest returns the candidate nearest to key by edit distance, ignoring case, when it is
+// near enough to be a typo of it; "" otherwise.
+func closest(key string, candidates []string) string {
+	best, bestD := "", max(2, len(key)/4)+1
+	for _, c := range candidates {
+		if d := editDistance(strings.ToLower(key), strings.ToLower(c)); d < bestD {
+			best, bestD = c, d
 		}
-		*dst = int(v)
-	case string:
-		n, err := strconv.Atoi(strings.TrimSpace(v))
-		if err != nil {
-			r.fail(key, v, "a whole number")
-			return
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			sub := prev[j-1]
+			if a[i-1] != b[j-1] {
+				sub++
+			}
+			cur[j] = min(sub, prev[j]+1, cur[j-1]+1)
 		}
-		*dst = n
-	default:
-		r.fail(key, v, "a whole number")
+		prev = cur
+	}
+	return prev[len(b)]
+}
+
+// bad is the one-line message of a value that is not allowed.
+func bad(key string, v any, allowed string) error {
+	return fmt.Errorf("config: %s=%v is not valid: want %s", key, v, allowed)
+}
+
+// want is bad(key, v, allowed) unless ok.
+func want(ok bool, key string, v any, allowed string) error {
+	if ok {
+		return nil
+	}
+	return bad(key, v, allowed)
+}
+
+// parser converts a raw context value of key into its Config field; nil leaves the default.
+type parser = func(c *Config, key string, raw any) error
+
+// bind makes the parser of a field from a conversion of non-nil raw values.
+func bind[T any](field func(*Config) *T, conv func(key string, raw any) (T, error)) parser {
+	return func(c *Config, key string, raw any) error {
+		if raw == nil {
+			return nil
+		}
+		v, err := conv(key, raw)
+		if err == nil {
+			*field(c) = v
+		}
+		return err
 	}
 }
 
-func (r *reader) boolean(key string, dst *bool) {
-	switch v := r.get(key).(type) {
-	case nil:
-	case bool:
-		*dst = v
-	case string:
-		switch strings.ToLower(strings.TrimSpace(v)) {
-		case "true":
-			*dst = true
-		case "false":
-			*dst = false
-		default:
-			r.fail(key, v, "true or false")
-		}
-	default:
-		r.fail(key, v, "true or false")
-	}
-}
-
-func (r *reader) tags(key string, dst *map[string]string) {
-	raw := r.get(key)
-	if raw == nil {
-		return
-	}
-	if s, ok := raw.(string); ok {
-		var m map[string]any
-		if err := json.Unmarshal([]byte(s), &m); err != nil {
-			r.fail(key, s, `a JSON object of strings, e.g. {"team":"data"}`)
-			return
-		}
-		raw = m
-	}
-	m, ok := raw.(map[string]any)
-	if !ok {
-		r.fail(key, raw, `an object of strings, e.g. {"team":"data"}`)
-		return
-	}
-	out := map[string]string{}
-	for k, v := range m {
-		s, ok := v.(string)
+// text parses a string setting (or a named string type: the enums), trimming spaces.
+func text[T ~string](field func(*Config) *T) parser {
+	return bind(field, func(key string, raw any) (T, error) {
+		s, ok := raw.(string)
 		if !ok {
-			r.fail(key+"."+k, v, "a string")
-			return
+			return "", bad(key, raw, "a string")
 		}
-		out[k] = s
-	}
-	*dst = out
+		return T(strings.TrimSpace(s)), nil
+	})
+}
+
+// whole parses a whole number, from JSON (a float64 or int) or from `-c` (a string).
+func whole(field func(*Config) *int) parser {
+	return bind(field, func(key string, raw any) (int, error) {
+		switch v := raw.(type) {
+		case int:
+			return v, nil
+		case float64:
+			if v == float64(int(v)) {
+				return int(v), nil
+			}
+		case string:
+			if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+				return n, nil
+			}
+		}
+		return 0, bad(key, raw, "a whole number")
+	})
+}
+
+// truth parses a boolean, from JSON or from `-c` ("true"/"false", any case).
+func truth(field func(*Config) *bool) parser {
+	return bind(field, func(key string, raw any) (bool, error) {
+		b, ok := raw.(bool)
+		if s, isString := raw.(string); isString {
+			b, ok = map[string]bool{"true": true, "false": false}[strings.ToLower(strings.TrimSpace(s))]
+		}
+		if !ok {
+			return false, bad(key, raw, "true or false")
+		}
+		return b, nil
+	})
+}
+
+// tagMap parses an object of strings, from JSON or from `-c` as a JSON string.
+func tagMap(field func(*Config) *map[string]string) parser {
+	return bind(field, func(key string, raw any) (map[string]string, error) {
+		if s, ok := raw.(string); ok {
+			var m map[string]any
+			if err := json.Unmarshal([]byte(s), &m); err != nil {
+				return nil, bad(key, s, `a JSON object of strings, e.g. {"team":"data"}`)
+			}
+			raw = m
+		}
+		m, ok := raw.(map[string]any)
+		if !ok {
+			return nil, bad(key, raw, `an object of strings, e.g. {"team":"data"}`)
+		}
+		out := map[string]string{}
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			s, ok := m[k].(string)
+			if !ok {
+				return nil, bad(key+"."+k, m[k], "a string")
+			}
+			out[k] = s
+		}
+		return out, nil
+	})
 }
 
 var (
-	poolNameRe    = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
 	stackPrefixRe = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,63}$`)
-	uuidRe        = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 	accountRe     = regexp.MustCompile(`^[0-9]{12}$`)
 	regionRe      = regexp.MustCompile(`^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]$`)
 	vpcIDRe       = regexp.MustCompile(`^vpc-[0-9a-f]{8,17}$`)
@@ -299,6 +534,91 @@ var (
 	kmsKeyArnRe = regexp.MustCompile(`^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$`)
 	tagKeyRe    = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,128}$`)
 )
+
+// cloudID checks a Prefect Cloud id: a UUID for Prefect Cloud; for a self-hosted server,
+// checkAPIURL reports ids that are set.
+func cloudID(c Config, key, id, allowed string) error {
+	switch {
+	case !c.IsCloud():
+	case id == "":
+		return bad(key, `""`, allowed)
+	case !contract.IsUUID(id):
+		return bad(key, id, "a UUID such as 9f8e7d6c-1234-4abc-8def-0123456789ab")
+	}
+	return nil
+}
+
+// checkAPIURL checks a self-hosted server's API URL; empty selects Prefect Cloud.
+func checkAPIURL(c Config) error {
+	if c.IsCloud() {
+		return nil
+	}
+	if c.PrefectAccountID != "" && c.PrefectAccountID != PlaceholderID || c.PrefectWorkspaceID != "" && c.PrefectWorkspaceID != PlaceholderID {
+		return fmt.Errorf("config: prefectApiUrl=%s selects a self-hosted server, so prefectAccountId and prefectWorkspaceId must be empty", c.PrefectAPIURL)
+	}
+	u, err := url.Parse(c.PrefectAPIURL)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		return bad("prefectApiUrl", c.PrefectAPIURL, "an http(s) URL of a self-hosted Prefect API, e.g. https://prefect.example.com/api")
+	case !strings.HasSuffix(strings.TrimRight(u.Path, "/"), "/api"):
+		return bad("prefectApiUrl", c.PrefectAPIURL, "the API URL, ending in /api (e.g. http://prefect.internal:4200/api)")
+	case strings.Contains(u.Host, "prefect.cloud"):
+		return bad("prefectApiUrl", c.PrefectAPIURL, "a self-hosted server; for Prefect Cloud set prefectAccountId and prefectWorkspaceId instead")
+	}
+	return nil
+}
+
+// checkSecret checks a Secrets Manager secret given by name or ARN; empty passes.
+func checkSecret(key, v string) error {
+	switch {
+	case v == "" || secretArnRe.MatchString(v):
+	case !secretNameRe.MatchString(v):
+		return bad(key, v, "a Secrets Manager secret name (letters, digits, /_+=.@-) or a secret ARN")
+	case secretSuffixRe.MatchString(v):
+		return bad(key, v, fmt.Sprintf("the secret's complete ARN, e.g. arn:aws:secretsmanager:<region>:<account>:secret:%s-AbCdEf (Secrets Manager reads a name ending in '-' and 6 letters or digits as a complete ARN)", v))
+	}
+	return nil
+}
+
+// checkVpcCidr checks the CIDR of the VPC the stack creates (unused with vpcId).
+func checkVpcCidr(c Config) error {
+	if c.VpcID != "" {
+		return nil
+	}
+	ip, n, err := net.ParseCIDR(c.VpcCidr)
+	if err != nil || ip.To4() == nil {
+		return bad("vpcCidr", c.VpcCidr, "an IPv4 CIDR block such as 10.0.0.0/16")
+	}
+	if ones, _ := n.Mask.Size(); ones < 16 || ones > 22 {
+		return bad("vpcCidr", c.VpcCidr, "a prefix between /16 and /22 (room for a public and a private subnet per AZ)")
+	}
+	return want(ip.Equal(n.IP), "vpcCidr", c.VpcCidr, fmt.Sprintf("a network address (did you mean %s?)", n))
+}
+
+// checkVpcID checks the id of an existing VPC, which CDK looks up in the stacks' environment.
+func checkVpcID(c Config) error {
+	switch {
+	case c.VpcID == "":
+	case !vpcIDRe.MatchString(c.VpcID):
+		return bad("vpcId", c.VpcID, "an existing VPC id such as vpc-0123456789abcdef0, or empty to create one")
+	case c.Account == "":
+		return fmt.Errorf("config: vpcId=%s needs account and region set (CDK looks the VPC up in that environment)", c.VpcID)
+	}
+	return nil
+}
+
+// checkTags reports every tag whose key or value AWS would refuse, in key order.
+func checkTags(c Config) error {
+	var errs []error
+	for _, k := range slices.Sorted(maps.Keys(c.Tags)) {
+		if !tagKeyRe.MatchString(k) || strings.HasPrefix(strings.ToLower(k), "aws:") {
+			errs = append(errs, bad("tags", k, "tag keys of 1-128 letters, digits, spaces or _.:/=+-@, not starting with aws:"))
+		} else if len(c.Tags[k]) > 256 {
+			errs = append(errs, bad("tags."+k, "(too long)", "a value of at most 256 characters"))
+		}
+	}
+	return errors.Join(errs...)
+}
 
 // fargateMemory lists, for each Fargate CPU value, the memory sizes (MiB) it accepts.
 func fargateMemory(cpu int) []int {
@@ -328,15 +648,19 @@ func fargateMemory(cpu int) []int {
 	return nil
 }
 
-func checkFargateSize(prefix string, cpu, memory int) error {
-	mems := fargateMemory(cpu)
-	if mems == nil {
+// checkFargateCPU checks <prefix>Cpu is a Fargate CPU size.
+func checkFargateCPU(prefix string, cpu int) error {
+	if fargateMemory(cpu) == nil {
 		return fmt.Errorf("config: %sCpu=%d is not a Fargate CPU size: want one of 256, 512, 1024, 2048, 4096, 8192, 16384", prefix, cpu)
 	}
-	for _, m := range mems {
-		if m == memory {
-			return nil
-		}
+	return nil
+}
+
+// checkFargateMemory checks <prefix>Memory fits <prefix>Cpu (once that is a Fargate size).
+func checkFargateMemory(prefix string, cpu, memory int) error {
+	mems := fargateMemory(cpu)
+	if mems == nil || slices.Contains(mems, memory) {
+		return nil
 	}
 	return fmt.Errorf("config: %sMemory=%d does not fit %sCpu=%d on Fargate: want one of %s",
 		prefix, memory, prefix, cpu, strings.Trim(strings.Join(strings.Fields(fmt.Sprint(mems)), ", "), "[]"))
@@ -364,172 +688,6 @@ func (c Config) APIURL() string {
 		return strings.TrimRight(c.PrefectAPIURL, "/")
 	}
 	return fmt.Sprintf("https://api.prefect.cloud/api/accounts/%s/workspaces/%s", c.PrefectAccountID, c.PrefectWorkspaceID)
-}
-
-// Validate checks every setting and returns the first problem as one line that names the
-// key, the value and what is allowed.
-func (c Config) Validate() error {
-	bad := func(key string, v any, want string) error {
-		return fmt.Errorf("config: %s=%v is not valid: want %s", key, v, want)
-	}
-	if !stackPrefixRe.MatchString(c.StackPrefix) {
-		return bad("stackPrefix", c.StackPrefix, "a letter then up to 63 letters, digits or hyphens")
-	}
-	if c.Account != "" && !accountRe.MatchString(c.Account) {
-		return bad("account", c.Account, "a 12-digit AWS account id, or empty for an environment-agnostic synth")
-	}
-	if c.Region != "" && !regionRe.MatchString(c.Region) {
-		return bad("region", c.Region, "an AWS region such as us-east-1, or empty")
-	}
-	if (c.Account == "") != (c.Region == "") {
-		return fmt.Errorf("config: account=%q and region=%q must be set together (or both left empty)", c.Account, c.Region)
-	}
-
-	// Prefect target.
-	if c.PrefectAPIURL != "" {
-		if c.PrefectAccountID != "" && c.PrefectAccountID != PlaceholderID || c.PrefectWorkspaceID != "" && c.PrefectWorkspaceID != PlaceholderID {
-			return fmt.Errorf("config: prefectApiUrl=%s selects a self-hosted server, so prefectAccountId and prefectWorkspaceId must be empty", c.PrefectAPIURL)
-		}
-		u, err := url.Parse(c.PrefectAPIURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return bad("prefectApiUrl", c.PrefectAPIURL, "an http(s) URL of a self-hosted Prefect API, e.g. https://prefect.example.com/api")
-		}
-		if !strings.HasSuffix(strings.TrimRight(u.Path, "/"), "/api") {
-			return bad("prefectApiUrl", c.PrefectAPIURL, "the API URL, ending in /api (e.g. http://prefect.internal:4200/api)")
-		}
-		if strings.Contains(u.Host, "prefect.cloud") {
-			return bad("prefectApiUrl", c.PrefectAPIURL, "a self-hosted server; for Prefect Cloud set prefectAccountId and prefectWorkspaceId instead")
-		}
-	} else {
-		if c.PrefectAccountID == "" {
-			return bad("prefectAccountId", `""`, "your Prefect Cloud account id (a UUID), or set prefectApiUrl for a self-hosted server")
-		}
-		if c.PrefectWorkspaceID == "" {
-			return bad("prefectWorkspaceId", `""`, "your Prefect Cloud workspace id (a UUID); it is in the workspace URL")
-		}
-		if !uuidRe.MatchString(c.PrefectAccountID) {
-			return bad("prefectAccountId", c.PrefectAccountID, "a UUID such as 9f8e7d6c-1234-4abc-8def-0123456789ab")
-		}
-		if !uuidRe.MatchString(c.PrefectWorkspaceID) {
-			return bad("prefectWorkspaceId", c.PrefectWorkspaceID, "a UUID such as 9f8e7d6c-1234-4abc-8def-0123456789ab")
-		}
-		if c.PrefectAuthStringSecret != "" {
-			return fmt.Errorf("config: prefectAuthStringSecret=%s is only for a self-hosted server (prefectApiUrl); Prefect Cloud uses prefectApiKeySecret", c.PrefectAuthStringSecret)
-		}
-	}
-	if c.IsCloud() && c.PrefectAPIKeySecret == "" {
-		return bad("prefectApiKeySecret", `""`, "the name or ARN of the Secrets Manager secret holding your Prefect Cloud API key")
-	}
-	for _, s := range []struct{ key, v string }{{"prefectApiKeySecret", c.PrefectAPIKeySecret}, {"prefectAuthStringSecret", c.PrefectAuthStringSecret}} {
-		if s.v == "" || secretArnRe.MatchString(s.v) {
-			continue
-		}
-		if !secretNameRe.MatchString(s.v) {
-			return bad(s.key, s.v, "a Secrets Manager secret name (letters, digits, /_+=.@-) or a secret ARN")
-		}
-		if secretSuffixRe.MatchString(s.v) {
-			return bad(s.key, s.v, fmt.Sprintf("the secret's complete ARN, e.g. arn:aws:secretsmanager:<region>:<account>:secret:%s-AbCdEf (Secrets Manager reads a name ending in '-' and 6 letters or digits as a complete ARN)", s.v))
-		}
-	}
-	if c.PrefectSecretKMSKeyARN != "" {
-		if !kmsKeyArnRe.MatchString(c.PrefectSecretKMSKeyARN) {
-			return bad("prefectSecretKmsKeyArn", c.PrefectSecretKMSKeyARN, "a KMS key ARN such as arn:aws:kms:<region>:<account>:key/<key-id> (not an alias), or empty for the AWS-managed key")
-		}
-		if !c.IsCloud() && c.PrefectAuthStringSecret == "" {
-			return fmt.Errorf("config: prefectSecretKmsKeyArn=%s decrypts the Prefect secret, but none is used: set prefectAuthStringSecret or leave the key empty", c.PrefectSecretKMSKeyARN)
-		}
-	}
-
-	// Work pool.
-	if !poolNameRe.MatchString(c.WorkPoolName) {
-		return bad("workPoolName", c.WorkPoolName, "1-128 letters, digits, '-' or '_' (ECS task-definition families allow no other characters)")
-	}
-	if strings.HasPrefix(strings.ToLower(c.WorkPoolName), "prefect") {
-		return bad("workPoolName", c.WorkPoolName, "a name that does not start with 'prefect' (Prefect reserves those)")
-	}
-	if c.WorkPoolConcurrencyLimit < 0 {
-		return bad("workPoolConcurrencyLimit", c.WorkPoolConcurrencyLimit, "0 (unlimited) or a positive number")
-	}
-	if len(c.WorkPoolDescription) > 1000 {
-		return bad("workPoolDescription", "(too long)", "at most 1000 characters")
-	}
-
-	// Network.
-	switch c.NetworkMode {
-	case NetworkPrivate, NetworkPublic:
-	default:
-		return bad("networkMode", c.NetworkMode, "private (NAT gateways) or public (no NAT, public IPs, no ingress)")
-	}
-	if c.VpcID != "" {
-		if !vpcIDRe.MatchString(c.VpcID) {
-			return bad("vpcId", c.VpcID, "an existing VPC id such as vpc-0123456789abcdef0, or empty to create one")
-		}
-		if c.Account == "" {
-			return fmt.Errorf("config: vpcId=%s needs account and region set (CDK looks the VPC up in that environment)", c.VpcID)
-		}
-	} else {
-		ip, n, err := net.ParseCIDR(c.VpcCidr)
-		if err != nil || ip.To4() == nil {
-			return bad("vpcCidr", c.VpcCidr, "an IPv4 CIDR block such as 10.0.0.0/16")
-		}
-		ones, _ := n.Mask.Size()
-		if ones < 16 || ones > 22 {
-			return bad("vpcCidr", c.VpcCidr, "a prefix between /16 and /22 (room for a public and a private subnet per AZ)")
-		}
-		if !ip.Equal(n.IP) {
-			return bad("vpcCidr", c.VpcCidr, fmt.Sprintf("a network address (did you mean %s?)", n))
-		}
-	}
-	if c.MaxAzs < 2 || c.MaxAzs > 6 {
-		return bad("maxAzs", c.MaxAzs, "2 to 6 (one AZ is a single point of failure)")
-	}
-	if c.MaxAzs > 2 && c.Account == "" {
-		return fmt.Errorf("config: maxAzs=%d needs account and region set: an environment-agnostic synth can only use 2 AZs", c.MaxAzs)
-	}
-	if c.NetworkMode == NetworkPrivate && (c.NatGateways < 1 || c.NatGateways > c.MaxAzs) {
-		return bad("natGateways", c.NatGateways, fmt.Sprintf("1 to maxAzs (%d) in private mode", c.MaxAzs))
-	}
-
-	// Compute.
-	switch c.Architecture {
-	case ArchX86, ArchARM:
-	default:
-		return bad("cpuArchitecture", c.Architecture, "x86_64 or arm64")
-	}
-	if c.FlowRunFargateSpot && c.Architecture == ArchARM {
-		return fmt.Errorf("config: flowRunFargateSpot=true needs cpuArchitecture=x86_64 (Fargate Spot does not run arm64 tasks)")
-	}
-	if err := checkFargateSize("worker", c.WorkerCPU, c.WorkerMemory); err != nil {
-		return err
-	}
-	if err := checkFargateSize("flowRun", c.FlowRunCPU, c.FlowRunMemory); err != nil {
-		return err
-	}
-	if c.WorkerDesiredCount < 0 || c.WorkerDesiredCount > 10 {
-		return bad("workerDesiredCount", c.WorkerDesiredCount, "0 to 10 (0 stops the worker: nothing will run)")
-	}
-	if _, ok := retentionNames[c.LogRetentionDays]; !ok {
-		days := make([]int, 0, len(retentionNames))
-		for d := range retentionNames {
-			days = append(days, d)
-		}
-		sort.Ints(days)
-		return bad("logRetentionDays", c.LogRetentionDays, "one of "+strings.Trim(fmt.Sprint(days), "[]"))
-	}
-	keys := make([]string, 0, len(c.Tags))
-	for k := range c.Tags {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if !tagKeyRe.MatchString(k) || strings.HasPrefix(strings.ToLower(k), "aws:") {
-			return bad("tags", k, "tag keys of 1-128 letters, digits, spaces or _.:/=+-@, not starting with aws:")
-		}
-		if len(c.Tags[k]) > 256 {
-			return bad("tags."+k, "(too long)", "a value of at most 256 characters")
-		}
-	}
-	return nil
 }
 
 // APIPort is the TCP port the worker must reach the Prefect API on; the worker's security

@@ -1,6 +1,10 @@
 package stacks
 
 import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -111,7 +115,191 @@ func TestConfigRejectsBadValues(t *testing.T) {
 			continue
 		}
 		if strings.Contains(err.Error(), "\n") || !strings.HasPrefix(err.Error(), "config: ") {
-			t.Errorf("%v: the message must be one line starting with config: — %q", c.over, err)
+			t.Errorf("%v: one mistake must give one line starting with config: — %q", c.over, err)
 		}
 	}
+}
+
+// TestConfigReportsEveryProblem: several mistakes come back together, one line each, in the
+// order of Settings (unknown keys first); a value that does not parse is reported once.
+func TestConfigReportsEveryProblem(t *testing.T) {
+	get, keys := ctx(map[string]any{
+		"tags": map[string]any{"aws:x": "y", "ok": "v"}, "workerCpu": "lots", "stackPrefix": "1abc",
+		"networkMode": "hybrid", "prefectApiKeySecret": "my-secret", "natGateway": 1,
+	})
+	_, err := ConfigFromContext(get, keys)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	want := []string{
+		"config: unknown key(s) natGateway (did you mean natGateways?)",
+		"config: workerCpu=lots is not valid: want a whole number",
+		"config: stackPrefix=1abc is not valid",
+		"config: prefectApiKeySecret=my-secret is not valid",
+		"config: networkMode=hybrid is not valid",
+		"config: tags=aws:x is not valid",
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("want %d lines, got %d:\n%v", len(want), len(lines), err)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Errorf("line %d: got %q, want it to start with %q", i+1, lines[i], w)
+		}
+	}
+	// Validate on a Config built in code reports every problem too.
+	c := DefaultConfig()
+	c.MaxAzs, c.Architecture, c.FlowRunMemory = 9, "riscv", 3
+	if err := c.Validate(); err == nil || strings.Count(err.Error(), "\n") != 2 {
+		t.Errorf("want 3 lines, got %v", err)
+	}
+}
+
+// TestConfigContextKeys: beside the Settings, only CDK's own keys pass (feature flags, the
+// CLI's internal keys and its lookup cache); a near miss names the key it was meant to be.
+func TestConfigContextKeys(t *testing.T) {
+	for _, k := range []string{
+		"@aws-cdk/core:checkSecretUsage", "@aws-cdk-containers/ecs-service-extensions:enableDefaultLogDriver",
+		"aws:cdk:bundling-stacks", "aws:cdk:enable-path-metadata", "aws-cdk:enableDiffNoFail",
+		"acknowledged-issue-numbers", "cli-telemetry",
+		"availability-zones:account=123456789012:region=us-east-1",
+		"vpc-provider:account=123456789012:filter.vpc-id=vpc-0123456789abcdef0:region=eu-west-1:returnAsymmetricSubnets=true",
+		"ami:account=123456789012:filters.name.0=al2023-*:region=us-east-1", "hosted-zone:account=1:domainName=x:region=r",
+		"ssm:account=1:parameterName=/p:region=r", "security-group:account=1:region=r", "load-balancer:account=1:region=r",
+		"load-balancer-listener:account=1:region=r", "key-provider:account=1:aliasName=alias/x:region=r",
+		"plugin:account=1:pluginName=x:region=r", "endpoint-service-availability-zones:account=1:region=r",
+		"cc-api-provider:account=1:region=r",
+	} {
+		if err := unknownKeys([]string{k}); err != nil {
+			t.Errorf("%s: %v", k, err)
+		}
+	}
+	for k, want := range map[string]string{
+		"cdkStackPrefix":    "config: unknown key(s) cdkStackPrefix (did you mean stackPrefix?)",
+		"networkmode":       "config: unknown key(s) networkmode (did you mean networkMode?)",
+		"nat_gateways":      "config: unknown key(s) nat_gateways (did you mean natGateways?)",
+		"workerCPU":         "config: unknown key(s) workerCPU (did you mean workerCpu?)",
+		"cdk-foo":           "config: unknown key(s) cdk-foo; known keys: stackPrefix, account, region, ",
+		"aws:region":        "config: unknown key(s) aws:region; known keys: ",
+		"@aws-cdkfoo":       "config: unknown key(s) @aws-cdkfoo; known keys: ",
+		"availability-zone": "config: unknown key(s) availability-zone; known keys: ",
+		"tpyo":              "config: unknown key(s) tpyo; known keys: ",
+	} {
+		err := unknownKeys([]string{k})
+		if err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("%s: got %v, want %q…", k, err, want)
+		}
+	}
+	err := unknownKeys([]string{"workerMemroy", "vpcid", "zzz"})
+	if err == nil || !strings.HasPrefix(err.Error(), "config: unknown key(s) vpcid (did you mean vpcId?), workerMemroy (did you mean workerMemory?), zzz; known keys: ") {
+		t.Errorf("got %v", err)
+	}
+}
+
+// TestSettingsTable: keys are unique, every default parses and is valid, every doc fits a
+// README table cell, and every Config field but ProjectRoot is bound to exactly one Setting.
+func TestSettingsTable(t *testing.T) {
+	if _, err := tableDefaults(); err != nil {
+		t.Fatalf("a default does not parse: %v", err)
+	}
+	if err := DefaultConfig().Validate(); err != nil {
+		t.Fatalf("the defaults are not valid: %v", err)
+	}
+	seen := map[string]bool{}
+	bound := map[string]string{}
+	for _, s := range Settings {
+		if seen[s.Key] {
+			t.Errorf("%s: listed twice", s.Key)
+		}
+		seen[s.Key] = true
+		if s.Doc == "" || strings.ContainsAny(s.Doc, "|\n") {
+			t.Errorf("%s: the doc must be one non-empty line without '|': %q", s.Key, s.Doc)
+		}
+		field := ""
+		for _, sample := range []any{"x", 7, true, map[string]any{"k": "v"}} {
+			var c Config
+			if s.parse(&c, s.Key, sample) != nil {
+				continue
+			}
+			rc := reflect.ValueOf(c)
+			for i := range rc.NumField() {
+				if !rc.Field(i).IsZero() {
+					if field != "" {
+						t.Errorf("%s sets both %s and %s", s.Key, field, rc.Type().Field(i).Name)
+					}
+					field = rc.Type().Field(i).Name
+				}
+			}
+			break
+		}
+		if other, dup := bound[field]; dup || field == "" {
+			t.Errorf("%s binds Config.%q, already bound to %q", s.Key, field, other)
+		}
+		bound[field] = s.Key
+	}
+	for _, f := range reflect.VisibleFields(reflect.TypeFor[Config]()) {
+		if _, ok := bound[f.Name]; !ok && f.Name != "ProjectRoot" {
+			t.Errorf("Config.%s has no Setting", f.Name)
+		}
+	}
+}
+
+// TestCDKJSONContextIsTheDefaults: cdk.json shows users every key with its default, and holds
+// nothing else but CDK's own keys.
+func TestCDKJSONContextIsTheDefaults(t *testing.T) {
+	all, err := ContextFromCDKJSON("../cdk.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := []string{}
+	for k := range all {
+		keys = append(keys, k)
+	}
+	if err := unknownKeys(keys); err != nil {
+		t.Errorf("cdk.json: %v", err)
+	}
+	for _, s := range Settings {
+		got, _ := json.Marshal(all[s.Key])
+		want, _ := json.Marshal(s.Default)
+		if string(got) != string(want) {
+			t.Errorf("cdk.json context %q is %s, the table's default is %s", s.Key, got, want)
+		}
+	}
+}
+
+// TestReadmeConfigurationTable: README's configuration table is the Settings table: the same
+// keys in the same order, with the same defaults and docs.
+func TestReadmeConfigurationTable(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(readme), "\n## Configuration\n")
+	section, _, _ = strings.Cut(section, "\n## ")
+	var got []string
+	for _, line := range strings.Split(section, "\n") {
+		if strings.HasPrefix(line, "| `") {
+			got = append(got, line)
+		}
+	}
+	want := make([]string, len(Settings))
+	for i, s := range Settings {
+		want[i] = fmt.Sprintf("| `%s` | %s | %s |", s.Key, readmeDefault(s.Default), s.Doc)
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("README.md's configuration table differs from Settings; its rows should be:\n%s", strings.Join(want, "\n"))
+	}
+}
+
+// readmeDefault renders a default for the README: `value`, or `""` for an empty string.
+func readmeDefault(v any) string {
+	if s, ok := v.(string); ok {
+		if s == "" {
+			return "`\"\"`"
+		}
+		return "`" + s + "`"
+	}
+	b, _ := json.Marshal(v)
+	return "`" + string(b) + "`"
 }

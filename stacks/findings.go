@@ -23,7 +23,9 @@ type Finding struct {
 	// report the finding.
 	Nag string
 	// AppliesTo narrows Nag to these finding details; a value written /…/ is a regular
-	// expression. Empty: the whole rule.
+	// expression. Empty: the whole rule. An ARN's partition, region and account are
+	// pseudo parameters (<AWS::Region>) in an environment-agnostic synth but literals when
+	// account and region are set, so a regex matches both.
 	AppliesTo []string
 	// Checkov lists the checkov check ids (e.g. "CKV_AWS_158") the reason covers.
 	Checkov []string
@@ -49,8 +51,8 @@ var Findings = []Finding{
 		On:  func(e *Environment) []constructs.IConstruct { return list(e.Compute.WorkerTaskRole) },
 		Nag: "AwsSolutions-IAM5",
 		AppliesTo: []string{"Resource::*",
-			`/^Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task-definition\/prefect_.*_\?{8}-\?{4}-\?{4}-\?{4}-\?{12}:\*$/`,
-			`/^Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task\/<Cluster[A-Za-z0-9]+>\/\*$/`,
+			`/^Resource::arn:(<AWS::Partition>|aws[a-z-]*):ecs:(<AWS::Region>|[a-z0-9-]+):(<AWS::AccountId>|[0-9]{12}):task-definition\/prefect_.*_\?{8}-\?{4}-\?{4}-\?{4}-\?{12}:\*$/`,
+			`/^Resource::arn:(<AWS::Partition>|aws[a-z-]*):ecs:(<AWS::Region>|[a-z0-9-]+):(<AWS::AccountId>|[0-9]{12}):task\/<Cluster[A-Za-z0-9]+>\/\*$/`,
 			`/^Resource::<FlowRunLogs[A-Za-z0-9]+\.Arn>:\*$/`},
 		Reason: "ecs:RegisterTaskDefinition/DescribeTaskDefinition and ec2:DescribeSubnets/DescribeVpcs support no " +
 			"resource-level permissions; RunTask is limited to the revisions of this pool's per-deployment task-definition " +
@@ -62,7 +64,7 @@ var Findings = []Finding{
 		Nag: "AwsSolutions-IAM5",
 		AppliesTo: []string{"Resource::*",
 			`/^Resource::<FlowRunLogs[A-Za-z0-9]+\.Arn>:\*$/`,
-			`/^Resource::arn:<AWS::Partition>:secretsmanager:.*-\?\?\?\?\?\?$/`},
+			`/^Resource::arn:(<AWS::Partition>|aws[a-z-]*):secretsmanager:.*-\?\?\?\?\?\?$/`},
 		Reason: "ecr:GetAuthorizationToken supports no resource-level permissions; log streams are created per flow run " +
 			"inside the flow-run log group only; a secret imported by name is matched with its 6-character suffix.",
 	},
@@ -106,8 +108,8 @@ var Findings = []Finding{
 		},
 		Nag: "AwsSolutions-IAM5",
 		AppliesTo: []string{"Resource::*",
-			`/^Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:network-interface\/\*$/`,
-			`/^Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:\*:subnet\/.+$/`},
+			`/^Resource::arn:(<AWS::Partition>|aws[a-z-]*):ec2:(<AWS::Region>|[a-z0-9-]+):(<AWS::AccountId>|[0-9]{12}):network-interface\/\*$/`,
+			`/^Resource::arn:(<AWS::Partition>|aws[a-z-]*):ec2:(<AWS::Region>|[a-z0-9-]+):\*:subnet\/.+$/`},
 		Reason: "Lambda attaches a function in a VPC through its role: ec2:DescribeNetworkInterfaces/DescribeSubnets support only Resource *; " +
 			"interfaces are created only in the function's subnets with its security group, and deleted or re-addressed by ids Lambda picks at run time, so only within this account and region.",
 	},
