@@ -450,12 +450,22 @@ func bind[T any](field func(*Config) *T, conv func(key string, raw any) (T, erro
 	}
 }
 
+// shown renders a raw context value for a message as cdk.json would spell it; a string
+// (as `-c` passes every value) as it is.
+func shown(raw any) string {
+	if s, ok := raw.(string); ok {
+		return s
+	}
+	b, _ := json.Marshal(raw)
+	return string(b)
+}
+
 // text parses a string setting (or a named string type: the enums), trimming spaces.
 func text[T ~string](field func(*Config) *T) parser {
 	return bind(field, func(key string, raw any) (T, error) {
 		s, ok := raw.(string)
 		if !ok {
-			return "", bad(key, raw, "a string")
+			return "", bad(key, shown(raw), "a string")
 		}
 		return T(strings.TrimSpace(s)), nil
 	})
@@ -476,7 +486,7 @@ func whole(field func(*Config) *int) parser {
 				return n, nil
 			}
 		}
-		return 0, bad(key, raw, "a whole number")
+		return 0, bad(key, shown(raw), "a whole number")
 	})
 }
 
@@ -488,7 +498,7 @@ func truth(field func(*Config) *bool) parser {
 			b, ok = map[string]bool{"true": true, "false": false}[strings.ToLower(strings.TrimSpace(s))]
 		}
 		if !ok {
-			return false, bad(key, raw, "true or false")
+			return false, bad(key, shown(raw), "true or false")
 		}
 		return b, nil
 	})
@@ -506,13 +516,13 @@ func tagMap(field func(*Config) *map[string]string) parser {
 		}
 		m, ok := raw.(map[string]any)
 		if !ok {
-			return nil, bad(key, raw, `an object of strings, e.g. {"team":"data"}`)
+			return nil, bad(key, shown(raw), `an object of strings, e.g. {"team":"data"}`)
 		}
 		out := map[string]string{}
 		for _, k := range slices.Sorted(maps.Keys(m)) {
 			s, ok := m[k].(string)
 			if !ok {
-				return nil, bad(key+"."+k, m[k], "a string")
+				return nil, bad(key+"."+k, shown(m[k]), "a string")
 			}
 			out[k] = s
 		}

@@ -106,6 +106,13 @@ func TestConfigRejectsBadValues(t *testing.T) {
 		{map[string]any{"workPoolConcurrencyLimit": -2}, "workPoolConcurrencyLimit=-2"},
 		{map[string]any{"stackPrefix": "1abc"}, "stackPrefix=1abc"},
 		{map[string]any{"nat_gateways": 2}, "unknown key(s) nat_gateways"},
+		// Wrong JSON types in cdk.json, shown as cdk.json spells them.
+		{map[string]any{"account": 123456789012.0}, "account=123456789012 is not valid: want a string"},
+		{map[string]any{"maxAzs": 2.5}, "maxAzs=2.5 is not valid: want a whole number"},
+		{map[string]any{"maxAzs": true}, "maxAzs=true is not valid: want a whole number"},
+		{map[string]any{"workPoolPaused": 1.0}, "workPoolPaused=1 is not valid: want true or false"},
+		{map[string]any{"tags": []any{"x"}}, `tags=["x"] is not valid: want an object of strings`},
+		{map[string]any{"tags": map[string]any{"team": 7.0}}, "tags.team=7 is not valid: want a string"},
 	}
 	for _, c := range cases {
 		get, keys := ctx(c.over)
