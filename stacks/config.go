@@ -106,8 +106,8 @@ type Setting struct {
 	// parse converts a raw context value (typed from cdk.json, a string from -c; nil when
 	// unset) into the Config field: text (strings and enums), whole, truth or tagMap.
 	parse parser
-	// check reports what is wrong with the setting in a parsed Config (nil if nothing);
-	// checks that involve two keys sit on the later key of the table.
+	// check reports what is wrong with the setting in a parsed Config (nil if nothing); it
+	// may read other settings (natGateways is bounded by maxAzs).
 	check func(c Config) error
 }
 
