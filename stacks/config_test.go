@@ -163,6 +163,27 @@ func TestConfigReportsEveryProblem(t *testing.T) {
 	}
 }
 
+// TestConfigAnyValueIsAnError: whatever JSON value a key holds, the result is a Config or
+// lines starting with config: (never a panic).
+func TestConfigAnyValueIsAnError(t *testing.T) {
+	values := []any{"", " ", "x", "-1", "1e3", 0.0, -1.0, 1.5, 1e300, true, false, []any{}, []any{"a"},
+		map[string]any{}, map[string]any{"a": nil}, map[string]any{"a": map[string]any{}}, "{}", `{"a":1}`, "null"}
+	for _, s := range Settings {
+		for _, v := range values {
+			get, keys := ctx(map[string]any{s.Key: v})
+			_, err := ConfigFromContext(get, keys)
+			if err == nil {
+				continue
+			}
+			for _, line := range strings.Split(err.Error(), "\n") {
+				if !strings.HasPrefix(line, "config: ") {
+					t.Errorf("%s=%v: %q", s.Key, v, line)
+				}
+			}
+		}
+	}
+}
+
 // TestConfigContextKeys: beside the Settings, only CDK's own keys pass (feature flags, the
 // CLI's internal keys and its lookup cache); a near miss names the key it was meant to be.
 func TestConfigContextKeys(t *testing.T) {
