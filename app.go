@@ -59,7 +59,10 @@ func NewApp(props *awscdk.AppProps, projectRoot string) (awscdk.App, *stacks.Env
 	if err != nil {
 		return nil, nil, err
 	}
-	env := stacks.NewEnvironment(app, cfg, flows)
+	env, err := stacks.NewEnvironment(app, cfg, flows)
+	if err != nil {
+		return nil, nil, err
+	}
 	if cfg.UsesPlaceholderWorkspace() {
 		awscdk.Annotations_Of(env.Compute.Stack).AddWarningV2(jsii.String("prefect-ecs-cdk:placeholder"),
 			jsii.String("prefectAccountId/prefectWorkspaceId are the placeholder ids from cdk.json: set yours (cdk.json or -c) before deploying, or the work pool step will fail"), nil)

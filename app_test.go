@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -145,26 +144,9 @@ func TestGoldenTemplates(t *testing.T) {
 			t.Fatalf("%v (run `go test . -run TestGoldenTemplates -update` to create it)", err)
 		}
 		if string(want) != got {
-			t.Errorf("%s differs from %s: review the change, then run `go test . -run TestGoldenTemplates -update`\n%s", name, path, firstDiff(string(want), got))
+			t.Errorf("%s differs from %s: review the change, then run `go test . -run TestGoldenTemplates -update`\n%s", name, path, unifiedDiff(path, name+" (synthesized)", string(want), got))
 		}
 	}
-}
-
-func firstDiff(a, b string) string {
-	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
-	for i := 0; i < len(al) || i < len(bl); i++ {
-		var x, y string
-		if i < len(al) {
-			x = al[i]
-		}
-		if i < len(bl) {
-			y = bl[i]
-		}
-		if x != y {
-			return "line " + strconv.Itoa(i+1) + ":\n- " + x + "\n+ " + y
-		}
-	}
-	return ""
 }
 
 // TestBadConfigFailsBeforeStacks: a bad value stops NewApp with one line naming the key.

@@ -16,8 +16,9 @@ type Environment struct {
 	Compute  *ComputeStack
 }
 
-// NewEnvironment builds the stacks from a validated config and a parsed prefect.yaml.
-func NewEnvironment(scope constructs.Construct, cfg Config, flows *prefectyaml.File) *Environment {
+// NewEnvironment builds the stacks from a validated config and a parsed prefect.yaml. A
+// mistake that only shows while building (see NewComputeStack) comes back as an error.
+func NewEnvironment(scope constructs.Construct, cfg Config, flows *prefectyaml.File) (*Environment, error) {
 	var env *awscdk.Environment
 	if cfg.Account != "" {
 		env = &awscdk.Environment{Account: jsii.String(cfg.Account), Region: jsii.String(cfg.Region)}
@@ -32,15 +33,19 @@ func NewEnvironment(scope constructs.Construct, cfg Config, flows *prefectyaml.F
 	e.Registry = NewRegistryStack(scope, cfg.StackPrefix+"Registry", &RegistryStackProps{
 		StackProps: props("flow and worker container images"), Config: cfg,
 	})
-	e.Compute = NewComputeStack(scope, cfg.StackPrefix+"Compute", &ComputeStackProps{
+	compute, err := NewComputeStack(scope, cfg.StackPrefix+"Compute", &ComputeStackProps{
 		StackProps: props("ECS cluster, Prefect worker, work pool and deployments"), Config: cfg,
 		Network: e.Network, Registry: e.Registry, Flows: flows,
 	})
+	if err != nil {
+		return nil, err
+	}
+	e.Compute = compute
 	// Images are referenced by URI (no CloudFormation reference), so the order is explicit.
 	e.Compute.AddStackDependency(e.Registry.Stack, jsii.String("flow and worker images are published first"))
 	for k, v := range cfg.Tags {
 		awscdk.Tags_Of(scope).Add(jsii.String(k), jsii.String(v), nil)
 	}
 	ApplyFindings(e)
-	return e
+	return e, nil
 }

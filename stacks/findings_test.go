@@ -6,7 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"testing"
 
@@ -90,7 +90,7 @@ func suppressionsIn(tb testing.TB, tmpl template) map[string][]string {
 		}
 	}
 	for _, lines := range out {
-		sort.Strings(lines)
+		slices.Sort(lines)
 	}
 	return out
 }
@@ -119,7 +119,7 @@ func TestFindingsMatchTemplates(t *testing.T) {
 	used := make([]bool, len(Findings))
 	for _, v := range scannedVariants(t) {
 		byStack := map[string]template{
-			*v.e.Network.StackName(): v.network, *v.e.Registry.StackName(): v.registry, *v.e.Compute.StackName(): v.compute,
+			*v.e.Network.StackName(): v.network.json, *v.e.Registry.StackName(): v.registry.json, *v.e.Compute.StackName(): v.compute.json,
 		}
 		want := map[string]map[string][]string{}
 		for name := range byStack {
@@ -148,7 +148,7 @@ func TestFindingsMatchTemplates(t *testing.T) {
 		for name, tmpl := range byStack {
 			got := suppressionsIn(t, tmpl)
 			for id, lines := range want[name] {
-				sort.Strings(lines)
+				slices.Sort(lines)
 				if strings.Join(lines, "\n") != strings.Join(got[id], "\n") {
 					t.Errorf("variant %s, %s/%s:\nfindings table:\n  %s\ntemplate metadata:\n  %s", v.name, name, id,
 						strings.Join(lines, "\n  "), strings.Join(got[id], "\n  "))
@@ -180,7 +180,7 @@ func TestCheckovFindsNothingUnexplained(t *testing.T) {
 	for _, v := range scannedVariants(t) {
 		dir := t.TempDir()
 		args := []string{"--framework", "cloudformation", "--quiet", "--compact", "--skip-download"}
-		for name, tmpl := range map[string]template{"network": v.network, "registry": v.registry, "compute": v.compute} {
+		for name, tmpl := range map[string]template{"network": v.network.json, "registry": v.registry.json, "compute": v.compute.json} {
 			path := filepath.Join(dir, name+".template.json")
 			b, _ := json.MarshalIndent(tmpl, "", " ")
 			if err := os.WriteFile(path, b, 0o644); err != nil {

@@ -5,7 +5,6 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 )
@@ -73,10 +72,7 @@ func NewNetworkStack(scope constructs.Construct, id string, props *NetworkStackP
 				Name: jsii.String("private"), SubnetType: awsec2.SubnetType_PRIVATE_WITH_EGRESS, CidrMask: jsii.Number(privateMask(cfg.VpcCidr)),
 			})
 		}
-		flowLogGroup := awslogs.NewLogGroup(stack, jsii.String("FlowLogs"), &awslogs.LogGroupProps{
-			Retention:     retention(cfg.LogRetentionDays),
-			RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
-		})
+		flowLogGroup := newLogGroup(stack, "FlowLogs", cfg.LogRetentionDays)
 		s.Vpc = awsec2.NewVpc(stack, jsii.String("Vpc"), &awsec2.VpcProps{
 			IpAddresses:         awsec2.IpAddresses_Cidr(jsii.String(cfg.VpcCidr)),
 			MaxAzs:              jsii.Number(float64(cfg.MaxAzs)),

@@ -1,6 +1,11 @@
 package stacks
 
-import "github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+import (
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+)
 
 // retentionNames maps the day counts Config accepts to CDK's RetentionDays names.
 var retentionNames = map[int]awslogs.RetentionDays{
@@ -20,4 +25,11 @@ func retention(days int) awslogs.RetentionDays {
 		return r
 	}
 	return awslogs.RetentionDays_ONE_MONTH
+}
+
+// newLogGroup adds a log group that keeps its events for days and goes with the stack.
+func newLogGroup(scope constructs.Construct, id string, days int) awslogs.LogGroup {
+	return awslogs.NewLogGroup(scope, jsii.String(id), &awslogs.LogGroupProps{
+		Retention: retention(days), RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+	})
 }

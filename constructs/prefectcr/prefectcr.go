@@ -64,8 +64,14 @@ type provider struct {
 func (p *provider) Function() awslambda.IFunction { return p.fn }
 
 // NewProvider builds the function (locally, with `go build`) and its least-privilege role:
-// write its own log group, read the Prefect secrets. Nothing else.
-func NewProvider(scope constructs.Construct, id string, props ProviderProps) Provider {
+// write its own log group, read the Prefect secrets. Nothing else. A failed build is an
+// error (the compiler's output follows its first line).
+func NewProvider(scope constructs.Construct, id string, props ProviderProps) (Provider, error) {
+	bundler, err := prebuild(*awscdk.Stack_Of(scope).BundlingRequired(), props.ProjectRoot, "./lambda")
+	if err != nil {
+		return nil, err
+	}
+	defer bundler.cleanup()
 	c := constructs.NewConstruct(scope, &id)
 	logGroup := awslogs.NewLogGroup(c, jsii.String("Logs"), &awslogs.LogGroupProps{
 		Retention:     props.LogRetention,
@@ -99,7 +105,7 @@ func NewProvider(scope constructs.Construct, id string, props ProviderProps) Pro
 			Bundling: &awscdk.BundlingOptions{
 				// Never pulled: the local bundler builds with the Go toolchain.
 				Image: awscdk.DockerImage_FromRegistry(jsii.String("public.ecr.aws/docker/library/golang:1.26")),
-				Local: &goBundler{moduleRoot: props.ProjectRoot, pkg: "./lambda"},
+				Local: bundler,
 			},
 		}),
 		MemorySize:  jsii.Number(256),
@@ -119,8 +125,11 @@ func NewProvider(scope constructs.Construct, id string, props ProviderProps) Pro
 	}
 	// The role is ours, so CDK attaches no managed policy to it (and the function, which
 	// depends on the role, waits for its default policy, network-interface grants included).
-	fn := awslambda.NewFunction(c, jsii.String("Function"), fnProps)
-	return &provider{Construct: c, fn: fn}
+	var fn awslambda.Function
+	if err := bundler.stage(func() { fn = awslambda.NewFunction(c, jsii.String("Function"), fnProps) }); err != nil {
+		return nil, err
+	}
+	return &provider{Construct: c, fn: fn}, nil
 }
 
 // grantNetworkInterfaces gives a function in a VPC what Lambda does with its role to attach
@@ -225,12 +234,13 @@ func (w *workPool) Name() *string                   { return w.res.GetAttString(
 func (w *workPool) Resource() awscdk.CustomResource { return w.res }
 
 // NewWorkPool declares the pool. The template is serialized with the stack's JSON
-// serializer so that tokens (cluster ARN, subnet ids…) resolve inside it.
-func NewWorkPool(scope constructs.Construct, id string, props WorkPoolProps) WorkPool {
-	c := constructs.NewConstruct(scope, &id)
+// serializer so that tokens (cluster ARN, subnet ids…) resolve inside it. It fails, before
+// adding anything to scope, when the template is not one Prefect accepts (CheckTemplate).
+func NewWorkPool(scope constructs.Construct, id string, props WorkPoolProps) (WorkPool, error) {
 	if err := CheckTemplate(props.BaseJobTemplate); err != nil {
-		panic(err)
+		return nil, err
 	}
+	c := constructs.NewConstruct(scope, &id)
 	spec := contract.WorkPool{
 		Name:            props.Name,
 		Type:            contract.PoolTypeECS,
@@ -242,7 +252,7 @@ func NewWorkPool(scope constructs.Construct, id string, props WorkPoolProps) Wor
 		spec.ConcurrencyLimit = &props.ConcurrencyLimit
 	}
 	res := newResource(c, props.Provider, contract.WorkPoolType, spec.Properties(tokenJSON(c)))
-	return &workPool{Construct: c, res: res}
+	return &workPool{Construct: c, res: res}, nil
 }
 
 // DeploymentProps describes one deployment from prefect.yaml.
@@ -274,8 +284,9 @@ type deployment struct {
 func (d *deployment) DeploymentID() *string           { return d.res.GetAttString(jsii.String("DeploymentId")) }
 func (d *deployment) Resource() awscdk.CustomResource { return d.res }
 
-// NewDeployment declares one deployment on the pool.
-func NewDeployment(scope constructs.Construct, id string, props DeploymentProps) Deployment {
+// NewDeployment declares one deployment on the pool. It fails when the deployment's values
+// cannot be encoded as its properties.
+func NewDeployment(scope constructs.Construct, id string, props DeploymentProps) (Deployment, error) {
 	c := constructs.NewConstruct(scope, &id)
 	spec := props.Spec
 	spec.WorkPoolName = *props.Pool.Name()
@@ -289,10 +300,10 @@ func NewDeployment(scope constructs.Construct, id string, props DeploymentProps)
 	}
 	properties, err := spec.Properties(tokenJSON(c))
 	if err != nil {
-		panic(fmt.Sprintf("prefectcr: deployment %q: %v", spec.Name, err))
+		return nil, fmt.Errorf("prefect.yaml: deployment %q: %w", spec.Name, err)
 	}
 	res := newResource(c, props.Provider, contract.DeploymentType, properties)
-	return &deployment{Construct: c, res: res}
+	return &deployment{Construct: c, res: res}, nil
 }
 
 func newResource(c constructs.Construct, p Provider, typ string, properties map[string]any) awscdk.CustomResource {

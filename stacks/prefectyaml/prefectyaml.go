@@ -257,9 +257,9 @@ func parseEntry(i int, n *yaml.Node, flowsDir, poolName string) (*contract.Deplo
 	if err := entrypoint(d, flowsDir); err != nil {
 		return nil, fail("%v", err)
 	}
-	for _, name := range []string{d.Name, d.FlowName} {
-		if err := contract.CheckName(name); err != nil {
-			return nil, fail("name %v", err)
+	for _, f := range []struct{ key, name string }{{"name", d.Name}, {"flow_name", d.FlowName}} {
+		if err := contract.CheckName(f.name); err != nil {
+			return nil, fail("%s %v", f.key, err)
 		}
 	}
 	if e.WorkPool != nil {
