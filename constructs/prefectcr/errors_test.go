@@ -42,7 +42,7 @@ func TestFailedBuildIsAnError(t *testing.T) {
 	}
 	first, rest, _ := strings.Cut(err.Error(), "\n")
 	if !strings.HasPrefix(first, "building the custom-resource function (go build ./lambda in "+root+") failed: exit status 1") ||
-		!strings.Contains(rest, "undefined: undefinedCall") {
+		!strings.Contains(rest, "undefined: undefinedCall") || strings.HasSuffix(rest, "\n") {
 		t.Errorf("error %q", err)
 	}
 	if n := len(*stack.Node().Children()); n != 0 {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/jsii-runtime-go"
@@ -44,7 +45,7 @@ func prebuild(bundlingRequired bool, moduleRoot, pkg string) (*goBundler, error)
 	cmd.Env = append(append(os.Environ(), contract.BuildEnv...), "GOOS="+contract.BuildGOOS, "GOARCH="+contract.BuildGOARCH)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		_ = os.RemoveAll(dir)
-		return nil, fmt.Errorf("building the custom-resource function (go build %s in %s) failed: %v\n%s", pkg, moduleRoot, err, out)
+		return nil, fmt.Errorf("building the custom-resource function (go build %s in %s) failed: %v\n%s", pkg, moduleRoot, err, strings.TrimSpace(string(out)))
 	}
 	return &goBundler{dir: dir}, nil
 }
