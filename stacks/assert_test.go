@@ -267,15 +267,18 @@ func actionsOf(statement M) []string {
 	return nil
 }
 
-// statementsWith are a policy's statements with an action of the service prefix (e.g. "kms:").
-func statementsWith(policy M, prefix string) []M {
+// statementsAbout are a policy's statements about a service (e.g. "kms"): with one of its
+// actions, on one of its ARNs, or with one of its condition keys.
+func statementsAbout(policy M, service string) []M {
 	var out []M
 	for _, s := range policy["PolicyDocument"].(M)["Statement"].(A) {
-		for _, a := range actionsOf(s.(M)) {
-			if strings.HasPrefix(a, prefix) {
-				out = append(out, s.(M))
-				break
-			}
+		st := s.(M)
+		about := strings.Contains(jsonOf(st["Resource"]), ":"+service+":") || strings.Contains(jsonOf(st["Condition"]), `"`+service+":")
+		for _, a := range actionsOf(st) {
+			about = about || strings.HasPrefix(a, service+":")
+		}
+		if about {
+			out = append(out, st)
 		}
 	}
 	return out

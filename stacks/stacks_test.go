@@ -213,7 +213,7 @@ func TestSecretReadGrants(t *testing.T) {
 		}
 		for role, name := range readers {
 			policy := c.v.compute.properties(t, "AWS::IAM::Policy", M{"Roles": A{ref(role)}})
-			read, decrypt := statementsWith(policy, "secretsmanager:"), statementsWith(policy, "kms:")
+			read, decrypt := statementsAbout(policy, "secretsmanager"), statementsAbout(policy, "kms")
 			if len(read) != 1 {
 				t.Errorf("%s: %d secret grants %s, want one", name, len(read), jsonOf(read))
 			} else {
@@ -234,7 +234,7 @@ func TestSecretReadGrants(t *testing.T) {
 		// Nothing else may use the key.
 		for id, p := range c.v.compute.find("AWS::IAM::Policy", nil) {
 			props := p["Properties"].(M)
-			if len(statementsWith(props, "kms:")) == 0 {
+			if len(statementsAbout(props, "kms")) == 0 {
 				continue
 			}
 			for _, r := range props["Roles"].(A) {
