@@ -6,11 +6,8 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -155,49 +152,19 @@ func TestCreateWithoutPhysicalIDFails(t *testing.T) {
 	}
 }
 
-type putRecorder struct {
-	mu     sync.Mutex
-	bodies [][]byte
-	hdrs   []http.Header
-	codes  []int
-	next   atomic.Int32
-}
-
-func (p *putRecorder) handler(codes ...int) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		i := int(p.next.Add(1)) - 1
-		code := 200
-		if i < len(codes) {
-			code = codes[i]
-		}
-		// Recorded before answering: once the client has its answer, the
-		// test may read the record.
-		p.mu.Lock()
-		p.bodies, p.hdrs, p.codes = append(p.bodies, b), append(p.hdrs, r.Header.Clone()), append(p.codes, max(code, 0))
-		p.mu.Unlock()
-		if code == -1 { // drop the connection
-			conn, _, _ := w.(http.Hijacker).Hijack()
-			conn.Close()
-		} else {
-			w.WriteHeader(code)
-		}
-	}
-}
-
 func TestSendRetriesNetworkErrorsAnd5xxOnly(t *testing.T) {
 	cases := []struct {
 		codes    []int
 		wantPuts int
 		wantErr  bool
 	}{
-		{[]int{-1, 502, 200}, 3, false},
+		{[]int{fakesleep.Drop, 502, 200}, 3, false},
 		{[]int{403}, 1, true},
 		{[]int{200}, 1, false},
 	}
 	for _, tc := range cases {
-		rec := &putRecorder{}
-		srv := httptest.NewServer(rec.handler(tc.codes...))
+		rec := &fakesleep.Script{Steps: tc.codes}
+		srv := httptest.NewServer(rec)
 		sleeps := &fakesleep.Recorder{}
 		a := New(nil, quiet(), WithSleep(sleeps.Sleep))
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -205,8 +172,9 @@ func TestSendRetriesNetworkErrorsAnd5xxOnly(t *testing.T) {
 		err := a.Handle(ctx, mustJSON(t, ev))
 		cancel()
 		srv.Close()
-		if (err != nil) != tc.wantErr || len(rec.bodies) != tc.wantPuts {
-			t.Errorf("codes %v: err %v, %d PUTs", tc.codes, err, len(rec.bodies))
+		puts := rec.Requests()
+		if (err != nil) != tc.wantErr || len(puts) != tc.wantPuts {
+			t.Errorf("codes %v: err %v, %d PUTs", tc.codes, err, len(puts))
 		}
 		if err != nil && strings.Contains(err.Error(), "secret") {
 			t.Errorf("error leaks the presigned URL: %v", err)
@@ -214,11 +182,11 @@ func TestSendRetriesNetworkErrorsAnd5xxOnly(t *testing.T) {
 		if w := sleeps.Waits(); len(w) != tc.wantPuts-1 || (len(w) == 2 && w[1] != 2*w[0]) {
 			t.Errorf("codes %v: waits %v, want one before each retry, doubling", tc.codes, w)
 		}
-		for i, h := range rec.hdrs {
-			if v, ok := h["Content-Type"]; !ok || len(v) != 1 || v[0] != "" {
+		for i, p := range puts {
+			if v, ok := p.Header["Content-Type"]; !ok || len(v) != 1 || v[0] != "" {
 				t.Errorf("PUT %d Content-Type %q", i, v)
 			}
-			if !bytes.Equal(rec.bodies[i], rec.bodies[0]) {
+			if !bytes.Equal(p.Body, puts[0].Body) {
 				t.Error("retried PUT changed body")
 			}
 		}

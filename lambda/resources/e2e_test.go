@@ -6,10 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/cfn"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/contract"
@@ -80,14 +83,14 @@ func (e *env) build() {
 
 type outcome struct {
 	cfn.Response
-	puts []recordedPut
+	puts []fakesleep.Request
 	err  error
 }
 
 // event builds a CloudFormation request as the service sends it, including
 // the ServiceToken and ServiceTimeout properties the handlers must not see.
 func (e *env) event(reqType, resType, physicalID string, props map[string]any) map[string]any {
-	id := newUUID()
+	id := uuid.NewString()
 	withService := map[string]any{"ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:fn", "ServiceTimeout": "300"}
 	for k, v := range props {
 		withService[k] = v
@@ -123,6 +126,9 @@ func (e *env) send(ev map[string]any) outcome {
 	o.puts = e.resp.Puts(ev["RequestId"].(string))
 	delivered := 0
 	for _, p := range o.puts {
+		if p.Method != http.MethodPut {
+			e.t.Errorf("response sent with %s, want PUT", p.Method)
+		}
 		if p.Status == 200 {
 			delivered++
 			if err := json.Unmarshal(p.Body, &o.Response); err != nil {
@@ -131,11 +137,11 @@ func (e *env) send(ev map[string]any) outcome {
 			if len(p.Body) > cfn.MaxBodyBytes {
 				e.t.Errorf("response body %d bytes", len(p.Body))
 			}
-			if p.At.After(deadline) {
+			if p.Start.After(deadline) {
 				e.t.Errorf("response PUT after the deadline")
 			}
-			if len(p.ContentType) != 1 || p.ContentType[0] != "" || p.Length != int64(len(p.Body)) {
-				e.t.Errorf("PUT Content-Type %q Content-Length %d for %d bytes", p.ContentType, p.Length, len(p.Body))
+			if ct := p.Header.Values("Content-Type"); len(ct) != 1 || ct[0] != "" || p.Length != int64(len(p.Body)) {
+				e.t.Errorf("PUT Content-Type %q Content-Length %d for %d bytes", ct, p.Length, len(p.Body))
 			}
 		}
 	}
@@ -240,7 +246,7 @@ func TestPoolCreateConflictReconciles(t *testing.T) {
 
 func TestPoolCreateConflictOtherType(t *testing.T) {
 	e := newEnv(t)
-	e.api.pools["ecs-pool"] = map[string]any{"id": newUUID(), "name": "ecs-pool", "type": "process"}
+	e.api.pools["ecs-pool"] = map[string]any{"id": uuid.NewString(), "name": "ecs-pool", "type": "process"}
 	o := e.send(e.event("Create", contract.WorkPoolType, "", poolProps("ecs-pool"))).wantFailed(t, `"process"`, `"ecs"`)
 	if !strings.HasPrefix(o.PhysicalResourceID, cfn.FailedCreatePrefix) {
 		t.Errorf("physical id %q", o.PhysicalResourceID)
@@ -286,7 +292,7 @@ func TestServerErrorsThenSuccess(t *testing.T) {
 func TestRateLimitedThenSuccess(t *testing.T) {
 	e := newEnv(t)
 	e.api.inject(fault{method: "POST", path: "/flows/", status: 429, body: `{"detail":"rate limit"}`, header: map[string]string{"Retry-After": "2"}})
-	e.api.pools["ecs-pool"] = map[string]any{"id": newUUID(), "name": "ecs-pool", "type": "ecs"}
+	e.api.pools["ecs-pool"] = map[string]any{"id": uuid.NewString(), "name": "ecs-pool", "type": "ecs"}
 	e.send(e.event("Create", contract.DeploymentType, "", deploymentProps("hello", "hello-flow", "ecs-pool"))).wantSuccess(t)
 	if w := e.sleeps.Waits(); len(w) != 1 || w[0] != 2*time.Second {
 		t.Errorf("waits %v, want [2s]", w)
@@ -309,7 +315,7 @@ func TestHangAnswersBeforeDeadline(t *testing.T) {
 	e := newEnv(t)
 	e.budget = 4 * time.Second
 	e.api.inject(fault{method: "POST", path: "/work_pools/", hang: true})
-	e.resp.hangFor = 1
+	e.resp.Steps = []int{fakesleep.Hang, 200}
 	o := e.send(e.event("Create", contract.WorkPoolType, "", poolProps("ecs-pool"))).
 		wantFailed(t, "timed out after ", ": POST /work_pools/ still running (attempt 1)")
 	if len(o.puts) != 2 || o.puts[0].Status != 0 {
@@ -421,7 +427,7 @@ func TestDeleteAlreadyGone(t *testing.T) {
 	if o.PhysicalResourceID != "ecs-pool" {
 		t.Errorf("physical id %q", o.PhysicalResourceID)
 	}
-	id := newUUID()
+	id := uuid.NewString()
 	e.send(e.event("Delete", contract.DeploymentType, id, nil)).wantSuccess(t)
 	if e.api.count("DELETE", "/work_pools/ecs-pool") != 1 || e.api.count("DELETE", "/deployments/"+id) != 1 {
 		t.Errorf("calls %+v", e.api.Calls())
@@ -436,7 +442,7 @@ func TestDeleteExisting(t *testing.T) {
 		t.Error("pool not deleted")
 	}
 	e.api.inject(fault{method: "DELETE", path: "/deployments/", status: 403, body: `{"detail":"no rights"}`})
-	e.send(e.event("Delete", contract.DeploymentType, newUUID(), nil)).wantFailed(t, "no rights")
+	e.send(e.event("Delete", contract.DeploymentType, uuid.NewString(), nil)).wantFailed(t, "no rights")
 }
 
 func TestDeletePlaceholderCallsNothing(t *testing.T) {
@@ -534,7 +540,7 @@ func TestBadPropertiesCreateNothing(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
-			e.api.pools["ecs-pool"] = map[string]any{"id": newUUID(), "name": "ecs-pool", "type": "ecs"}
+			e.api.pools["ecs-pool"] = map[string]any{"id": uuid.NewString(), "name": "ecs-pool", "type": "ecs"}
 			o := e.send(e.event("Create", tc.typ, "", tc.props)).wantFailed(t, tc.want...)
 			if !strings.HasPrefix(o.Reason, "invalid "+tc.typ+" properties: ") {
 				t.Errorf("Reason %q", o.Reason)
@@ -557,7 +563,7 @@ func TestUnknownResourceType(t *testing.T) {
 
 func TestResponsePutRetried(t *testing.T) {
 	e := newEnv(t)
-	e.resp.failFor = 1
+	e.resp.Steps = []int{500, 200}
 	ev := e.event("Create", contract.WorkPoolType, "", poolProps("ecs-pool"))
 	o := e.send(ev).wantSuccess(t)
 	if len(o.puts) != 2 || o.puts[0].Status != 500 || o.puts[1].Status != 200 {

@@ -2,16 +2,20 @@ package resources_test
 
 import (
 	"bytes"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/fakesleep"
 )
 
 // fault is one injected answer, consumed by the first request it matches.
@@ -85,14 +89,6 @@ func (f *fakePrefect) lastBody(method, prefix string) map[string]any {
 	return out
 }
 
-func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
-
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -160,7 +156,7 @@ func (f *fakePrefect) serve(w http.ResponseWriter, r *http.Request) {
 		id, ok := f.flows[name]
 		status := 200
 		if !ok {
-			id, status = newUUID(), 201
+			id, status = uuid.NewString(), 201
 			f.flows[name] = id
 		}
 		writeJSON(w, status, map[string]any{"id": id, "name": name, "tags": []string{}})
@@ -219,7 +215,7 @@ func (f *fakePrefect) createPool(w http.ResponseWriter, raw []byte, body map[str
 		detail(w, 409, "A work pool with this name already exists.")
 		return
 	}
-	body["id"] = newUUID()
+	body["id"] = uuid.NewString()
 	f.pools[pc.Name] = body
 	writeJSON(w, 201, body)
 }
@@ -302,66 +298,26 @@ func (f *fakePrefect) upsertDeployment(w http.ResponseWriter, raw []byte, body m
 			return
 		}
 	}
-	body["id"] = newUUID()
+	body["id"] = uuid.NewString()
 	f.deployments[body["id"].(string)] = body
 	writeJSON(w, 201, body)
 }
 
-// responseServer plays the presigned S3 URL and records every PUT.
+// responseServer plays the presigned S3 URL: the repository's one fake response server,
+// fakesleep.Script, over a real connection. Steps scripts the answers (500, fakesleep.Hang).
 type responseServer struct {
+	fakesleep.Script
 	srv *httptest.Server
-
-	mu      sync.Mutex
-	puts    []recordedPut
-	failFor int // answer 500 to this many PUTs first
-	hangFor int // before that, hold this many PUTs until the client gives up (Status 0)
-}
-
-type recordedPut struct {
-	At          time.Time
-	Path        string
-	Body        []byte
-	ContentType []string
-	Length      int64
-	Status      int
 }
 
 func newResponseServer(t *testing.T) *responseServer {
 	rs := &responseServer{}
-	rs.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		rs.mu.Lock()
-		status := 200
-		if r.Method != "PUT" {
-			status = 405
-		} else if rs.hangFor > 0 {
-			rs.hangFor--
-			status = 0
-		} else if rs.failFor > 0 {
-			rs.failFor--
-			status = 500
-		}
-		rs.puts = append(rs.puts, recordedPut{At: time.Now(), Path: r.URL.Path, Body: b,
-			ContentType: r.Header.Values("Content-Type"), Length: r.ContentLength, Status: status})
-		rs.mu.Unlock()
-		if status == 0 {
-			<-r.Context().Done()
-			return
-		}
-		w.WriteHeader(status)
-	}))
+	rs.srv = httptest.NewServer(&rs.Script)
 	t.Cleanup(rs.srv.Close)
 	return rs
 }
 
-func (rs *responseServer) Puts(requestID string) []recordedPut {
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	var out []recordedPut
-	for _, p := range rs.puts {
-		if p.Path == "/resp/"+requestID {
-			out = append(out, p)
-		}
-	}
-	return out
+// Puts returns the requests made to requestID's response URL, in order.
+func (rs *responseServer) Puts(requestID string) []fakesleep.Request {
+	return slices.DeleteFunc(rs.Requests(), func(p fakesleep.Request) bool { return p.Path != "/resp/"+requestID })
 }

@@ -27,6 +27,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/contract"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/harness"
 )
 
@@ -76,7 +77,7 @@ func run(args []string, out io.Writer) error {
 		o.template = filepath.Join(root, "cdk.out", harness.DefaultTemplateName)
 	}
 	if _, err := os.Stat(o.template); err != nil {
-		return fmt.Errorf("%w (run `make synth` first, or pass -template lambda/internal/harness/testdata/%s)", err, harness.DefaultTemplateName)
+		return fmt.Errorf("%w (run `make synth` first, or pass -template testdata/%s, the golden synthesized template)", err, harness.DefaultTemplateName)
 	}
 	stack, err := harness.LoadStack(o.template)
 	if err != nil {
@@ -135,9 +136,9 @@ func run(args []string, out io.Writer) error {
 			fenv[k] = v
 		}
 	}
-	delete(fenv, harness.EnvAPIKeySecretARN)
-	delete(fenv, harness.EnvAuthStringSecretARN)
-	fenv[harness.EnvAPIURL] = server.URL
+	delete(fenv, contract.EnvAPIKeySecretARN)
+	delete(fenv, contract.EnvAuthStringSecretARN)
+	fenv[contract.EnvAPIURL] = server.URL
 	// Port 9 (discard) on loopback is closed: an AWS call fails at once instead of reaching AWS.
 	fenv["AWS_ENDPOINT_URL"] = "http://127.0.0.1:9"
 	cfg := harness.LambdaConfig{Dir: dir, Bootstrap: bootstrap, RIE: rie, Env: fenv, Name: "preview"}
@@ -154,10 +155,7 @@ func run(args []string, out io.Writer) error {
 	ids := map[string]string{}
 	for _, cr := range stack.Resources {
 		start := time.Now()
-		resp, err := runner.Create(ctx, cr)
-		if err == nil {
-			err = resp.Err()
-		}
+		resp, err := harness.Succeeded(runner.Create(ctx, cr))
 		if err != nil {
 			return fmt.Errorf("%s %s: %w\nfunction log (%s):\n%s", cr.Type, cr.LogicalID, err, fn.LogPath, fn.LogTail(20))
 		}
@@ -185,7 +183,7 @@ func summary(ctx context.Context, out io.Writer, server *harness.PrefectServer, 
 	c := server.Client
 	fmt.Fprintln(out)
 	for _, p := range stack.WorkPools() {
-		wp, err := c.WorkPool(ctx, p.Prop("Name"))
+		wp, err := c.ReadWorkPool(ctx, p.Prop("Name"))
 		if err != nil {
 			return err
 		}

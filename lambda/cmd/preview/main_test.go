@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,9 +12,11 @@ import (
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/harness"
 )
 
-// TestPreviewFixture applies the harness fixture through the real function and checks the
-// summary. It starts a Prefect server (about 20 s), so it runs with the integration suite.
-func TestPreviewFixture(t *testing.T) {
+// TestPreviewGolden applies the golden synthesized template (testdata/, kept by
+// TestGoldenTemplates), with the daily deployment paused and given an interval schedule as
+// well, through the real function and checks the summary. It starts a Prefect server (about
+// 20 s), so it runs with the integration suite.
+func TestPreviewGolden(t *testing.T) {
 	if os.Getenv("PREFECT_ECS_CDK_INTEGRATION") != "1" {
 		t.Skip("set PREFECT_ECS_CDK_INTEGRATION=1 to run the preview end to end")
 	}
@@ -25,19 +28,40 @@ func TestPreviewFixture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := filepath.Join(root, "lambda", "internal", "harness", "testdata", harness.DefaultTemplateName)
+	var tmpl map[string]any
+	b, err := os.ReadFile(filepath.Join(root, "testdata", harness.DefaultTemplateName))
+	if err == nil {
+		err = json.Unmarshal(b, &tmpl)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range tmpl["Resources"].(map[string]any) {
+		if props, _ := r.(map[string]any)["Properties"].(map[string]any); props["Name"] == "daily" {
+			props["Paused"] = "true"
+			props["Schedules"] = `[{"active":true,"schedule":{"cron":"0 6 * * *","timezone":"UTC"}},` +
+				`{"active":false,"schedule":{"interval":86400,"anchor_date":"2026-01-01T02:00:00Z","timezone":"UTC"}}]`
+		}
+	}
+	path := filepath.Join(t.TempDir(), harness.DefaultTemplateName)
+	if b, err = json.Marshal(tmpl); err == nil {
+		err = os.WriteFile(path, b, 0o600)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 	var out bytes.Buffer
-	if err := run([]string{"-template", tmpl, "-port", strconv.Itoa(port), "-exit"}, &out); err != nil {
+	if err := run([]string{"-template", path, "-port", strconv.Itoa(port), "-exit"}, &out); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	t.Log(out.String())
 	for _, want := range []string{
-		"work pool ecs-flows-us-east-1 (type ecs",
-		"deployment hello-flow/hello → pool ecs-flows-us-east-1",
-		`schedule cron "0 * * * *" UTC`,
-		"deployment etl/nightly-etl",
+		"work pool ecs-fargate (type ecs",
+		"deployment ecs-flow/hello → pool ecs-fargate\n    no schedule",
+		"deployment daily-etl/daily → pool ecs-fargate [paused]",
+		`schedule cron "0 6 * * *" UTC`,
 		"every 24h0m0s from 2026-01-01T02:00:00",
-		"deployment report/weekly-report → pool ecs-flows-us-east-1 [paused]",
+		"(inactive)",
 		"Prefect UI: http://127.0.0.1:" + strconv.Itoa(port),
 	} {
 		if !strings.Contains(out.String(), want) {

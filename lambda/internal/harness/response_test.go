@@ -29,38 +29,40 @@ func TestResponseServerExactlyOne(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rs.Close()
-	ctx := context.Background()
 
-	if _, err := rs.Await(ctx, "none", 100*time.Millisecond); err == nil {
-		t.Error("Await with no response succeeded")
+	if _, err := rs.Responses("none", 1); err == nil {
+		t.Error("no response passed")
 	}
-
 	ok := `{"Status":"SUCCESS","RequestId":"one","StackId":"s","LogicalResourceId":"L","PhysicalResourceId":"p"}`
 	put(t, rs.URLFor("one"), ok)
-	r, err := rs.Await(ctx, "one", time.Second)
-	if err != nil || r.PhysicalResourceID != "p" || r.Err() != nil {
-		t.Fatalf("Await one = %+v, %v", r, err)
+	if r, err := Succeeded(rs.Responses("one", 1)); err != nil || r.PhysicalResourceID != "p" {
+		t.Fatalf("one response = %+v, %v", r, err)
 	}
-
 	two := strings.ReplaceAll(ok, `"one"`, `"two"`)
 	put(t, rs.URLFor("two"), two)
 	put(t, rs.URLFor("two"), two)
-	if _, err := rs.Await(ctx, "two", time.Second); err == nil {
-		t.Error("Await with two responses succeeded")
+	if _, err := rs.Responses("two", 1); err == nil {
+		t.Error("two responses passed as one")
 	}
-	if _, err := rs.AwaitN(ctx, "two", 2, time.Second); err != nil {
-		t.Errorf("AwaitN(2) = %v", err)
+	if _, err := rs.Responses("two", 2); err != nil {
+		t.Errorf("two responses as two: %v", err)
 	}
-
 	big := `{"Status":"FAILED","RequestId":"big","StackId":"s","LogicalResourceId":"L","PhysicalResourceId":"p","Reason":"` + strings.Repeat("x", 5000) + `"}`
 	put(t, rs.URLFor("big"), big)
-	if _, err := rs.Await(ctx, "big", time.Second); err == nil || !strings.Contains(err.Error(), "4096") {
-		t.Errorf("Await of an oversized body = %v", err)
+	if _, err := rs.Responses("big", 1); err == nil || !strings.Contains(err.Error(), "4096") {
+		t.Errorf("an oversized body: %v", err)
 	}
-
 	put(t, rs.URLFor("noid"), `{"Status":"SUCCESS","RequestId":"noid"}`)
-	if _, err := rs.Await(ctx, "noid", time.Second); err == nil {
+	if _, err := rs.Responses("noid", 1); err == nil {
 		t.Error("a response without PhysicalResourceId passed")
+	}
+	put(t, rs.URL+"/cfn-response/bare", strings.ReplaceAll(ok, `"one"`, `"bare"`))
+	if _, err := rs.Responses("bare", 1); err == nil || !strings.Contains(err.Error(), "presigned") {
+		t.Errorf("a PUT to a rebuilt URL: %v", err)
+	}
+	put(t, rs.URLFor("failed"), strings.ReplaceAll(strings.ReplaceAll(ok, `"one"`, `"failed"`), "SUCCESS", "FAILED"))
+	if _, err := Succeeded(rs.Responses("failed", 1)); err == nil || !strings.Contains(err.Error(), "FAILED") {
+		t.Errorf("a FAILED response succeeded: %v", err)
 	}
 }
 
@@ -71,12 +73,11 @@ func TestCloudProxy(t *testing.T) {
 		io.WriteString(w, `{}`)
 	}))
 	defer up.Close()
-	p, err := StartCloudProxy(up.URL+"/api", "Basic dXNlcjpwYXNz", "pnu_key")
+	p, err := StartCloudProxy(up.URL+"/api", "user:pass", "pnu_key")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
-
 	do := func(auth string) int {
 		req, _ := http.NewRequest(http.MethodGet, p.URL+"/work_pools/x", nil)
 		if auth != "" {
@@ -107,30 +108,31 @@ func TestCloudProxy(t *testing.T) {
 	}
 }
 
-func TestProcessStopKillsGroup(t *testing.T) {
+func TestServiceStopKillsGroup(t *testing.T) {
 	dir := t.TempDir()
-	// The shell starts a grandchild; both must be gone after stop.
-	p, err := startProcess("sh", dir, dir+"/sh.log", baseEnv(dir), "/bin/sh", "-c", "sleep 300 & echo started; wait")
+	// The shell starts a grandchild; both must be gone after Stop.
+	p, err := StartService(context.Background(), ServiceConfig{Name: "sh", LogDir: dir, Env: baseEnv(dir),
+		Argv: []string{"/bin/sh", "-c", "sleep 300 & echo started; wait"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Stop only once the grandchild exists (the shell echoes after starting it); polling, not a
 	// fixed sleep, so a busy machine cannot make the test stop the shell too early.
-	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(p.logTail(5), "started"); {
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(p.LogTail(5), "started"); {
 		if time.Now().After(deadline) {
-			t.Fatalf("shell never started its child: log = %q", p.logTail(5))
+			t.Fatalf("shell never started its child: log = %q", p.LogTail(5))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	pgid := p.cmd.Process.Pid
-	p.stop(time.Second)
-	if !p.exited() {
+	p.Stop()
+	if !p.Exited() {
 		t.Fatal("process still running")
 	}
 	if groupAlive(pgid) {
 		t.Errorf("process group %d still has members", pgid)
 	}
-	if !strings.Contains(p.logTail(5), "started") {
-		t.Errorf("log = %q", p.logTail(5))
+	if !strings.Contains(p.LogTail(5), "started") {
+		t.Errorf("log = %q", p.LogTail(5))
 	}
 }

@@ -2,72 +2,69 @@ package harness
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/cfn"
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/contract"
 )
 
-const fixture = "testdata/PrefectCompute.template.json"
-
-func loadFixture(t *testing.T) *Stack {
+// loadGolden resolves the golden ComputeStack template, a real synthesized one
+// (testdata/PrefectCompute.template.json at the repository root, kept by TestGoldenTemplates).
+func loadGolden(t *testing.T) *Stack {
 	t.Helper()
-	s, err := LoadStack(fixture)
+	s, err := LoadStack(filepath.Join("..", "..", "..", "testdata", DefaultTemplateName))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s
 }
 
-func TestFixtureOrderPoolsFirstAndDependsOn(t *testing.T) {
-	s := loadFixture(t)
-	var got []string
+func TestGoldenOrderPoolsFirstAndDependsOn(t *testing.T) {
+	s := loadGolden(t)
+	pools, deps := s.WorkPools(), s.Deployments()
+	if len(pools) != 1 || len(deps) != 2 {
+		t.Fatalf("%d pools, %d deployments, want 1 and 2", len(pools), len(deps))
+	}
+	var got, ids []string
 	for _, r := range s.Resources {
 		got = append(got, r.LogicalID)
 	}
-	// Alphabetically the deployments come first and Etl precedes Hello; the dependencies
-	// (GetAtt of the pool, Sub of the pool, DependsOn Hello) must win.
-	want := []string{"WorkPoolResource5D3F7E21", "DeploymentHello0A1B2C3D", "DeploymentEtl5E1F2A3B", "DeploymentReport7C8D9E0F"}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("order = %v, want %v", got, want)
+	for _, d := range deps {
+		ids = append(ids, d.LogicalID)
 	}
-	if n := len(s.WorkPools()); n != 1 {
-		t.Errorf("%d pools", n)
+	// Alphabetically the deployments come first; the pool they reference must.
+	if want := append([]string{pools[0].LogicalID}, ids...); !reflect.DeepEqual(got, want) || !slices.IsSorted(ids) || slices.IsSorted(got) {
+		t.Errorf("order = %v, want the pool, then the deployments by logical id", got)
 	}
-	if n := len(s.Deployments()); n != 3 {
-		t.Errorf("%d deployments", n)
+	for _, d := range deps {
+		if !reflect.DeepEqual(d.DependsOn, []string{pools[0].LogicalID}) {
+			t.Errorf("%s DependsOn = %v, want the pool", d.LogicalID, d.DependsOn)
+		}
 	}
-	if s.StackName != "PrefectCompute" || !strings.HasPrefix(s.StackID, "arn:aws:cloudformation:us-east-1:123456789012:stack/PrefectCompute/") {
-		t.Errorf("stack %q %q", s.StackName, s.StackID)
+	if !strings.HasPrefix(s.StackID, "arn:aws:cloudformation:us-east-1:123456789012:stack/PrefectCompute/") {
+		t.Errorf("StackID %q", s.StackID)
 	}
 }
 
-func TestFixtureLeavesAreStrings(t *testing.T) {
-	s := loadFixture(t)
+func TestGoldenLeavesAreStrings(t *testing.T) {
+	s := loadGolden(t)
 	pool := s.WorkPools()[0]
-	for k, want := range map[string]string{
-		"Name":             "ecs-flows-us-east-1",
-		"Type":             "ecs",
-		"ConcurrencyLimit": "10",
-		"Paused":           "false",
-		"ServiceTimeout":   "300",
-	} {
+	for k, want := range map[string]string{"Name": "ecs-fargate", "Type": "ecs", "Paused": "false", "ServiceTimeout": "300"} {
 		if got := pool.Prop(k); got != want {
 			t.Errorf("pool %s = %q, want %q", k, got, want)
 		}
 	}
-	tok := pool.Prop("ServiceToken")
-	if !strings.HasPrefix(tok, "arn:aws:lambda:us-east-1:123456789012:function:PrefectCompute-PrefectResourcesFunction") {
+	if tok := pool.Prop("ServiceToken"); !strings.HasPrefix(tok, "arn:aws:lambda:us-east-1:123456789012:function:PrefectCompute-PrefectResourcesFunction") {
 		t.Errorf("ServiceToken = %q", tok)
 	}
-	hello := s.Deployments()[0]
-	if got := hello.Properties["Tags"]; !reflect.DeepEqual(got, []any{"example", "ecs"}) {
+	daily := s.Deployments()[0]
+	if got := daily.Properties["Tags"]; !reflect.DeepEqual(got, []any{"example", "etl"}) {
 		t.Errorf("Tags = %#v, want a list of strings", got)
-	}
-	for k, want := range map[string]string{"ConcurrencyLimit": "1", "Paused": "false", "EnforceParameterSchema": "false"} {
-		if got := hello.Prop(k); got != want {
-			t.Errorf("hello %s = %q, want %q", k, got, want)
-		}
 	}
 	var walk func(path string, v any)
 	walk = func(path string, v any) {
@@ -90,15 +87,12 @@ func TestFixtureLeavesAreStrings(t *testing.T) {
 	}
 }
 
-func TestFixtureDeploymentsPointAtThePool(t *testing.T) {
-	s := loadFixture(t)
+func TestGoldenDeploymentsPointAtThePool(t *testing.T) {
+	s := loadGolden(t)
 	pool := s.WorkPools()[0].Prop("Name")
 	for _, d := range s.Deployments() {
 		if got := d.Prop("WorkPoolName"); got != pool {
 			t.Errorf("%s WorkPoolName = %q, want %q", d.LogicalID, got, pool)
-		}
-		if !contains(d.DependsOn, s.WorkPools()[0].LogicalID) {
-			t.Errorf("%s DependsOn = %v, want the pool", d.LogicalID, d.DependsOn)
 		}
 		var jv map[string]any
 		if err := json.Unmarshal([]byte(d.Prop("JobVariables")), &jv); err != nil {
@@ -110,17 +104,8 @@ func TestFixtureDeploymentsPointAtThePool(t *testing.T) {
 	}
 }
 
-func contains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-func TestFixtureBaseJobTemplateResolved(t *testing.T) {
-	s := loadFixture(t)
+func TestGoldenBaseJobTemplateResolved(t *testing.T) {
+	s := loadGolden(t)
 	var bjt struct {
 		JobConfiguration map[string]any `json:"job_configuration"`
 		Variables        struct {
@@ -131,20 +116,19 @@ func TestFixtureBaseJobTemplateResolved(t *testing.T) {
 		t.Fatalf("BaseJobTemplate is not JSON after resolving: %v", err)
 	}
 	def := func(k string) any { return bjt.Variables.Properties[k]["default"] }
-	prefix := map[string]string{
-		"cluster":                            "arn:aws:ecs:us-east-1:123456789012:cluster/PrefectCompute-ClusterEB0386A7-",
-		"vpc_id":                             "vpc-",
-		"task_role_arn":                      "arn:aws:iam::123456789012:role/PrefectCompute-FlowTaskRole0C3A5B7D-",
-		"execution_role_arn":                 "arn:aws:iam::123456789012:role/PrefectCompute-FlowExecutionRole8E2D4F6A-",
-		"image":                              "123456789012.dkr.ecr.us-east-1.amazonaws.com/",
-		"prefect_api_auth_string_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:PrefectCompute-PrefectAuthStringSecret",
-	}
-	for k, p := range prefix {
+	for k, p := range map[string]string{
+		"cluster":                    "arn:aws:ecs:us-east-1:123456789012:cluster/PrefectCompute-",
+		"vpc_id":                     "vpc-",
+		"task_role_arn":              "arn:aws:iam::123456789012:role/PrefectCompute-",
+		"execution_role_arn":         "arn:aws:iam::123456789012:role/PrefectCompute-",
+		"image":                      "123456789012.dkr.ecr.us-east-1.amazonaws.com/",
+		"prefect_api_key_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:prefect-api-key",
+	} {
 		if v, _ := def(k).(string); !strings.HasPrefix(v, p) {
 			t.Errorf("%s default = %q, want prefix %q", k, v, p)
 		}
 	}
-	if def("cpu") != 512.0 || def("memory") != 1024.0 || def("match_latest_revision_in_family") != true {
+	if def("cpu") != 1024.0 || def("memory") != 2048.0 || def("match_latest_revision_in_family") != true {
 		t.Errorf("cpu/memory/match_latest = %v %v %v", def("cpu"), def("memory"), def("match_latest_revision_in_family"))
 	}
 	nc, _ := def("network_configuration").(map[string]any)
@@ -155,145 +139,123 @@ func TestFixtureBaseJobTemplateResolved(t *testing.T) {
 		t.Errorf("network_configuration = %v", nc)
 	}
 	logs, _ := def("cloudwatch_logs_options").(map[string]any)
-	if logs["awslogs-region"] != "us-east-1" || !strings.HasPrefix(logs["awslogs-group"].(string), "PrefectCompute-FlowLogGroup") {
+	if logs["awslogs-region"] != "us-east-1" || !strings.HasPrefix(logs["awslogs-group"].(string), "PrefectCompute-FlowRunLogs") {
 		t.Errorf("cloudwatch_logs_options = %v", logs)
 	}
-	if def("prefect_api_auth_string_secret_arn") != s.Function.Env[EnvAuthStringSecretARN] {
-		t.Errorf("pool secret %v != function secret %v", def("prefect_api_auth_string_secret_arn"), s.Function.Env[EnvAuthStringSecretARN])
+	if def("prefect_api_key_secret_arn") != s.Function.Env[contract.EnvAPIKeySecretARN] {
+		t.Errorf("pool secret %v != function secret %v", def("prefect_api_key_secret_arn"), s.Function.Env[contract.EnvAPIKeySecretARN])
 	}
 	if bjt.JobConfiguration["cluster"] != "{{ cluster }}" {
 		t.Errorf("job_configuration.cluster = %v", bjt.JobConfiguration["cluster"])
 	}
 }
 
-func TestFixtureFunction(t *testing.T) {
-	s := loadFixture(t)
-	f := s.Function
-	if f == nil {
-		t.Fatal("no function found from the ServiceToken")
-	}
-	if f.LogicalID != "PrefectResourcesFunction9F3C1A2B" || f.Timeout != 120*time.Second || f.MemoryMB != 256 ||
+func TestGoldenFunction(t *testing.T) {
+	f := loadGolden(t).Function
+	if !strings.HasPrefix(f.LogicalID, "PrefectResourcesFunction") || f.Timeout != 120*time.Second || f.MemoryMB != 256 ||
 		!reflect.DeepEqual(f.Architectures, []string{"arm64"}) {
 		t.Errorf("function = %+v", f)
 	}
-	if f.Env[EnvAPIURL] != "https://prefect.example.internal/api" {
-		t.Errorf("env %s = %q", EnvAPIURL, f.Env[EnvAPIURL])
+	if !strings.HasPrefix(f.Env[contract.EnvAPIURL], "https://api.prefect.cloud/api/accounts/") {
+		t.Errorf("env %s = %q", contract.EnvAPIURL, f.Env[contract.EnvAPIURL])
 	}
-	if _, ok := f.Env[EnvAuthStringSecretARN]; !ok {
-		t.Errorf("env has no %s: %v", EnvAuthStringSecretARN, f.Env)
+	if _, ok := f.Env[contract.EnvAPIKeySecretARN]; !ok {
+		t.Errorf("env has no %s: %v", contract.EnvAPIKeySecretARN, f.Env)
 	}
-	if _, ok := f.Env[EnvAPIKeySecretARN]; ok {
-		t.Errorf("env has %s", EnvAPIKeySecretARN)
-	}
-}
-
-func TestFixtureDeterministic(t *testing.T) {
-	a, b := loadFixture(t), loadFixture(t)
-	for i := range a.Resources {
-		if !reflect.DeepEqual(a.Resources[i].Properties, b.Resources[i].Properties) {
-			t.Fatalf("%s resolves differently on two loads", a.Resources[i].LogicalID)
-		}
+	if _, ok := f.Env[contract.EnvAuthStringSecretARN]; ok {
+		t.Errorf("env has %s", contract.EnvAuthStringSecretARN)
 	}
 }
 
-func resolverFor(t *testing.T, tmpl string) *Resolver {
+func TestGoldenDeterministic(t *testing.T) {
+	a, b := loadGolden(t), loadGolden(t)
+	if !reflect.DeepEqual(a, b) {
+		t.Fatal("the template resolves differently on two loads")
+	}
+}
+
+func decode(t *testing.T, s string) any {
 	t.Helper()
-	dec := json.NewDecoder(strings.NewReader(tmpl))
+	dec := json.NewDecoder(strings.NewReader(s))
 	dec.UseNumber()
-	var tp Template
-	if err := dec.Decode(&tp); err != nil {
+	var v any
+	if err := dec.Decode(&v); err != nil {
 		t.Fatal(err)
 	}
-	return NewResolver(&tp, "S")
+	return v
 }
 
 func TestResolveIntrinsics(t *testing.T) {
-	r := resolverFor(t, `{
-		"Parameters": {"Env": {"Type": "String", "Default": "prod"}, "Size": {"Type": "Number"}},
-		"Conditions": {"IsProd": {"Fn::Equals": [{"Ref": "Env"}, "prod"]},
-		               "NotProd": {"Fn::Not": [{"Condition": "IsProd"}]},
-		               "Both": {"Fn::And": [{"Condition": "IsProd"}, {"Fn::Or": [{"Condition": "NotProd"}, {"Fn::Equals": ["a", "a"]}]}]}},
-		"Mappings": {"M": {"us-east-1": {"Ami": "ami-1"}}},
-		"Resources": {
-			"Vpc": {"Type": "AWS::EC2::VPC"},
-			"Q": {"Type": "AWS::SQS::Queue"},
-			"Pool": {"Type": "Custom::PrefectWorkPool", "Properties": {"Name": {"Fn::Sub": "p-${Env}"}}},
-			"Loop": {"Type": "Custom::PrefectWorkPool", "Properties": {"Name": {"Fn::GetAtt": ["Loop", "Name"]}}}
-		}}`)
-	cases := []struct {
-		in   string
-		want any
-	}{
-		{`{"Fn::Select": [1, {"Fn::Split": [",", "a,b,c"]}]}`, "b"},
-		{`{"Fn::Select": ["0", {"Fn::GetAZs": ""}]}`, "us-east-1a"},
-		{`{"Fn::Join": ["-", ["x", {"Ref": "AWS::Region"}, {"Ref": "AWS::AccountId"}]]}`, "x-us-east-1-123456789012"},
-		{`{"Fn::Sub": ["${A}.${AWS::URLSuffix}/${!Literal}", {"A": {"Ref": "AWS::Partition"}}]}`, "aws.amazonaws.com/${Literal}"},
-		{`{"Fn::Sub": "${Pool.Name}"}`, "p-prod"},
-		{`{"Ref": "Pool"}`, "p-prod"},
-		{`{"Fn::If": ["IsProd", "yes", "no"]}`, "yes"},
-		{`{"Fn::If": ["NotProd", "yes", "no"]}`, "no"},
-		{`{"Fn::If": ["Both", 1, 2]}`, "1"},
-		{`{"Fn::FindInMap": ["M", {"Ref": "AWS::Region"}, "Ami"]}`, "ami-1"},
-		{`{"Fn::ImportValue": "Net:ExportsOutputRefVpcPrivateSubnet1Subnet1234"}`, "subnet-"},
-		{`{"Fn::ImportValue": {"Fn::Sub": "Net:ExportsOutputFnGetAttSg1GroupId"}}`, "sg-"},
-		{`{"Fn::ImportValue": "Net:ExportsOutputRefVpc8378EB38"}`, "vpc-"},
-		{`{"Fn::GetStackOutput": {"StackName": "Net", "Region": {"Ref": "AWS::Region"}, "OutputName": "PublishOutputRefVpcprivateSubnet1SubnetCEAD3716"}}`, "subnet-"},
-		{`{"Fn::GetStackOutput": {"StackName": "Net", "Region": {"Ref": "AWS::Region"}, "OutputName": "PublishOutputFnGetAttWorkerSecurityGroup5529CF0BGroupId1D09"}}`, "sg-"},
-		{`{"Fn::GetStackOutput": {"StackName": "Net", "OutputName": "PublishOutputRefVpc8378EB385002A76F"}}`, "vpc-"},
-		{`{"Ref": "Vpc"}`, "vpc-"},
-		{`{"Fn::GetAtt": ["Q", "Arn"]}`, "arn:aws:sqs:us-east-1:123456789012:S-Q-"},
-		{`{"Ref": "Q"}`, "https://sqs.us-east-1.amazonaws.com/123456789012/S-Q-"},
-		{`{"Ref": "Size"}`, "fake-size"},
-		{`{"Fn::Base64": "hi"}`, "aGk="},
-		{`{"a": 1.50, "b": true, "c": {"Ref": "AWS::NoValue"}, "d": [1, {"Ref": "AWS::NoValue"}]}`, map[string]any{"a": "1.50", "b": "true", "d": []any{"1"}}},
-		{`{"Fn::ToJsonString": {"k": [1, {"Ref": "AWS::Region"}]}}`, `{"k":["1","us-east-1"]}`},
+	var tmpl Template
+	if err := json.Unmarshal([]byte(`{"Resources": {
+		"Q": {"Type": "AWS::SQS::Queue"},
+		"Role": {"Type": "AWS::IAM::Role"},
+		"Topic": {"Type": "AWS::SNS::Topic"},
+		"Pool": {"Type": "Custom::PrefectWorkPool", "Properties": {"Name": {"Fn::Sub": "p-${AWS::Region}"}}}
+	}}`), &tmpl); err != nil {
+		t.Fatal(err)
 	}
-	for _, c := range cases {
-		dec := json.NewDecoder(strings.NewReader(c.in))
-		dec.UseNumber()
-		var v any
-		if err := dec.Decode(&v); err != nil {
-			t.Fatal(err)
-		}
-		got, err := r.Resolve(v)
-		if err != nil {
-			t.Errorf("%s: %v", c.in, err)
-			continue
-		}
-		if w, ok := c.want.(string); ok && strings.HasSuffix(w, "-") {
-			if s, _ := got.(string); !strings.HasPrefix(s, w) {
-				t.Errorf("%s = %v, want prefix %q", c.in, got, w)
-			}
-			continue
-		}
-		if !reflect.DeepEqual(got, c.want) {
-			t.Errorf("%s = %#v, want %#v", c.in, got, c.want)
-		}
-	}
-
-	r.Imports["Net:Fixed"] = "vpc-override"
-	if got, _ := r.Resolve(map[string]any{"Fn::ImportValue": "Net:Fixed"}); got != "vpc-override" {
-		t.Errorf("import override = %v", got)
-	}
-	for _, bad := range []string{
-		`{"Fn::GetAtt": ["Loop", "Name"]}`,
-		`{"Ref": "Missing"}`,
-		`{"Fn::Cidr": ["10.0.0.0/16", 2, 8]}`,
-		`{"Fn::Select": [5, ["a"]]}`,
+	r := NewResolver(&tmpl, "S")
+	for in, want := range map[string]any{
+		`{"Fn::Join": ["-", ["x", {"Ref": "AWS::Region"}, {"Ref": "AWS::AccountId"}]]}`: "x-us-east-1-123456789012",
+		`{"Fn::Sub": "${AWS::Partition}.${AWS::URLSuffix}/${Role.Arn}"}`:                "aws.amazonaws.com/arn:aws:iam::123456789012:role/S-Role-",
+		`{"Fn::GetAtt": ["Pool", "Name"]}`:                                              "p-us-east-1",
+		`{"Ref": "Pool"}`:                                                               "p-us-east-1",
+		`{"Ref": "Q"}`:                                                                  "https://sqs.us-east-1.amazonaws.com/123456789012/S-Q-",
+		`{"Fn::GetAtt": ["Q", "Arn"]}`:                                                  "arn:aws:sqs:us-east-1:123456789012:S-Q-",
+		`{"Fn::GetAtt": ["Q", "QueueName"]}`:                                            "S-Q-",
+		`{"Fn::GetStackOutput": {"StackName": "Net", "Region": {"Ref": "AWS::Region"}, "OutputName": "PublishOutputRefVpcprivateSubnet1SubnetCEAD3716"}}`:         "subnet-",
+		`{"Fn::GetStackOutput": {"StackName": "Net", "Region": {"Ref": "AWS::Region"}, "OutputName": "PublishOutputFnGetAttWorkerSecurityGroup5529CF0BGroupId"}}`: "sg-",
+		`{"Fn::GetStackOutput": {"StackName": "Net", "OutputName": "PublishOutputRefVpc8378EB385002A76F"}}`:                                                       "vpc-",
+		`{"a": 1.50, "b": true, "c": [1, "x"]}`: map[string]any{"a": "1.50", "b": "true", "c": []any{"1", "x"}},
 	} {
-		var v any
-		_ = json.Unmarshal([]byte(bad), &v)
-		if _, err := r.Resolve(v); err == nil {
-			t.Errorf("%s resolved, want an error", bad)
+		got, err := r.Resolve(decode(t, in))
+		if w, ok := want.(string); ok && strings.HasSuffix(w, "-") {
+			if s, _ := got.(string); err != nil || !strings.HasPrefix(s, w) {
+				t.Errorf("%s = %v, %v; want prefix %q", in, got, err, w)
+			}
+		} else if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("%s = %#v, %v; want %#v", in, got, err, want)
 		}
+	}
+	r.Outputs["Net:Fixed"] = "vpc-override"
+	if got, _ := r.Resolve(decode(t, `{"Fn::GetStackOutput": {"StackName": "Net", "OutputName": "Fixed"}}`)); got != "vpc-override" {
+		t.Errorf("output override = %v", got)
+	}
+	// Anything the synthesized templates do not use fails, naming what is not supported.
+	for in, want := range map[string]string{
+		`{"Fn::If": ["C", "a", "b"]}`:         "Fn::If is not supported",
+		`{"Fn::Select": [0, ["a"]]}`:          "Fn::Select is not supported",
+		`{"Fn::Split": [",", "a,b"]}`:         "Fn::Split is not supported",
+		`{"Fn::FindInMap": ["M", "a", "b"]}`:  "Fn::FindInMap is not supported",
+		`{"Fn::Base64": "x"}`:                 "Fn::Base64 is not supported",
+		`{"Fn::GetAZs": ""}`:                  "Fn::GetAZs is not supported",
+		`{"Fn::ImportValue": "Net:Vpc"}`:      "Fn::ImportValue is not supported",
+		`{"Fn::Cidr": ["10.0.0.0/16", 2, 8]}`: "Fn::Cidr is not supported",
+		`{"Condition": "IsProd"}`:             "Condition is not supported",
+		`{"Fn::Sub": ["${A}", {"A": "x"}]}`:   "Fn::Sub: unsupported arguments",
+		`{"Ref": "AWS::NoValue"}`:             "AWS::NoValue: no such resource",
+		`{"Ref": "Missing"}`:                  "Missing: no such resource",
+		`{"Ref": "Topic"}`:                    "Ref of Topic (AWS::SNS::Topic) is not supported",
+		`{"Fn::GetAtt": ["Role", "RoleId"]}`:  "RoleId of Role (AWS::IAM::Role) is not supported",
+		`{"Fn::GetStackOutput": {"StackName": "Net", "OutputName": "Other"}}`: "no fake value",
+	} {
+		if _, err := r.Resolve(decode(t, in)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want one containing %q", in, err, want)
+		}
+	}
+	tmpl.Resources["Pool"].Condition = "IsProd"
+	if _, err := NewStack(r); err == nil || !strings.Contains(err.Error(), "Condition IsProd") {
+		t.Errorf("a resource with a Condition resolved: %v", err)
 	}
 }
 
 func TestEventsShape(t *testing.T) {
-	s := loadFixture(t)
+	s := loadGolden(t)
 	pool := s.WorkPools()[0]
-	ev := pool.UpdateEvent(s.StackID, "ecs-flows-us-east-1", pool.With(map[string]any{"Description": "old", "Paused": nil}))
-	b, err := json.Marshal(ev)
+	ev := pool.Event(cfn.Update, "ecs-fargate", pool.With(map[string]any{"Description": "old", "Paused": nil}))
+	ev.StackID, ev.RequestID, ev.ResponseURL = s.StackID, "r-1", "http://127.0.0.1:1/x"
+	b, err := wireEvent(ev)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,11 +266,14 @@ func TestEventsShape(t *testing.T) {
 			t.Errorf("event has no %s", k)
 		}
 	}
-	old := m["OldResourceProperties"].(map[string]any)
-	if old["Description"] != "old" || old["Paused"] != nil || pool.Prop("Paused") != "false" {
-		t.Errorf("With changed the original or missed a change: %v", old)
+	back, err := cfn.ParseEvent(b)
+	if err != nil || back.StackID != s.StackID || back.PhysicalResourceID != "ecs-fargate" || back.OldResourceProperties["Description"] != "old" {
+		t.Errorf("the function parses %+v, %v", back, err)
 	}
-	if c := pool.CreateEvent(s.StackID); c.PhysicalResourceID != "" || c.OldResourceProperties != nil || c.RequestID == ev.RequestID {
+	if _, ok := back.OldResourceProperties["Paused"]; ok || pool.Prop("Paused") != "false" {
+		t.Errorf("With changed the original or missed a change: %v", back.OldResourceProperties)
+	}
+	if c := pool.Event(cfn.Create, "", nil); c.PhysicalResourceID != "" || c.OldResourceProperties != nil {
 		t.Errorf("create event = %+v", c)
 	}
 }

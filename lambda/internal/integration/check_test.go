@@ -4,25 +4,26 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/cfn"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/harness"
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/prefect"
 )
 
 // succeed returns a check for one request: it fails t unless the request got exactly one
 // SUCCESS response. (A func, so calls read succeed(t)(r.Create(ctx, cr)).)
-func succeed(t *testing.T) func(*harness.Response, error) *harness.Response {
-	return func(resp *harness.Response, err error) *harness.Response {
+func succeed(t *testing.T) func(*cfn.Response, error) *cfn.Response {
+	return func(resp *cfn.Response, err error) *cfn.Response {
 		t.Helper()
-		if err != nil {
-			t.Fatalf("%v\nfunction log tail:\n%s", err, env.fn.LogTail(20))
-		}
-		if err := resp.Err(); err != nil {
+		if _, err := harness.Succeeded(resp, err); err != nil {
 			t.Fatalf("%v\nfunction log tail:\n%s", err, env.fn.LogTail(20))
 		}
 		return resp
@@ -66,10 +67,10 @@ func diff(path string, want, got any) []string {
 				out = append(out, fmt.Sprintf("%s: want object, got %v", p, short(g)))
 				return
 			}
-			for _, k := range harness.SortedKeys(wv) {
+			for _, k := range slices.Sorted(maps.Keys(wv)) {
 				walk(p+"."+k, wv[k], gv[k])
 			}
-			for _, k := range harness.SortedKeys(gv) {
+			for _, k := range slices.Sorted(maps.Keys(gv)) {
 				if _, ok := wv[k]; !ok {
 					out = append(out, fmt.Sprintf("%s.%s: unexpected %v", p, k, short(gv[k])))
 				}
@@ -116,10 +117,10 @@ var stackVariables = []string{
 }
 
 // checkPool compares the pool in Prefect with the properties sent.
-func checkPool(t *testing.T, ctx context.Context, cr *harness.CustomResource) *harness.WorkPool {
+func checkPool(t *testing.T, ctx context.Context, cr *harness.CustomResource) *prefect.WorkPool {
 	t.Helper()
 	name := cr.Prop("Name")
-	wp, err := env.prefect.Client.WorkPool(ctx, name)
+	wp, err := env.prefect.Client.ReadWorkPool(ctx, name)
 	if err != nil {
 		t.Fatalf("pool %s in Prefect: %v", name, err)
 	}
@@ -142,7 +143,7 @@ func checkPool(t *testing.T, ctx context.Context, cr *harness.CustomResource) *h
 	expectSame(t, "base_job_template.job_configuration", sent["job_configuration"], got["job_configuration"])
 	sentVars := props(sent)
 	gotVars := props(got)
-	for _, k := range harness.SortedKeys(sentVars) {
+	for _, k := range slices.Sorted(maps.Keys(sentVars)) {
 		w, ok := sentVars[k]["default"]
 		if !ok {
 			continue

@@ -10,6 +10,6 @@
 //	PREFECT_ECS_CDK_INTEGRATION=1 go test ./lambda/internal/integration -run '^$' -bench . -benchtime 3x
 //
 // PREFECT_ECS_CDK_TEMPLATE picks another template than cdk.out/PrefectCompute.template.json,
-// e.g. the harness fixture lambda/internal/harness/testdata/PrefectCompute.template.json.
+// e.g. the golden synthesized template testdata/PrefectCompute.template.json.
 // PREFECT_ECS_CDK_KEEP=1 keeps the work directory (logs of every process) after a pass too.
 package integration

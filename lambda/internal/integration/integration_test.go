@@ -4,11 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/cfn"
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/contract"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/harness"
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/prefect"
 )
 
 // TestStackLifecycle plays one stack's life as CloudFormation would: create the pool and every
@@ -62,15 +68,16 @@ func TestStackLifecycle(t *testing.T) {
 		// Lambda may deliver the same asynchronous event twice: same RequestId, same
 		// ResponseURL. Both answers must name the same object, and there must be one.
 		for _, cr := range []*harness.CustomResource{pools[0], deps[0]} {
-			ev := cr.CreateEvent(r.StackID)
+			ev := cr.Event(cfn.Create, "", nil)
 			first := succeed(t)(r.Send(ctx, ev))
 			second := succeed(t)(r.Send(ctx, ev))
 			if first.PhysicalResourceID != ids[cr.LogicalID] || second.PhysicalResourceID != ids[cr.LogicalID] {
 				t.Errorf("%s replay gave %q and %q, want %q", cr.LogicalID, first.PhysicalResourceID, second.PhysicalResourceID, ids[cr.LogicalID])
 			}
 		}
-		same, err := s.prefect.Client.Deployments(ctx, deps[0].Prop("Name"))
-		if err != nil {
+		var same []harness.Deployment
+		filter := map[string]any{"deployments": map[string]any{"name": map[string]any{"any_": []string{deps[0].Prop("Name")}}}}
+		if err := s.prefect.Client.Do(ctx, http.MethodPost, "/deployments/filter", filter, &same); err != nil {
 			t.Fatal(err)
 		}
 		n := 0
@@ -130,7 +137,7 @@ func TestStackLifecycle(t *testing.T) {
 		checkDeployment(t, ctx, renamed, newID)
 		// CloudFormation's clean-up phase: Delete with the old id and the old properties.
 		succeed(t)(r.Delete(ctx, d, oldID))
-		if _, err := s.prefect.Client.Deployment(ctx, oldID); !harness.IsNotFound(err) {
+		if _, err := s.prefect.Client.Deployment(ctx, oldID); !prefect.IsNotFound(err) {
 			t.Errorf("old deployment %s after its Delete: %v, want 404", oldID, err)
 		}
 		checkDeployment(t, ctx, renamed, newID)
@@ -159,7 +166,7 @@ func TestStackLifecycle(t *testing.T) {
 			deps[i] = moved
 		}
 		succeed(t)(r.Delete(ctx, p, oldName))
-		if _, err := s.prefect.Client.WorkPool(ctx, oldName); !harness.IsNotFound(err) {
+		if _, err := s.prefect.Client.ReadWorkPool(ctx, oldName); !prefect.IsNotFound(err) {
 			t.Errorf("old pool %s after its Delete: %v, want 404", oldName, err)
 		}
 		for _, d := range deps {
@@ -184,7 +191,7 @@ func TestStackLifecycle(t *testing.T) {
 			// Rollback deletes whatever id the failed Create answered.
 			succeed(t)(r.Delete(ctx, bad, resp.PhysicalResourceID))
 		}
-		if _, err := s.prefect.Client.WorkPool(ctx, "it-bad-pool"); !harness.IsNotFound(err) {
+		if _, err := s.prefect.Client.ReadWorkPool(ctx, "it-bad-pool"); !prefect.IsNotFound(err) {
 			t.Errorf("invalid pool exists in Prefect: %v", err)
 		}
 		checkPool(t, ctx, pools[0])
@@ -192,7 +199,7 @@ func TestStackLifecycle(t *testing.T) {
 	})
 
 	step("DeletePlaceholders", func(t *testing.T) {
-		for _, id := range []string{"create-failed:" + harness.NewRequestID(), harness.NewRequestID(), "not-a-uuid"} {
+		for _, id := range []string{"create-failed:" + uuid.NewString(), uuid.NewString(), "not-a-uuid"} {
 			succeed(t)(r.Delete(ctx, deps[0], id))
 		}
 		succeed(t)(r.Delete(ctx, pools[0], "it-never-created-pool"))
@@ -211,12 +218,12 @@ func TestStackLifecycle(t *testing.T) {
 			succeed(t)(r.Delete(ctx, cr, ids[cr.LogicalID]))
 		}
 		for _, d := range deps {
-			if _, err := s.prefect.Client.Deployment(ctx, ids[d.LogicalID]); !harness.IsNotFound(err) {
+			if _, err := s.prefect.Client.Deployment(ctx, ids[d.LogicalID]); !prefect.IsNotFound(err) {
 				t.Errorf("deployment %s after Delete: %v, want 404", d.Prop("Name"), err)
 			}
 		}
 		for _, p := range pools {
-			if _, err := s.prefect.Client.WorkPool(ctx, p.Prop("Name")); !harness.IsNotFound(err) {
+			if _, err := s.prefect.Client.ReadWorkPool(ctx, p.Prop("Name")); !prefect.IsNotFound(err) {
 				t.Errorf("pool %s after Delete: %v, want 404", p.Prop("Name"), err)
 			}
 		}
@@ -234,25 +241,19 @@ func TestCloudAPIKey(t *testing.T) {
 	s := need(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	fn, proxy, err := s.startCloudFunction(ctx, "cloud")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
-	defer fn.Stop()
-	r := s.newRunner(fn)
+	fn, proxy, r := s.startCloudFunction(t, ctx, "cloud")
 
 	pool := s.stack.WorkPools()[0]
 	pool = pool.With(map[string]any{"Name": "it-cloud-" + randomHex(3)})
-	resp, err := r.Create(ctx, pool)
-	if err != nil || resp.Err() != nil {
-		t.Fatalf("Create through the Cloud-style proxy: %v %v\n%s", err, resp.Err(), fn.LogTail(20))
+	resp, err := harness.Succeeded(r.Create(ctx, pool))
+	if err != nil {
+		t.Fatalf("Create through the Cloud-style proxy: %v\n%s", err, fn.LogTail(20))
 	}
 	checkPool(t, ctx, pool)
-	if resp, err := r.Delete(ctx, pool, resp.PhysicalResourceID); err != nil || resp.Err() != nil {
-		t.Fatalf("Delete through the proxy: %v %v", err, resp.Err())
+	if _, err := harness.Succeeded(r.Delete(ctx, pool, resp.PhysicalResourceID)); err != nil {
+		t.Fatalf("Delete through the proxy: %v", err)
 	}
-	if _, err := s.prefect.Client.WorkPool(ctx, pool.Prop("Name")); !harness.IsNotFound(err) {
+	if _, err := s.prefect.Client.ReadWorkPool(ctx, pool.Prop("Name")); !prefect.IsNotFound(err) {
 		t.Errorf("pool after Delete: %v", err)
 	}
 	reqs := proxy.Requests()
@@ -271,7 +272,7 @@ func TestCloudAPIKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bad, err := s.startFunction(ctx, "cloud-wrong-key", s.functionEnv(proxy.URL, map[string]string{harness.EnvAPIKeySecretARN: wrongARN}))
+	bad, err := s.startFunction(ctx, "cloud-wrong-key", s.functionEnv(proxy.URL, map[string]string{contract.EnvAPIKeySecretARN: wrongARN}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +294,7 @@ func TestMissingSecret(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	missing := fmt.Sprintf("arn:aws:secretsmanager:%s:%s:secret:does-not-exist-AbCdEf", harness.FakeRegion, harness.FakeAccountID)
-	fn, err := s.startFunction(ctx, "missing-secret", s.functionEnv(s.prefect.URL, map[string]string{harness.EnvAuthStringSecretARN: missing}))
+	fn, err := s.startFunction(ctx, "missing-secret", s.functionEnv(s.prefect.URL, map[string]string{contract.EnvAuthStringSecretARN: missing}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,16 +5,20 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/harness"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/iamcheck"
@@ -100,12 +104,12 @@ func startLiveAWS(t *testing.T, ctx context.Context, s *suite) *liveAWS {
 	if err := os.WriteFile(exe, append([]byte("#!"+python+"\n"), src...), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	m, err := harness.StartMoto(ctx, harness.MotoConfig{Dir: filepath.Join(dir, "moto"), Executable: exe})
+	m, err := harness.StartMoto(ctx, filepath.Join(dir, "moto"), exe)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(m.Stop)
-	if err := m.StartRecording(ctx); err != nil {
+	if _, err := m.Call(ctx, http.MethodPost, "/moto-api/recorder/start-recording", "", ""); err != nil {
 		t.Fatal(err)
 	}
 	script, err := filepath.Abs(filepath.Join("testdata", "liveworker_aws.py"))
@@ -137,7 +141,7 @@ func (a *liveAWS) call(ctx context.Context, req map[string]any, out any) error {
 
 // workerCalls returns the calls moto recorded from accessKey, in order.
 func (a *liveAWS) workerCalls(ctx context.Context, accessKey string) ([]iamcheck.Call, error) {
-	rec, err := a.moto.Recording(ctx)
+	rec, err := a.moto.Call(ctx, http.MethodGet, "/moto-api/recorder/download-recording", "", "")
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +161,7 @@ func (a *liveAWS) workerCalls(ctx context.Context, accessKey string) ([]iamcheck
 // liveStack is a variant's template with its references mapped onto real moto resources.
 type liveStack struct {
 	stack    *harness.Stack
-	worker   *harness.ContainerDef
+	worker   *containerDef
 	policy   *iamcheck.Policy
 	cluster  string // ARN
 	queue    string // name
@@ -177,7 +181,7 @@ func prepareLiveStack(t *testing.T, ctx context.Context, aws *liveAWS, template 
 		t.Fatal(err)
 	}
 	r := harness.NewResolver(tmpl, fmt.Sprintf("LiveWorker%d", index))
-	worker := workerContainer(t, r)
+	worker := workerContainer(t, tmpl, r)
 	ref := func(id string) string {
 		v, err := r.Resolve(map[string]any{"Ref": id})
 		if err != nil {
@@ -187,7 +191,7 @@ func prepareLiveStack(t *testing.T, ctx context.Context, aws *liveAWS, template 
 	}
 	var clusterName string
 	var roles, logGroups []string
-	for _, id := range harness.SortedKeys(tmpl.Resources) {
+	for _, id := range slices.Sorted(maps.Keys(tmpl.Resources)) {
 		switch tmpl.Resources[id].Type {
 		case "AWS::ECS::Cluster":
 			if clusterName != "" {
@@ -204,14 +208,11 @@ func prepareLiveStack(t *testing.T, ctx context.Context, aws *liveAWS, template 
 	if clusterName == "" || queue == "" {
 		t.Fatalf("%s: want an ECS cluster and the worker's observer queue name, got %q and %q", template, clusterName, queue)
 	}
-	ext, err := r.ExternalValues()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ext := stackOutputs(t, tmpl, r)
 	// Distinct fake ids by kind, in a stable order.
 	byKind := map[string][]string{}
 	seen := map[string]bool{}
-	for _, name := range harness.SortedKeys(ext) {
+	for _, name := range slices.Sorted(maps.Keys(ext)) {
 		v := ext[name]
 		kind, _, _ := strings.Cut(v, "-")
 		if (kind == "subnet" || kind == "sg" || kind == "vpc") && !seen[v] {
@@ -245,7 +246,7 @@ func prepareLiveStack(t *testing.T, ctx context.Context, aws *liveAWS, template 
 	}
 	for name, v := range ext {
 		if rv, ok := real[v]; ok {
-			r.Imports[name] = rv
+			r.Outputs[name] = rv
 		}
 	}
 	// The fake ARNs the resolver builds for the cluster and the roles must be the ones moto
@@ -257,24 +258,12 @@ func prepareLiveStack(t *testing.T, ctx context.Context, aws *liveAWS, template 
 	if err != nil {
 		t.Fatal(err)
 	}
-	worker = workerContainer(t, r)
-	docs, err := r.RolePolicyDocuments(worker.TaskRoleID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var policies []*iamcheck.Policy
-	for _, d := range docs {
-		p, err := iamcheck.ParsePolicyDocument(d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		policies = append(policies, p)
-	}
-	return &liveStack{stack: stack, worker: worker, policy: iamcheck.Merge(policies...), cluster: made.Cluster, queue: queue, resolver: r}
+	worker = workerContainer(t, tmpl, r)
+	return &liveStack{stack: stack, worker: worker, policy: rolePolicy(t, tmpl, r, worker.TaskRoleID), cluster: made.Cluster, queue: queue, resolver: r}
 }
 
 func clusterID(tmpl *harness.Template) string {
-	for _, id := range harness.SortedKeys(tmpl.Resources) {
+	for _, id := range slices.Sorted(maps.Keys(tmpl.Resources)) {
 		if tmpl.Resources[id].Type == "AWS::ECS::Cluster" {
 			return id
 		}
@@ -282,23 +271,141 @@ func clusterID(tmpl *harness.Template) string {
 	return ""
 }
 
+// containerDef is a container of a task definition of the template, resolved; TaskRoleID is
+// the logical id of the task definition's role.
+type containerDef struct {
+	TaskRoleID, User     string
+	Command              []string
+	Environment, Secrets map[string]string
+}
+
 // workerContainer is the container whose command runs `prefect worker start`.
-func workerContainer(t *testing.T, r *harness.Resolver) *harness.ContainerDef {
+func workerContainer(t *testing.T, tmpl *harness.Template, r *harness.Resolver) *containerDef {
 	t.Helper()
-	defs, err := r.ContainerDefinitions()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range defs {
-		if i := indexOf(d.Command, "worker"); i >= 0 && i+1 < len(d.Command) && d.Command[i+1] == "start" {
-			if d.TaskRoleID == "" {
-				t.Fatalf("worker task definition %s has no task role of this template", d.TaskDefinitionID)
+	for _, id := range slices.Sorted(maps.Keys(tmpl.Resources)) {
+		res := tmpl.Resources[id]
+		if res.Type != "AWS::ECS::TaskDefinition" {
+			continue
+		}
+		resolved, err := r.Resolve(res.Properties)
+		if err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+		var td struct {
+			ContainerDefinitions []struct {
+				Command, User        any
+				Environment, Secrets []struct{ Name, Value, ValueFrom string }
 			}
-			return d
+		}
+		b, _ := json.Marshal(resolved)
+		if err := json.Unmarshal(b, &td); err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+		for _, cd := range td.ContainerDefinitions {
+			c := &containerDef{Environment: map[string]string{}, Secrets: map[string]string{}}
+			c.User, _ = cd.User.(string)
+			for _, x := range asList(cd.Command) {
+				c.Command = append(c.Command, x.(string))
+			}
+			for _, e := range cd.Environment {
+				c.Environment[e.Name] = e.Value
+			}
+			for _, e := range cd.Secrets {
+				c.Secrets[e.Name] = e.ValueFrom
+			}
+			if i := indexOf(c.Command, "worker"); i < 0 || i+1 == len(c.Command) || c.Command[i+1] != "start" {
+				continue
+			}
+			ga, _ := res.Properties["TaskRoleArn"].(map[string]any)
+			if role, _ := ga["Fn::GetAtt"].([]any); len(role) == 2 {
+				c.TaskRoleID, _ = role[0].(string)
+			}
+			if tmpl.Resources[c.TaskRoleID] == nil {
+				t.Fatalf("worker task definition %s has no task role of this template", id)
+			}
+			return c
 		}
 	}
 	t.Fatal("no container of the template runs `prefect worker start`")
 	return nil
+}
+
+func asList(v any) []any {
+	l, _ := v.([]any)
+	return l
+}
+
+// rolePolicy merges, resolved, every policy document that applies to the role with logical
+// id roleID: its inline Policies, and each AWS::IAM::Policy of the template that lists it in
+// Roles. Managed policies fail the test: their statements are not in the template, so no
+// check could account for them.
+func rolePolicy(t *testing.T, tmpl *harness.Template, r *harness.Resolver, roleID string) *iamcheck.Policy {
+	t.Helper()
+	role := tmpl.Resources[roleID]
+	var docs []any
+	for _, p := range asList(role.Properties["Policies"]) {
+		docs = append(docs, p.(map[string]any)["PolicyDocument"])
+	}
+	for _, id := range slices.Sorted(maps.Keys(tmpl.Resources)) {
+		res := tmpl.Resources[id]
+		if res.Type == "AWS::IAM::ManagedPolicy" || role.Properties["ManagedPolicyArns"] != nil {
+			t.Fatalf("role %s or the template has managed policies, whose statements the check cannot see", roleID)
+		}
+		if res.Type == "AWS::IAM::Policy" && slices.ContainsFunc(asList(res.Properties["Roles"]), func(x any) bool {
+			m, _ := x.(map[string]any)
+			return m["Ref"] == roleID
+		}) {
+			docs = append(docs, res.Properties["PolicyDocument"])
+		}
+	}
+	var policies []*iamcheck.Policy
+	for _, d := range docs {
+		resolved, err := r.Resolve(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc, _ := resolved.(map[string]any)
+		p, err := iamcheck.ParsePolicyDocument(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		policies = append(policies, p)
+	}
+	if len(policies) == 0 {
+		t.Fatalf("no policy of the template applies to role %s", roleID)
+	}
+	return iamcheck.Merge(policies...)
+}
+
+// stackOutputs lists the values the template takes from other stacks (Fn::GetStackOutput, by
+// "StackName:OutputName") with the fake value each resolves to now.
+func stackOutputs(t *testing.T, tmpl *harness.Template, r *harness.Resolver) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			if m, ok := x["Fn::GetStackOutput"].(map[string]any); ok {
+				v, err := r.Resolve(x)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out[fmt.Sprint(m["StackName"], ":", m["OutputName"])] = v.(string)
+			}
+			for _, e := range x {
+				walk(e)
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		}
+	}
+	for _, res := range tmpl.Resources {
+		walk(res.Properties)
+	}
+	return out
 }
 
 func indexOf(l []string, s string) int {
@@ -333,9 +440,15 @@ func runLiveVariant(t *testing.T, s *suite, aws *liveAWS, v liveVariant, index i
 	accessKey := fmt.Sprintf("AKIALIVEWORKER%06d", index)
 	w := startLiveWorker(t, ctx, s, aws, ls, accessKey)
 
-	// Five runs at once, as a burst of schedules would start them.
+	// The first run alone, then the other four at once, as a burst of schedules would start
+	// them. The first registers the deployment's task definition; the burst must reuse it
+	// (match_latest_revision_in_family). The first run goes alone because prefect-aws 0.7.12's
+	// family cache has no lock: runs of a deployment whose family does not exist yet, submitted
+	// in the same instant, can each register a revision (seen on a loaded machine: 2 for 5).
+	// That costs one spare, identical revision once per new deployment and is upstream's to fix;
+	// asserting on it would make this test depend on timing.
 	var runs []string
-	for i := 0; i < liveRuns; i++ {
+	createRun := func() {
 		var fr struct {
 			ID string `json:"id"`
 		}
@@ -343,6 +456,14 @@ func runLiveVariant(t *testing.T, s *suite, aws *liveAWS, v liveVariant, index i
 			t.Fatal(err)
 		}
 		runs = append(runs, fr.ID)
+	}
+	createRun()
+	waitFor(t, ctx, w, "the first run's RunTask", func() (bool, error) {
+		calls, err := aws.workerCalls(ctx, accessKey)
+		return err == nil && count(calls, "ecs:RunTask") == 1, err
+	})
+	for i := 1; i < liveRuns; i++ {
+		createRun()
 	}
 
 	// Wait until the worker has started a task for each run and Prefect shows them all
@@ -483,12 +604,12 @@ func startLiveWorker(t *testing.T, ctx context.Context, s *suite, aws *liveAWS, 
 		env[k] = v
 	}
 	var envList []string
-	for _, k := range harness.SortedKeys(env) {
+	for _, k := range slices.Sorted(maps.Keys(env)) {
 		envList = append(envList, k+"="+env[k])
 	}
 	w, err := harness.StartService(ctx, harness.ServiceConfig{
 		Name: "worker-" + ls.stack.WorkPools()[0].Prop("Name"), LogDir: aws.dir, WorkDir: scratch,
-		Argv: ls.worker.Command, Env: envList, RunAs: runAs,
+		Argv: append([]string{filepath.Join(venvBin, ls.worker.Command[0])}, ls.worker.Command[1:]...), Env: envList, RunAs: runAs,
 		HealthURL: fmt.Sprintf("http://127.0.0.1:%d/health", port), StartTimeout: 2 * time.Minute,
 	})
 	if err != nil {
@@ -508,7 +629,7 @@ func startLiveWorker(t *testing.T, ctx context.Context, s *suite, aws *liveAWS, 
 // numeric User, else defaultWorkerUID. If that user cannot read the venv's interpreter (a
 // pyenv under a 0700 /root, say), the worker gets CAP_DAC_READ_SEARCH: it may then read any
 // file, but still write only where that user may, which is what the test shows.
-func workerScratch(t *testing.T, c *harness.ContainerDef, python string) (string, *harness.RunAs) {
+func workerScratch(t *testing.T, c *containerDef, python string) (string, *harness.RunAs) {
 	t.Helper()
 	scratch, err := os.MkdirTemp("", "prefect-ecs-cdk-worker-")
 	if err != nil {
@@ -589,7 +710,7 @@ func observeStoppedTask(t *testing.T, ctx context.Context, s *suite, aws *liveAW
 	}
 	now := time.Now().UTC().Format(time.RFC3339)
 	event := map[string]any{
-		"version": "0", "id": harness.NewRequestID(), "detail-type": "ECS Task State Change", "source": "aws.ecs",
+		"version": "0", "id": uuid.NewString(), "detail-type": "ECS Task State Change", "source": "aws.ecs",
 		"account": harness.FakeAccountID, "time": now, "region": harness.FakeRegion, "resources": []string{taskArn},
 		"detail": map[string]any{
 			"clusterArn": ls.cluster, "taskArn": taskArn, "taskDefinitionArn": taskDef,

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/contract"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/harness"
 )
 
@@ -103,7 +104,7 @@ func setUp() (*suite, error) {
 		tmpl = filepath.Join(root, tmpl)
 	}
 	if _, err := os.Stat(tmpl); err != nil {
-		return nil, fmt.Errorf("template %s: %w (run `make synth`, or set PREFECT_ECS_CDK_TEMPLATE=lambda/internal/harness/testdata/%s)", tmpl, err, harness.DefaultTemplateName)
+		return nil, fmt.Errorf("template %s: %w (run `make synth`, or set PREFECT_ECS_CDK_TEMPLATE=testdata/%s, the golden synthesized template)", tmpl, err, harness.DefaultTemplateName)
 	}
 	stack, err := harness.LoadStack(tmpl)
 	if err != nil {
@@ -134,7 +135,7 @@ func setUp() (*suite, error) {
 	}()
 	go func() {
 		defer wg.Done()
-		s.moto, errs[1] = harness.StartMoto(ctx, harness.MotoConfig{Dir: filepath.Join(dir, "moto")})
+		s.moto, errs[1] = harness.StartMoto(ctx, filepath.Join(dir, "moto"), "")
 	}()
 	go func() {
 		defer wg.Done()
@@ -154,7 +155,7 @@ func setUp() (*suite, error) {
 	if s.responses, err = harness.StartResponseServer(); err != nil {
 		return s, err
 	}
-	if s.fn, err = s.startFunction(ctx, "main", s.functionEnv(s.prefect.URL, map[string]string{harness.EnvAuthStringSecretARN: s.authARN})); err != nil {
+	if s.fn, err = s.startFunction(ctx, "main", s.functionEnv(s.prefect.URL, map[string]string{contract.EnvAuthStringSecretARN: s.authARN})); err != nil {
 		return s, err
 	}
 	s.runner = s.newRunner(s.fn)
@@ -171,9 +172,9 @@ func (s *suite) functionEnv(apiURL string, secrets map[string]string) map[string
 			out[k] = v
 		}
 	}
-	delete(out, harness.EnvAPIKeySecretARN)
-	delete(out, harness.EnvAuthStringSecretARN)
-	out[harness.EnvAPIURL] = apiURL
+	delete(out, contract.EnvAPIKeySecretARN)
+	delete(out, contract.EnvAuthStringSecretARN)
+	out[contract.EnvAPIURL] = apiURL
 	out["AWS_ENDPOINT_URL"] = s.moto.URL
 	for k, v := range secrets {
 		out[k] = v
@@ -216,10 +217,10 @@ func (s *suite) secretLeaks() []string {
 		}
 	}
 	if s.responses != nil {
-		for _, r := range s.responses.All() {
+		for _, r := range s.responses.Requests() {
 			for _, sec := range s.secrets {
-				if sec != "" && strings.Contains(string(r.Raw), sec) {
-					where = append(where, "the response to "+r.RequestID)
+				if sec != "" && strings.Contains(string(r.Body), sec) {
+					where = append(where, "the response PUT to "+r.Path)
 					break
 				}
 			}
@@ -247,22 +248,24 @@ func (s *suite) tearDown() {
 
 // startCloudFunction runs the function the Prefect Cloud way: a fresh API key stored in moto's
 // Secrets Manager, and a Cloud-like proxy (Bearer key or 401) in front of the local server.
-// The caller stops the function and closes the proxy.
-func (s *suite) startCloudFunction(ctx context.Context, name string) (*harness.Lambda, *harness.CloudProxy, error) {
+// It returns the function, the proxy and a runner for it; both stop when tb ends.
+func (s *suite) startCloudFunction(tb testing.TB, ctx context.Context, name string) (*harness.Lambda, *harness.CloudProxy, *harness.Runner) {
+	tb.Helper()
 	key := "pnu_" + randomHex(18)
 	s.addSecret(key)
 	arn, err := s.moto.CreateSecret(ctx, "prefect-ecs-cdk/"+name+"/api-key-"+randomHex(4), key)
 	if err != nil {
-		return nil, nil, err
+		tb.Fatal(err)
 	}
-	proxy, err := harness.StartCloudProxy(s.prefect.URL, harness.BasicAuth(s.authString), key)
+	proxy, err := harness.StartCloudProxy(s.prefect.URL, s.authString, key)
 	if err != nil {
-		return nil, nil, err
+		tb.Fatal(err)
 	}
-	fn, err := s.startFunction(ctx, name, s.functionEnv(proxy.URL, map[string]string{harness.EnvAPIKeySecretARN: arn}))
+	tb.Cleanup(proxy.Close)
+	fn, err := s.startFunction(ctx, name, s.functionEnv(proxy.URL, map[string]string{contract.EnvAPIKeySecretARN: arn}))
 	if err != nil {
-		proxy.Close()
-		return nil, nil, err
+		tb.Fatal(err)
 	}
-	return fn, proxy, nil
+	tb.Cleanup(fn.Stop)
+	return fn, proxy, s.newRunner(fn)
 }

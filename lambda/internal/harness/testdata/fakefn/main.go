@@ -1,6 +1,7 @@
 // Command fakefn is a stand-in custom-resource function for the harness's own tests: it
-// answers through the ResponseURL like the real one, and misbehaves on request (property
-// Mode: "twice", "none", "crash") so the harness's checks can be tested.
+// answers through the ResponseURL like the real one (with lambda/cfn's event and response),
+// and misbehaves on request (property Mode: "twice", "none", "crash") so the harness's
+// checks can be tested.
 package main
 
 import (
@@ -12,19 +13,15 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/cfn"
 )
 
-type event struct {
-	RequestType        string         `json:"RequestType"`
-	ResponseURL        string         `json:"ResponseURL"`
-	StackID            string         `json:"StackId"`
-	RequestID          string         `json:"RequestId"`
-	LogicalResourceID  string         `json:"LogicalResourceId"`
-	PhysicalResourceID string         `json:"PhysicalResourceId"`
-	ResourceProperties map[string]any `json:"ResourceProperties"`
-}
-
-func handle(ctx context.Context, ev event) (string, error) {
+func handle(ctx context.Context, raw json.RawMessage) (string, error) {
+	ev, err := cfn.ParseEvent(raw)
+	if err != nil {
+		return "", err
+	}
 	mode, _ := ev.ResourceProperties["Mode"].(string)
 	if mode == "crash" {
 		panic("asked to crash")
@@ -33,11 +30,9 @@ func handle(ctx context.Context, ev event) (string, error) {
 	if phys == "" {
 		phys = "fake-" + ev.LogicalResourceID
 	}
-	body, _ := json.Marshal(map[string]any{
-		"Status": "SUCCESS", "RequestId": ev.RequestID, "StackId": ev.StackID,
-		"LogicalResourceId": ev.LogicalResourceID, "PhysicalResourceId": phys,
-		"Data": map[string]string{"ApiURL": os.Getenv("PREFECT_API_URL"), "Endpoint": os.Getenv("AWS_ENDPOINT_URL")},
-	})
+	body := cfn.EncodeResponse(cfn.Response{Status: cfn.StatusSuccess, RequestID: ev.RequestID, StackID: ev.StackID,
+		LogicalResourceID: ev.LogicalResourceID, PhysicalResourceID: phys,
+		Data: map[string]string{"ApiURL": os.Getenv("PREFECT_API_URL"), "Endpoint": os.Getenv("AWS_ENDPOINT_URL")}})
 	n := 1
 	switch mode {
 	case "none":
@@ -45,7 +40,7 @@ func handle(ctx context.Context, ev event) (string, error) {
 	case "twice":
 		n = 2
 	}
-	for i := 0; i < n; i++ {
+	for range n {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPut, ev.ResponseURL, bytes.NewReader(body))
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
