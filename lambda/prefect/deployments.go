@@ -61,30 +61,18 @@ type Deployment struct {
 // UpsertFlow returns the flow with this name, creating it if needed (201 new,
 // 200 existing): deployments need the flow's id.
 func (c *Client) UpsertFlow(ctx context.Context, in FlowCreate) (*Flow, error) {
-	var out Flow
-	if err := c.do(ctx, "POST", "/flows/", in, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return call[Flow](ctx, c, "POST", "/flows/", in)
 }
 
 // UpsertDeployment creates or replaces the deployment named in.Name for
 // in.FlowID (201 new, 200 existing); 404 when the work pool does not exist.
 func (c *Client) UpsertDeployment(ctx context.Context, in DeploymentCreate) (*Deployment, error) {
-	var out Deployment
-	if err := c.do(ctx, "POST", "/deployments/", in, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return call[Deployment](ctx, c, "POST", "/deployments/", in)
 }
 
 // ReadDeployment reads a deployment by id; 404 when it does not exist.
 func (c *Client) ReadDeployment(ctx context.Context, id string) (*Deployment, error) {
-	var out Deployment
-	if err := c.do(ctx, "GET", "/deployments/"+url.PathEscape(id), nil, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return call[Deployment](ctx, c, "GET", "/deployments/"+url.PathEscape(id), nil)
 }
 
 // DeleteDeployment deletes a deployment by id (204); 404 when already gone.

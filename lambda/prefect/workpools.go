@@ -28,33 +28,21 @@ type WorkPoolUpdate struct {
 // WorkPool is the part of Prefect's work pool answer the resources use; other
 // fields are ignored so newer servers do not break decoding.
 type WorkPool struct {
-	ID               string         `json:"id"`
-	Name             string         `json:"name"`
-	Type             string         `json:"type"`
-	Description      *string        `json:"description"`
-	BaseJobTemplate  map[string]any `json:"base_job_template"`
-	IsPaused         bool           `json:"is_paused"`
-	ConcurrencyLimit *int           `json:"concurrency_limit"`
-	Status           *string        `json:"status"`
+	ID string `json:"id"`
+	// WorkPoolCreate holds the fields the pool was created (or last updated) with.
+	WorkPoolCreate
+	Status *string `json:"status"`
 }
 
 // CreateWorkPool creates a pool: 201, or 409 when the name exists, 403 for a
 // reserved ("prefect…") name, 422 for a template Prefect rejects.
 func (c *Client) CreateWorkPool(ctx context.Context, in WorkPoolCreate) (*WorkPool, error) {
-	var out WorkPool
-	if err := c.do(ctx, "POST", "/work_pools/", in, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return call[WorkPool](ctx, c, "POST", "/work_pools/", in)
 }
 
 // ReadWorkPool reads a pool by name; 404 when it does not exist.
 func (c *Client) ReadWorkPool(ctx context.Context, name string) (*WorkPool, error) {
-	var out WorkPool
-	if err := c.do(ctx, "GET", poolPath(name), nil, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return call[WorkPool](ctx, c, "GET", poolPath(name), nil)
 }
 
 // UpdateWorkPool patches a pool in place (204); 404 when it does not exist.
@@ -68,3 +56,12 @@ func (c *Client) DeleteWorkPool(ctx context.Context, name string) error {
 }
 
 func poolPath(name string) string { return "/work_pools/" + url.PathEscape(name) }
+
+// call sends one request and decodes Prefect's answer into a new T.
+func call[T any](ctx context.Context, c *Client, method, path string, in any) (*T, error) {
+	var out T
+	if err := c.do(ctx, method, path, in, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

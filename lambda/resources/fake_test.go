@@ -193,13 +193,17 @@ func strictDecode(w http.ResponseWriter, raw []byte, into any) bool {
 	return true
 }
 
+// poolCreate is Prefect 3.9.1's server-side WorkPoolCreate, field for field in its order (not
+// the client's type: the strict decode must catch a field the client sends that the server
+// does not know).
 type poolCreate struct {
-	Name             string         `json:"name"`
-	Type             string         `json:"type"`
-	Description      *string        `json:"description"`
-	BaseJobTemplate  map[string]any `json:"base_job_template"`
-	IsPaused         bool           `json:"is_paused"`
-	ConcurrencyLimit *int           `json:"concurrency_limit"`
+	Name                 string         `json:"name"`
+	Description          *string        `json:"description"`
+	Type                 string         `json:"type"`
+	BaseJobTemplate      map[string]any `json:"base_job_template"`
+	IsPaused             bool           `json:"is_paused"`
+	ConcurrencyLimit     *int           `json:"concurrency_limit"`
+	StorageConfiguration any            `json:"storage_configuration"`
 }
 
 func (f *fakePrefect) createPool(w http.ResponseWriter, raw []byte, body map[string]any) {

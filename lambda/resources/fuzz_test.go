@@ -18,10 +18,10 @@ import (
 type memAPI struct{}
 
 func (memAPI) CreateWorkPool(_ context.Context, in prefect.WorkPoolCreate) (*prefect.WorkPool, error) {
-	return &prefect.WorkPool{ID: "0b6c1b8e-7c39-4a43-9f55-0d0a5f0f2a11", Name: in.Name, Type: in.Type}, nil
+	return &prefect.WorkPool{ID: "0b6c1b8e-7c39-4a43-9f55-0d0a5f0f2a11", WorkPoolCreate: prefect.WorkPoolCreate{Name: in.Name, Type: in.Type}}, nil
 }
 func (memAPI) ReadWorkPool(_ context.Context, name string) (*prefect.WorkPool, error) {
-	return &prefect.WorkPool{ID: "0b6c1b8e-7c39-4a43-9f55-0d0a5f0f2a11", Name: name, Type: "ecs"}, nil
+	return &prefect.WorkPool{ID: "0b6c1b8e-7c39-4a43-9f55-0d0a5f0f2a11", WorkPoolCreate: prefect.WorkPoolCreate{Name: name, Type: "ecs"}}, nil
 }
 func (memAPI) UpdateWorkPool(context.Context, string, prefect.WorkPoolUpdate) error { return nil }
 func (memAPI) DeleteWorkPool(context.Context, string) error {

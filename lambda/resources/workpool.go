@@ -20,26 +20,29 @@ func NewWorkPools(connect Connect) *WorkPools { return &WorkPools{connect: conne
 // Create makes the pool, or adopts and reconciles an existing one of the same
 // name and type, so a retried or re-run Create converges instead of failing.
 func (w *WorkPools) Create(ctx context.Context, props map[string]any) (string, map[string]string, error) {
-	spec, err := contract.ParseWorkPool(props)
-	if err != nil {
-		return "", nil, err
-	}
-	api, err := w.connect(ctx)
+	spec, api, err := w.begin(ctx, props)
 	if err != nil {
 		return "", nil, err
 	}
 	return w.create(ctx, api, spec)
 }
 
+// begin parses the properties and, only when they are valid, connects: a bad
+// template never reaches Prefect.
+func (w *WorkPools) begin(ctx context.Context, props map[string]any) (*contract.WorkPool, API, error) {
+	spec, err := contract.ParseWorkPool(props)
+	if err != nil {
+		return spec, nil, err
+	}
+	api, err := w.connect(ctx)
+	return spec, api, err
+}
+
 // Update patches the pool in place; a new name is a new pool (new physical
 // id), and CloudFormation deletes the old one afterwards. A pool deleted
 // behind the stack's back is created again.
 func (w *WorkPools) Update(ctx context.Context, physicalID string, props, _ map[string]any) (string, map[string]string, error) {
-	spec, err := contract.ParseWorkPool(props)
-	if err != nil {
-		return "", nil, err
-	}
-	api, err := w.connect(ctx)
+	spec, api, err := w.begin(ctx, props)
 	if err != nil {
 		return "", nil, err
 	}
