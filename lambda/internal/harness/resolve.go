@@ -31,12 +31,13 @@ type Resolver struct {
 	// Outputs overrides Fn::GetStackOutput by "StackName:OutputName".
 	Outputs map[string]string
 
-	t *Template
+	t      *Template
+	naming map[string]bool // pools whose Name is being resolved: a reference back is a cycle
 }
 
 // NewResolver returns a Resolver for t with the fake account in FakeRegion.
 func NewResolver(t *Template, stackName string) *Resolver {
-	return &Resolver{StackName: stackName, Outputs: map[string]string{}, t: t,
+	return &Resolver{StackName: stackName, Outputs: map[string]string{}, t: t, naming: map[string]bool{},
 		StackID: fmt.Sprintf("arn:aws:cloudformation:%s:%s:stack/%s/%s", FakeRegion, FakeAccountID, stackName, fakeHash(stackName, 32))}
 }
 
@@ -158,15 +159,15 @@ func (r *Resolver) lookup(id, attr string) (string, error) {
 	name := r.StackName + "-" + id[:min(len(id), 30)] + "-" + strings.ToUpper(fakeHash(r.StackName+"/"+id, 12))
 	arn := fmt.Sprintf(arnFormats[res.Type], FakeRegion, FakeAccountID, name)
 	switch typ := res.Type; {
-	case typ == contract.WorkPoolType && (attr == "" || attr == contract.AttrName):
+	case typ == contract.WorkPoolType && (attr == "" || attr == contract.AttrName) && !r.naming[id]:
+		r.naming[id] = true
+		defer delete(r.naming, id)
 		return r.str(res.Properties["Name"])
 	case typ == "AWS::SQS::Queue" && attr == "":
 		return fmt.Sprintf("https://sqs.%s.amazonaws.com/%s/%s", FakeRegion, FakeAccountID, name), nil
-	case typ == "AWS::SQS::Queue" && attr == "QueueName":
-		return name, nil
 	case typ == "AWS::ECS::TaskDefinition" && attr == "", arnFormats[typ] != "" && attr == "Arn":
 		return arn, nil
-	case arnFormats[typ] != "" && attr == "":
+	case arnFormats[typ] != "" && attr == "", typ == "AWS::SQS::Queue" && attr == "QueueName":
 		return name, nil
 	}
 	return "", fmt.Errorf("%s of %s (%s) is not supported", cmp.Or(attr, "Ref"), id, res.Type)

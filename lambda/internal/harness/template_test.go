@@ -191,7 +191,8 @@ func TestResolveIntrinsics(t *testing.T) {
 		"Q": {"Type": "AWS::SQS::Queue"},
 		"Role": {"Type": "AWS::IAM::Role"},
 		"Topic": {"Type": "AWS::SNS::Topic"},
-		"Pool": {"Type": "Custom::PrefectWorkPool", "Properties": {"Name": {"Fn::Sub": "p-${AWS::Region}"}}}
+		"Pool": {"Type": "Custom::PrefectWorkPool", "Properties": {"Name": {"Fn::Sub": "p-${AWS::Region}"}}},
+		"Loop": {"Type": "Custom::PrefectWorkPool", "Properties": {"Name": {"Fn::GetAtt": ["Loop", "Name"]}}}
 	}}`), &tmpl); err != nil {
 		t.Fatal(err)
 	}
@@ -237,6 +238,7 @@ func TestResolveIntrinsics(t *testing.T) {
 		`{"Ref": "AWS::NoValue"}`:             "AWS::NoValue: no such resource",
 		`{"Ref": "Missing"}`:                  "Missing: no such resource",
 		`{"Ref": "Topic"}`:                    "Ref of Topic (AWS::SNS::Topic) is not supported",
+		`{"Fn::GetAtt": ["Loop", "Name"]}`:    "Name of Loop (Custom::PrefectWorkPool) is not supported", // a cycle, not a stack overflow
 		`{"Fn::GetAtt": ["Role", "RoleId"]}`:  "RoleId of Role (AWS::IAM::Role) is not supported",
 		`{"Fn::GetStackOutput": {"StackName": "Net", "OutputName": "Other"}}`: "no fake value",
 	} {
@@ -244,6 +246,7 @@ func TestResolveIntrinsics(t *testing.T) {
 			t.Errorf("%s: error %v, want one containing %q", in, err, want)
 		}
 	}
+	delete(tmpl.Resources, "Loop")
 	tmpl.Resources["Pool"].Condition = "IsProd"
 	if _, err := NewStack(r); err == nil || !strings.Contains(err.Error(), "Condition IsProd") {
 		t.Errorf("a resource with a Condition resolved: %v", err)
