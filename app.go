@@ -42,7 +42,7 @@ func LoadConfig(app awscdk.App, projectRoot string) (stacks.Config, *prefectyaml
 	}
 	var errs []error
 	for _, d := range flows.Deployments {
-		if err := prefectcr.CheckJobVariables(d.JobVariables); err != nil {
+		if err := prefectcr.CheckJobVariables(d.JobVariables, map[string]any{"cpu": cfg.FlowRunCPU, "memory": cfg.FlowRunMemory}); err != nil {
 			errs = append(errs, fmt.Errorf("prefect.yaml: deployment %q: work_pool.job_variables: %w", d.Name, err))
 		}
 	}

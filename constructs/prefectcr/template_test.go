@@ -25,10 +25,10 @@ func TestECSBaseJobTemplateDefaults(t *testing.T) {
 }
 
 func TestCheckJobVariables(t *testing.T) {
-	if err := CheckJobVariables(map[string]any{"cpu": 512, "memory": 1024, "env": map[string]any{}}); err != nil {
+	if err := CheckJobVariables(map[string]any{"cpu": 512, "memory": 1024, "env": map[string]any{}}, poolSize); err != nil {
 		t.Fatal(err)
 	}
-	if err := CheckJobVariables(map[string]any{"cpus": 512}); err == nil || !strings.Contains(err.Error(), `"cpus" is not a variable`) {
+	if err := CheckJobVariables(map[string]any{"cpus": 512}, poolSize); err == nil || !strings.Contains(err.Error(), `"cpus" is not a variable`) {
 		t.Fatalf("typo accepted: %v", err)
 	}
 }
@@ -49,13 +49,7 @@ func TestCheckTemplate(t *testing.T) {
 // TestEmbeddedTemplateMatchesPinnedPrefectAws fails when the embedded template drifts from
 // what the pinned prefect-aws generates; `make template` refreshes it.
 func TestEmbeddedTemplateMatchesPinnedPrefectAws(t *testing.T) {
-	py := os.Getenv("PREFECT_PYTHON")
-	if py == "" {
-		if os.Getenv("PREFECT_ECS_CDK_INTEGRATION") == "1" {
-			t.Fatal("PREFECT_PYTHON is not set (make test sets it to the venv's python)")
-		}
-		t.Skip("PREFECT_PYTHON not set; run through `make test`")
-	}
+	py := prefectPython(t)
 	prefect := filepath.Join(filepath.Dir(py), "prefect")
 	cmd := exec.Command(prefect, "work-pool", "get-default-base-job-template", "--type", "ecs")
 	cmd.Env = append(os.Environ(), "PREFECT_HOME="+t.TempDir(), "PREFECT_SERVER_ANALYTICS_ENABLED=false")
@@ -71,4 +65,18 @@ func TestEmbeddedTemplateMatchesPinnedPrefectAws(t *testing.T) {
 	if !reflect.DeepEqual(live, embedded) {
 		t.Fatal("constructs/prefectcr/ecs_base_job_template.json differs from the pinned prefect-aws: run `make template`")
 	}
+}
+
+// prefectPython is the pinned Prefect's interpreter, $PREFECT_PYTHON; the test is skipped
+// without it, and fails without it under `make test`.
+func prefectPython(t *testing.T) string {
+	t.Helper()
+	py := os.Getenv("PREFECT_PYTHON")
+	if py == "" {
+		if os.Getenv("PREFECT_ECS_CDK_INTEGRATION") == "1" {
+			t.Fatal("PREFECT_PYTHON is not set (make test sets it to the venv's python)")
+		}
+		t.Skip("PREFECT_PYTHON not set; run through `make test`")
+	}
+	return py
 }
