@@ -80,7 +80,7 @@ func NewComputeStack(scope constructs.Construct, id string, props *ComputeStackP
 	})
 	observer := NewObserver(stack, ObserverProps{Cluster: cluster})
 	prefect, err := NewPrefectResources(stack, PrefectResourcesProps{
-		Config: cfg, Network: net, Cluster: cluster, FlowImageURI: reg.FlowImage.ImageUri(),
+		Config: cfg, Network: net, Cluster: cluster, FlowImageURI: reg.FlowImage.ImageUri(), FlowImageHash: *reg.FlowImage.AssetHash(),
 		FlowRun: flowRun, FlowRunLogGroup: flowRunLogs, Secrets: secrets, Flows: props.Flows,
 	})
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/constructs/prefectcr"
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/contract"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/stacks/prefectyaml"
 )
 
@@ -25,6 +26,9 @@ type PrefectResourcesProps struct {
 	Cluster awsecs.ICluster
 	// FlowImageURI is the flow runs' default image.
 	FlowImageURI *string
+	// FlowImageHash is the flow image's asset hash (its tag in ECR): the version of a
+	// deployment whose prefect.yaml entry sets none, so every run names its code.
+	FlowImageHash string
 	// FlowRun and FlowRunLogGroup are the flow runs' roles and log group.
 	FlowRun         FlowRunRoles
 	FlowRunLogGroup awslogs.ILogGroup
@@ -73,7 +77,7 @@ func NewPrefectResources(scope constructs.Construct, props PrefectResourcesProps
 	pool, err := prefectcr.NewWorkPool(scope, "WorkPool", prefectcr.WorkPoolProps{
 		Provider:         provider,
 		Name:             cfg.WorkPoolName,
-		Description:      cfg.WorkPoolDescription,
+		Description:      contract.PoolDescriptionMark(cfg.WorkPoolDescription, *awscdk.Stack_Of(scope).StackName()),
 		ConcurrencyLimit: cfg.WorkPoolConcurrencyLimit,
 		Paused:           cfg.WorkPoolPaused,
 		BaseJobTemplate:  template,
@@ -103,6 +107,10 @@ func newDeployments(scope constructs.Construct, provider prefectcr.Provider, poo
 			return nil, fmt.Errorf("prefect.yaml: deployments %s and %s/%s map to the same CloudFormation id %s; rename one", other, d.FlowName, d.Name, cid)
 		}
 		ids[cid] = d.FlowName + "/" + d.Name
+		if d.Version == "" {
+			d.Version = props.FlowImageHash
+		}
+		d.Tags, d.Labels = contract.DeploymentMarks(d.Tags, *awscdk.Stack_Of(scope).StackName())
 		dep, err := prefectcr.NewDeployment(scope, cid, prefectcr.DeploymentProps{
 			Provider:  provider,
 			Pool:      pool,

@@ -20,6 +20,7 @@ const (
 	PropPullSteps              = "PullSteps"
 	PropSchedules              = "Schedules"
 	PropEnforceParameterSchema = "EnforceParameterSchema"
+	PropLabels                 = "Labels"
 )
 
 // Deployment is the typed property set of a Custom::PrefectDeployment. On the wire every
@@ -38,8 +39,10 @@ type Deployment struct {
 	Tags          []string
 	Parameters    map[string]any
 	JobVariables  map[string]any
-	PullSteps     []map[string]any
-	Schedules     []DeploymentSchedule
+	// Labels are Prefect's key-value labels (the stack's marks, DeploymentMarks).
+	Labels    map[string]any
+	PullSteps []map[string]any
+	Schedules []DeploymentSchedule
 	// ConcurrencyLimit is 0 for no limit.
 	ConcurrencyLimit int
 	Paused           bool
@@ -74,6 +77,9 @@ func (d Deployment) Properties(tokenJSON func(any) string) (map[string]any, erro
 	plain := map[string]any{PropPullSteps: d.PullSteps, PropSchedules: schedules}
 	if len(d.Parameters) > 0 {
 		plain[PropParameters] = d.Parameters
+	}
+	if len(d.Labels) > 0 {
+		plain[PropLabels] = d.Labels
 	}
 	for k, v := range plain {
 		b, err := json.Marshal(v)
@@ -149,6 +155,7 @@ func ParseDeployment(m map[string]any) (*Deployment, error) {
 		Tags:          p.strList(PropTags),
 		Parameters:    p.jsonObject(PropParameters, false),
 		JobVariables:  p.jsonObject(PropJobVariables, false),
+		Labels:        p.jsonObject(PropLabels, false),
 		Paused:        p.boolean(PropPaused),
 	}
 	if n := p.integer(PropConcurrencyLimit, 1); n != nil {

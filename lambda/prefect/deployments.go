@@ -35,6 +35,7 @@ type DeploymentCreate struct {
 	Tags                   []string                      `json:"tags"`
 	Parameters             map[string]any                `json:"parameters"`
 	JobVariables           map[string]any                `json:"job_variables"`
+	Labels                 map[string]any                `json:"labels"`
 	PullSteps              []map[string]any              `json:"pull_steps"`
 	Schedules              []contract.DeploymentSchedule `json:"schedules"`
 	ConcurrencyLimit       *int                          `json:"concurrency_limit"`

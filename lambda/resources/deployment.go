@@ -94,6 +94,7 @@ func request(s *contract.Deployment, flowID string) prefect.DeploymentCreate {
 		Tags:                   s.Tags,
 		Parameters:             nonNilMap(s.Parameters),
 		JobVariables:           nonNilMap(s.JobVariables),
+		Labels:                 nonNilMap(s.Labels),
 		PullSteps:              s.PullSteps,
 		Schedules:              s.Schedules,
 		Paused:                 s.Paused,

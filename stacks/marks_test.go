@@ -1,0 +1,89 @@
+package stacks
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/stacks/prefectyaml"
+)
+
+// TestDeploymentVersionAndMarks: a prefect.yaml entry without `version` gets the flow
+// image's asset hash (its ECR tag), one with `version` keeps it; every deployment carries
+// the managed-by and stack tags and labels, and the pool's description names the stack.
+func TestDeploymentVersionAndMarks(t *testing.T) {
+	env := environmentWithFlows(t, map[string]string{
+		"hello.py": "from prefect import flow\n\n@flow(name='f')\ndef f():\n    pass\n",
+		"prefect.yaml": "deployments:\n" +
+			"  - {name: plain, entrypoint: hello.py:f, tags: [mine]}\n" +
+			"  - {name: pinned, entrypoint: hello.py:f, version: '2.1'}\n",
+	})
+	cfg := DefaultConfig()
+	hash := *env.Registry.FlowImage.AssetHash()
+	if len(hash) != 64 {
+		t.Fatalf("flow image asset hash %q is not a sha256", hash)
+	}
+	compute := newStackTemplate(env.Compute.Stack)
+	stack := *env.Compute.Stack.StackName()
+	want := map[string]string{"plain": hash, "pinned": "2.1"}
+	deps := compute.find("Custom::PrefectDeployment", nil)
+	if len(deps) != 2 {
+		t.Fatalf("want 2 deployments, got %d", len(deps))
+	}
+	for id, d := range deps {
+		p := d["Properties"].(M)
+		name, _ := p["Name"].(string)
+		if p["Version"] != want[name] {
+			t.Errorf("%s: Version %v, want %q", id, p["Version"], want[name])
+		}
+		var tags []string
+		for _, tag := range p["Tags"].([]any) {
+			tags = append(tags, tag.(string))
+		}
+		wantTags := []string{"managed-by:prefect-ecs-cdk", "cloudformation-stack:" + stack}
+		if name == "plain" {
+			wantTags = append([]string{"mine"}, wantTags...)
+		}
+		if !slices.Equal(tags, wantTags) {
+			t.Errorf("%s: Tags %v, want %v", id, tags, wantTags)
+		}
+		var labels map[string]any
+		if err := json.Unmarshal([]byte(p["Labels"].(string)), &labels); err != nil ||
+			labels["managed-by"] != "prefect-ecs-cdk" || labels["cloudformation-stack"] != stack || len(labels) != 2 {
+			t.Errorf("%s: Labels %v (%v)", id, p["Labels"], err)
+		}
+	}
+	pool := compute.properties(t, "Custom::PrefectWorkPool", nil)
+	if d, _ := pool["Description"].(string); !strings.HasPrefix(d, cfg.WorkPoolDescription+"\n\n") ||
+		!strings.Contains(d, "Managed by CloudFormation stack "+stack+": a change made in Prefect lasts until the stack next updates this pool.") {
+		t.Errorf("pool Description %q does not carry the stack's mark", d)
+	}
+}
+
+// environmentWithFlows synthesizes the default configuration with a flows folder holding
+// files (a prefect.yaml and its flow sources) instead of flows/.
+func environmentWithFlows(t *testing.T, files map[string]string) *Environment {
+	t.Helper()
+	dir := t.TempDir()
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	file, err := prefectyaml.Load(filepath.Join(dir, "prefect.yaml"), dir, "ecs-fargate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.ProjectRoot, _ = filepath.Abs("..")
+	env, err := NewEnvironment(awscdk.NewApp(&awscdk.AppProps{Context: appContext(t)}), cfg, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
