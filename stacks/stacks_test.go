@@ -524,13 +524,10 @@ func TestImportedVpc(t *testing.T) {
 func TestDeploymentIDCollisionIsAnError(t *testing.T) {
 	root, _ := filepath.Abs("..")
 	flows := t.TempDir()
-	src, err := os.ReadFile(filepath.Join(root, "flows", "hello.py"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := []byte("from prefect import flow\n\n@flow(name='f')\ndef f():\n    pass\n\n@flow(name='f-x')\ndef g():\n    pass\n")
 	yaml := "deployments:\n" +
-		"  - {name: x-y, flow_name: f, entrypoint: hello.py:ecs_flow}\n" +
-		"  - {name: y, flow_name: f-x, entrypoint: hello.py:ecs_flow}\n"
+		"  - {name: x-y, entrypoint: hello.py:f}\n" +
+		"  - {name: y, entrypoint: hello.py:g}\n"
 	for name, text := range map[string][]byte{"hello.py": src, "prefect.yaml": []byte(yaml)} {
 		if err := os.WriteFile(filepath.Join(flows, name), text, 0o644); err != nil {
 			t.Fatal(err)

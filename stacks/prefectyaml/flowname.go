@@ -65,13 +65,21 @@ func nameFromDecorators(decorators []string, fn string) (string, error) {
 				if a[3] == "None" {
 					return defaultFlowName(fn), nil
 				}
-				return "", fmt.Errorf("function %q sets its flow name from an expression (%s); set flow_name in prefect.yaml", fn, a[3])
+				return "", &exprNameError{fn: fn, expr: a[3]}
 			}
 			return literal(a[1], a[2]), nil
 		}
 		return defaultFlowName(fn), nil
 	}
 	return "", fmt.Errorf("function %q is not decorated with @flow", fn)
+}
+
+// exprNameError is FlowName's answer for a name=… argument that is not a string literal:
+// only importing the module would tell the name, so prefect.yaml's flow_name must give it.
+type exprNameError struct{ fn, expr string }
+
+func (e *exprNameError) Error() string {
+	return fmt.Sprintf("function %q sets its flow name from an expression (%s); set flow_name in prefect.yaml", e.fn, e.expr)
 }
 
 func defaultFlowName(fn string) string { return strings.ReplaceAll(fn, "_", "-") }

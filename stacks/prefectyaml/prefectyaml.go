@@ -257,7 +257,11 @@ func parseEntry(i int, n *yaml.Node, flowsDir, poolName string) (*contract.Deplo
 	if err := entrypoint(d, flowsDir); err != nil {
 		return nil, fail("%v", err)
 	}
-	for _, f := range []struct{ key, name string }{{"name", d.Name}, {"flow_name", d.FlowName}} {
+	flowKey := "flow_name"
+	if e.FlowName == nil {
+		flowKey = "the @flow name in entrypoint " + contract.Quote(d.Entrypoint) + ":"
+	}
+	for _, f := range []struct{ key, name string }{{"name", d.Name}, {flowKey, d.FlowName}} {
 		if err := contract.CheckName(f.name); err != nil {
 			return nil, fail("%s %v", f.key, err)
 		}
@@ -280,7 +284,9 @@ func parseEntry(i int, n *yaml.Node, flowsDir, poolName string) (*contract.Deplo
 }
 
 // entrypoint checks path/to/file.py:function inside flowsDir and sets the flow name
-// Prefect would register, unless the entry sets one.
+// `prefect deploy` registers: the @flow name. A flow_name may confirm it and is refused when
+// it differs (Prefect would ignore it); it names the flow only when the @flow name is an
+// expression that only an import would evaluate.
 func entrypoint(d *contract.Deployment, flowsDir string) error {
 	em := entryRe.FindStringSubmatch(d.Entrypoint)
 	if em == nil {
@@ -294,12 +300,18 @@ func entrypoint(d *contract.Deployment, flowsDir string) error {
 		return fmt.Errorf("entrypoint %q: file %s not found in flows/", d.Entrypoint, em[1])
 	}
 	flowName, err := FlowName(string(src), em[2])
-	if err != nil {
+	var expr *exprNameError
+	switch {
+	case errors.As(err, &expr) && d.FlowName != "":
+		return nil // the name is computed at import time: flow_name names it, unchecked
+	case err != nil:
 		return fmt.Errorf("entrypoint %q: %v", d.Entrypoint, err)
+	case d.FlowName != "" && d.FlowName != flowName:
+		// `prefect deploy` registers the deployment under the @flow name whatever
+		// flow_name says; a different flow_name would name a flow nobody deploys.
+		return fmt.Errorf("flow_name %q is not the flow's name: entrypoint %q defines @flow %q, which `prefect deploy` registers; set flow_name: %s or remove it", d.FlowName, d.Entrypoint, flowName, flowName)
 	}
-	if d.FlowName == "" {
-		d.FlowName = flowName
-	}
+	d.FlowName = flowName
 	return nil
 }
 

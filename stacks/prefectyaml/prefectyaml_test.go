@@ -84,6 +84,7 @@ func TestRejectsWithClearMessage(t *testing.T) {
 	base := "deployments:\n  - name: d\n    entrypoint: hello.py:ecs_flow\n"
 	cases := []struct{ yaml, want string }{
 		{base + "    schedule: {cron: '* * * * *'}\n", `deployment "d": key "schedule" is not supported`},
+		{base + "    flow_name: greeter\n", `deployment "d": flow_name "greeter" is not the flow's name: entrypoint "hello.py:ecs_flow" defines @flow "ecs-flow", which ` + "`prefect deploy`" + ` registers; set flow_name: ecs-flow or remove it`},
 		{base + "    colour: blue\n", `deployment "d": unknown key "colour"`},
 		{base + "    triggers: []\n", `key "triggers" is not supported`},
 		{base + "    schedules:\n      - cron: '0 6 * *'\n", `schedule 1: cron`},
@@ -126,7 +127,7 @@ func TestSchedulesAndPullSteps(t *testing.T) {
 deployments:
   - name: s
     entrypoint: etl.py:etl
-    flow_name: renamed
+    flow_name: daily-etl
     version: 3
     schedules:
       - interval: 3600
@@ -143,7 +144,7 @@ deployments:
 		t.Fatal(err)
 	}
 	d := f.Deployments[0]
-	if d.FlowName != "renamed" || d.Version != "3" || len(d.Schedules) != 3 || len(f.PullSteps) != 1 {
+	if d.FlowName != "daily-etl" || d.Version != "3" || len(d.Schedules) != 3 || len(f.PullSteps) != 1 {
 		t.Fatalf("%+v", d)
 	}
 	iv, err := json.Marshal(d.Schedules[0])
@@ -168,4 +169,33 @@ func prefectPython(t *testing.T) string {
 		t.Skip("PREFECT_PYTHON not set; run through `make test`")
 	}
 	return py
+}
+
+// TestFlowNameIsTheFlowsOwn: the deployment is registered under the @flow name, as
+// `prefect deploy` does; flow_name may repeat it, and names the flow only when the @flow
+// name is an expression synth cannot evaluate.
+func TestFlowNameIsTheFlowsOwn(t *testing.T) {
+	dir := t.TempDir()
+	src := "from prefect import flow\n\nNAME = 'computed'\n\n@flow(name=NAME)\ndef by_expr():\n    pass\n\n@flow(name='greeter')\ndef greet():\n    pass\n"
+	if err := os.WriteFile(filepath.Join(dir, "f.py"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ entry, want string }{
+		{"{name: a, entrypoint: f.py:greet}", "greeter"},
+		{"{name: a, entrypoint: f.py:greet, flow_name: greeter}", "greeter"},
+		{"{name: a, entrypoint: f.py:by_expr, flow_name: computed}", "computed"},
+	} {
+		f, err := prefectyaml.Parse([]byte("deployments:\n  - "+c.entry+"\n"), dir, "ecs-fargate")
+		if err != nil || f.Deployments[0].FlowName != c.want {
+			t.Errorf("%s: got %v, want flow %q", c.entry, err, c.want)
+		}
+	}
+	_, err := prefectyaml.Parse([]byte("deployments:\n  - {name: a, entrypoint: f.py:by_expr}\n"), dir, "ecs-fargate")
+	if err == nil || !strings.Contains(err.Error(), "from an expression (NAME); set flow_name") {
+		t.Errorf("expression name without flow_name: %v", err)
+	}
+	_, err = prefectyaml.Parse([]byte("deployments:\n  - {name: a, entrypoint: f.py:greet, flow_name: ecs-flow}\n"), dir, "ecs-fargate")
+	if err == nil || err.Error() != "prefect.yaml: deployment \"a\": flow_name \"ecs-flow\" is not the flow's name: entrypoint \"f.py:greet\" defines @flow \"greeter\", which `prefect deploy` registers; set flow_name: greeter or remove it" {
+		t.Errorf("different flow_name: %v", err)
+	}
 }

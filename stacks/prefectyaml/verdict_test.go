@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -102,6 +103,18 @@ func parseEntry(extra map[string]any) error {
 	return err
 }
 
+// parseFlowNamed parses one entry whose entrypoint's @flow is named name, which is what
+// `prefect deploy` registers (flow_name can only confirm it).
+func parseFlowNamed(t *testing.T, name string) error {
+	dir := t.TempDir()
+	src := "from prefect import flow\n\n@flow(name='" + name + "')\ndef f():\n    pass\n"
+	if err := os.WriteFile(filepath.Join(dir, "f.py"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := prefectyaml.Parse([]byte("deployments:\n  - {name: d, entrypoint: f.py:f}\n"), dir, "ecs-fargate")
+	return err
+}
+
 func deploymentProps(name, flow, schedules string) map[string]any {
 	return map[string]any{
 		"Name": name, "FlowName": flow, "WorkPoolName": "ecs-fargate", "Entrypoint": "hello.py:ecs_flow",
@@ -125,7 +138,7 @@ func TestDeploymentNameVerdicts(t *testing.T) {
 			parseEntry(map[string]any{"name": c.name}),
 			functionVerdict(t, contract.DeploymentType, deploymentProps(c.name, "ecs-flow", "[]")))
 		sameVerdict(t, "flow name "+label, c.ok,
-			parseEntry(map[string]any{"name": "d", "flow_name": c.name}),
+			parseFlowNamed(t, c.name),
 			functionVerdict(t, contract.DeploymentType, deploymentProps("d", c.name, "[]")))
 	}
 }

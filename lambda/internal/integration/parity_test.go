@@ -1,0 +1,311 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/harness"
+)
+
+// parityPool is the pool of testdata/parity/prefect.yaml: synth is told it with -c, and the
+// other side creates it with the pinned Prefect's CLI.
+const parityPool = "parity-pool"
+
+// parityAllowed is every field where our deployments may differ from those of
+// `prefect deploy --all`, each with its reason. Deployment "" means every deployment; a path
+// covers the field and everything under it. An entry that no difference uses fails the test,
+// so the list shrinks as the gaps close.
+var parityAllowed = []struct{ deployment, path, reason string }{
+	{"", "job_variables.image", "ours defaults the image job variable to the flow image CDK builds; prefect deploy, with build: null, sets none and leaves the pool's default"},
+	{"", "parameter_openapi_schema", "until parameter schemas land: prefect deploy imports the flow and records its signature's schema, synth does not generate one yet"},
+	{"nightly-report/nightly", "version", "a deployment without version: prefect deploy records the flow's own version, the md5 of its file (prefect.flows.Flow.version); ours defaults to an identifier of the flow image (issue 12, item 3)"},
+	{"nightly-report/nightly", "enforce_parameter_schema", "until parameter schemas land: prefect deploy enforces the schema by default, ours cannot enforce a schema it does not have"},
+}
+
+// TestParityWithPrefectDeploy applies one rich prefect.yaml (testdata/parity: every key the
+// README lists, each schedule form, slugs, anchors, a top-level pull) two ways: synthesized
+// by the CDK app and applied through the function on the suite's server, and with
+// `prefect deploy --all --no-prompt` of the pinned Prefect on a second server with the same
+// pool. Every deployment field must match, ids and timestamps aside, unless parityAllowed
+// says why not.
+func TestParityWithPrefectDeploy(t *testing.T) {
+	s := need(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	root := parityProject(t, s.root, dir)
+
+	// Theirs: a second server, the pool from the CLI, then prefect deploy. It starts while
+	// synth runs.
+	type started struct {
+		srv *harness.PrefectServer
+		err error
+	}
+	other := make(chan started, 1)
+	go func() {
+		srv, err := harness.StartPrefect(ctx, harness.PrefectConfig{Dir: filepath.Join(dir, "prefect-deploy")})
+		other <- started{srv, err}
+	}()
+	stack := paritySynth(t, ctx, s.root, root, filepath.Join(dir, "cdk.out"))
+	theirs := <-other
+	if theirs.srv != nil {
+		t.Cleanup(theirs.srv.Stop)
+	}
+	if theirs.err != nil {
+		t.Fatal(theirs.err)
+	}
+	pools, deps := stack.WorkPools(), stack.Deployments()
+	if len(pools) != 1 || len(deps) != 2 {
+		t.Fatalf("synthesized %d pools and %d deployments, want 1 and 2", len(pools), len(deps))
+	}
+
+	// Ours: the function, as CloudFormation would call it.
+	ids := map[string]string{}
+	for _, cr := range append([]*harness.CustomResource{pools[0]}, deps...) {
+		ids[cr.LogicalID] = succeed(t)(s.runner.Create(ctx, cr)).PhysicalResourceID
+	}
+	t.Cleanup(func() {
+		for _, cr := range append(slices.Clone(deps), pools[0]) {
+			if _, err := harness.Succeeded(s.runner.Delete(context.Background(), cr, ids[cr.LogicalID])); err != nil {
+				t.Errorf("cleanup: %v", err)
+			}
+		}
+	})
+
+	bjt := filepath.Join(dir, "base-job-template.json")
+	if err := os.WriteFile(bjt, []byte(pools[0].Prop("BaseJobTemplate")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	prefectCLI(t, ctx, theirs.srv.URL, root, "work-pool", "create", parityPool, "--type", "ecs", "--base-job-template", bjt)
+	prefectCLI(t, ctx, theirs.srv.URL, filepath.Join(root, "flows"), "deploy", "--all", "--no-prompt")
+
+	got := parityDeployments(t, ctx, s.prefect.Client)
+	want := parityDeployments(t, ctx, theirs.srv.Client)
+	if !slices.Equal(slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want))) {
+		t.Fatalf("deployments: ours %v, prefect deploy's %v", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)))
+	}
+
+	// The schedule slugs reached Prefect through the template and the function.
+	var slugs []string
+	for _, sc := range got["parity-greeter/hello"]["schedules"].([]any) {
+		if slug, ok := sc.(map[string]any)["slug"].(string); ok {
+			slugs = append(slugs, slug)
+		}
+	}
+	if sort.Strings(slugs); !slices.Equal(slugs, []string{"hourly", "weekday-mornings"}) {
+		t.Errorf("schedule slugs in Prefect = %v, want hourly and weekday-mornings", slugs)
+	}
+
+	used := make([]bool, len(parityAllowed))
+	for _, name := range slices.Sorted(maps.Keys(got)) {
+		for _, d := range jsonDiff("", got[name], want[name]) {
+			i := slices.IndexFunc(parityAllowed, func(a struct{ deployment, path, reason string }) bool {
+				return (a.deployment == "" || a.deployment == name) &&
+					(d.path == a.path || strings.HasPrefix(d.path, a.path+".") || strings.HasPrefix(d.path, a.path+"["))
+			})
+			if i < 0 {
+				t.Errorf("%s: %s: ours %s, prefect deploy's %s (not on the allow-list)", name, d.path, short(d.ours), short(d.theirs))
+				continue
+			}
+			used[i] = true
+			t.Logf("%s: %s differs, allowed: %s", name, d.path, parityAllowed[i].reason)
+		}
+	}
+	for i, a := range parityAllowed {
+		if !used[i] {
+			t.Errorf("allow-list entry %q %s is not needed any more (%s): remove it", a.deployment, a.path, a.reason)
+		}
+	}
+}
+
+// parityProject builds a project root in dir: the repository's app, stacks and function
+// (symlinked, so synth runs the real code) with testdata/parity as its flows/ (copied, so
+// neither side writes into the repository). It returns the root.
+func parityProject(t *testing.T, repo, dir string) string {
+	t.Helper()
+	root := filepath.Join(dir, "project")
+	flows := filepath.Join(root, "flows")
+	if err := os.MkdirAll(flows, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"go.mod", "go.sum", "app.go", "stacks", "constructs", "lambda", "Dockerfile", "Dockerfile.worker", ".dockerignore", "cdk.json"} {
+		if err := os.Symlink(filepath.Join(repo, name), filepath.Join(root, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src := filepath.Join(repo, "lambda", "internal", "integration", "testdata", "parity")
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err == nil {
+			err = os.WriteFile(filepath.Join(flows, e.Name()), b, 0o644)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+// paritySynth runs `cdk synth` in root, as a user would in theirs, and loads the compute
+// stack it writes to out.
+func paritySynth(t *testing.T, ctx context.Context, repo, root, out string) *harness.Stack {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, filepath.Join(repo, "node_modules", ".bin", "cdk"), "synth", "--quiet", "-o", out, "-c", "workPoolName="+parityPool)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CDK_DISABLE_CLI_TELEMETRY=true", "CDK_DISABLE_VERSION_CHECK=true", "PATH="+filepath.Join(repo, "node_modules", ".bin")+string(os.PathListSeparator)+os.Getenv("PATH"))
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("cdk synth of testdata/parity: %v\n%s", err, b)
+	}
+	stack, err := harness.LoadStack(filepath.Join(out, harness.DefaultTemplateName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stack
+}
+
+// prefectCLI runs the pinned Prefect's CLI in dir against the server at apiURL.
+func prefectCLI(t *testing.T, ctx context.Context, apiURL, dir string, args ...string) {
+	t.Helper()
+	exe, err := harness.VenvTool("prefect")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, exe, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "PREFECT_API_URL="+apiURL, "PREFECT_API_KEY=", "PREFECT_API_AUTH_STRING=",
+		"PREFECT_HOME="+t.TempDir(), "PREFECT_SERVER_ANALYTICS_ENABLED=false", "PYTHONUNBUFFERED=1")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("prefect %s: %v\n%s", strings.Join(args, " "), err, b)
+	}
+}
+
+// parityDeployments reads every deployment of the parity pool, keyed flow/deployment, with
+// ids and timestamps replaced by placeholders.
+func parityDeployments(t *testing.T, ctx context.Context, c harness.PrefectClient) map[string]map[string]any {
+	t.Helper()
+	var list []map[string]any
+	filter := map[string]any{"work_pools": map[string]any{"name": map[string]any{"any_": []string{parityPool}}}}
+	if err := c.Do(ctx, http.MethodPost, "/deployments/filter", filter, &list); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]map[string]any{}
+	for _, d := range list {
+		flowID, _ := d["flow_id"].(string)
+		flow, err := c.Flow(ctx, flowID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d = normalizeIDs(d).(map[string]any)
+		if sc, ok := d["schedules"].([]any); ok {
+			// Schedules in a stable order: the API returns them as it stored them.
+			sort.Slice(sc, func(i, j int) bool { return canonical(sc[i]) < canonical(sc[j]) })
+		}
+		out[flow.Name+"/"+fmt.Sprint(d["name"])] = d
+	}
+	return out
+}
+
+// normalizeIDs replaces ids (id, *_id, *.id keys, UUIDs in strings) and the server's timestamps (created, updated,
+// last_polled) with placeholders, everywhere in v; nothing else.
+func normalizeIDs(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, x := range t {
+			switch {
+			case x == nil:
+				out[k] = nil
+			case k == "id" || strings.HasSuffix(k, "_id") || strings.HasSuffix(k, ".id"):
+				out[k] = "<id>"
+			case k == "created" || k == "updated" || k == "last_polled":
+				out[k] = "<timestamp>"
+			default:
+				out[k] = normalizeIDs(x)
+			}
+		}
+		return out
+	case []any:
+		out := make([]any, len(t))
+		for i, x := range t {
+			out[i] = normalizeIDs(x)
+		}
+		return out
+	case string:
+		// An id inside a value, such as the deployment's concurrency limit "deployment:<id>".
+		return uuidRe.ReplaceAllString(t, "<id>")
+	}
+	return v
+}
+
+var uuidRe = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
+
+func canonical(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// fieldDiff is one field where the two sides differ.
+type fieldDiff struct {
+	path         string
+	ours, theirs any
+}
+
+// jsonDiff lists the leaves where ours and theirs (decoded JSON) differ, by path
+// (a.b[2].c); a map key on one side only is a difference with nil on the other.
+func jsonDiff(path string, ours, theirs any) []fieldDiff {
+	join := func(k string) string {
+		if path == "" {
+			return k
+		}
+		return path + "." + k
+	}
+	switch o := ours.(type) {
+	case map[string]any:
+		th, ok := theirs.(map[string]any)
+		if !ok {
+			break
+		}
+		keys := map[string]bool{}
+		for k := range o {
+			keys[k] = true
+		}
+		for k := range th {
+			keys[k] = true
+		}
+		var out []fieldDiff
+		for _, k := range slices.Sorted(maps.Keys(keys)) {
+			out = append(out, jsonDiff(join(k), o[k], th[k])...)
+		}
+		return out
+	case []any:
+		th, ok := theirs.([]any)
+		if !ok || len(th) != len(o) {
+			break
+		}
+		var out []fieldDiff
+		for i := range o {
+			out = append(out, jsonDiff(fmt.Sprintf("%s[%d]", path, i), o[i], th[i])...)
+		}
+		return out
+	}
+	if canonical(ours) == canonical(theirs) {
+		return nil
+	}
+	return []fieldDiff{{path, ours, theirs}}
+}
