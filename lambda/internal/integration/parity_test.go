@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/contract"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/harness"
 )
 
@@ -23,15 +24,46 @@ import (
 // other side creates it with the pinned Prefect's CLI.
 const parityPool = "parity-pool"
 
-// parityAllowed is every field where our deployments may differ from those of
-// `prefect deploy --all`, each with its reason. Deployment "" means every deployment; a path
-// covers the field and everything under it. An entry that no difference uses fails the test,
+// parityStack is the compute stack's name with the default stackPrefix: the deployments'
+// managed-by marks name it.
+const parityStack = "PrefectCompute"
+
+// allowance is a field where our deployments may differ from those of `prefect deploy --all`,
+// and why. Deployment "" means every deployment; path covers the field and everything under
+// it; allows, when set, must also accept the two values, so an entry explains exactly its
+// difference and no other.
+type allowance struct {
+	deployment, path, reason string
+	allows                   func(ours, theirs any) bool
+}
+
+// parityAllowed is every allowed difference. An entry that no difference uses fails the test,
 // so the list shrinks as the gaps close.
-var parityAllowed = []struct{ deployment, path, reason string }{
-	{"", "job_variables.image", "ours defaults the image job variable to the flow image CDK builds; prefect deploy, with build: null, sets none and leaves the pool's default"},
-	{"", "parameter_openapi_schema", "until parameter schemas land: prefect deploy imports the flow and records its signature's schema, synth does not generate one yet"},
-	{"nightly-report/nightly", "version", "a deployment without version: prefect deploy records the flow's own version, the md5 of its file (prefect.flows.Flow.version); ours defaults to an identifier of the flow image (issue 12, item 3)"},
-	{"nightly-report/nightly", "enforce_parameter_schema", "until parameter schemas land: prefect deploy enforces the schema by default, ours cannot enforce a schema it does not have"},
+var parityAllowed = []allowance{
+	{"", "job_variables.image", "ours defaults the image job variable to the flow image CDK builds; prefect deploy, with build: null, sets none and leaves the pool's default", nil},
+	{"", "tags", "ours adds the managed-by marks after the entry's own tags (contract.DeploymentMarks): the UI shows who manages the deployment", func(ours, theirs any) bool {
+		var own []string
+		for _, t := range asSlice(theirs) {
+			own = append(own, fmt.Sprint(t))
+		}
+		want, _ := contract.DeploymentMarks(own, parityStack)
+		return canonical(ours) == canonical(want)
+	}},
+	{"", "labels." + contract.LabelManagedBy, "ours labels the deployment as managed by this project (contract.DeploymentMarks)", addedOnly(contract.ManagedBy)},
+	{"", "labels." + contract.LabelStack, "ours labels the deployment with its CloudFormation stack (contract.DeploymentMarks)", addedOnly(parityStack)},
+	{"", "parameter_openapi_schema", "until parameter schemas land: prefect deploy imports the flow and records its signature's schema, synth does not generate one yet", nil},
+	{"nightly-report/nightly", "version", "a deployment without version: prefect deploy records the flow's own version, the md5 of its file (prefect.flows.Flow.version); ours defaults to the flow image's asset hash (issue 12, item 3)", nil},
+	{"nightly-report/nightly", "enforce_parameter_schema", "until parameter schemas land: prefect deploy enforces the schema by default, ours cannot enforce a schema it does not have", nil},
+}
+
+// addedOnly allows a value that only ours has, and only value.
+func addedOnly(value string) func(ours, theirs any) bool {
+	return func(ours, theirs any) bool { return theirs == nil && ours == value }
+}
+
+func asSlice(v any) []any {
+	s, _ := v.([]any)
+	return s
 }
 
 // TestParityWithPrefectDeploy applies one rich prefect.yaml (testdata/parity: every key the
@@ -111,9 +143,10 @@ func TestParityWithPrefectDeploy(t *testing.T) {
 	used := make([]bool, len(parityAllowed))
 	for _, name := range slices.Sorted(maps.Keys(got)) {
 		for _, d := range jsonDiff("", got[name], want[name]) {
-			i := slices.IndexFunc(parityAllowed, func(a struct{ deployment, path, reason string }) bool {
+			i := slices.IndexFunc(parityAllowed, func(a allowance) bool {
 				return (a.deployment == "" || a.deployment == name) &&
-					(d.path == a.path || strings.HasPrefix(d.path, a.path+".") || strings.HasPrefix(d.path, a.path+"["))
+					(d.path == a.path || strings.HasPrefix(d.path, a.path+".") || strings.HasPrefix(d.path, a.path+"[")) &&
+					(a.allows == nil || a.allows(d.ours, d.theirs))
 			})
 			if i < 0 {
 				t.Errorf("%s: %s: ours %s, prefect deploy's %s (not on the allow-list)", name, d.path, short(d.ours), short(d.theirs))
