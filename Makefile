@@ -158,6 +158,18 @@ preview: deps $(VENV)/.installed ## apply the pool and deployments to a local Pr
 	$(MAKE) --no-print-directory synth
 	PREFECT_PYTHON=$(PYTHON) go run ./lambda/cmd/preview -template cdk.out/PrefectCompute.template.json
 
+# make drift: the pool and deployments in cdk.out against what Prefect holds now (bin/drift
+# exits 1 on drift, 2 on an error; make fails on either). PREFECT_API_URL, and PREFECT_API_KEY (or PREFECT_API_AUTH_STRING) or the ARN of the
+# secret holding it in PREFECT_API_KEY_SECRET_ARN; for a secret, the AWS CLI's credentials
+# (profile, SSO) are exported for the command when none are in the environment.
+.PHONY: drift
+drift: ## compare the pool and deployments in cdk.out with Prefect, field by field (exit 1 on drift)
+	@[ -f cdk.out/PrefectCompute.template.json ] || $(MAKE) --no-print-directory synth
+	@if [ -n "$${PREFECT_API_KEY_SECRET_ARN:-}$${PREFECT_API_AUTH_STRING_SECRET_ARN:-}" ] && [ -z "$${AWS_ACCESS_KEY_ID:-}" ] && command -v aws >/dev/null; then \
+	  eval "$$(aws configure export-credentials --format env)"; \
+	fi; \
+	go build -o bin/drift ./lambda/cmd/drift && bin/drift -template cdk.out/PrefectCompute.template.json
+
 template: $(VENV)/.installed ## refresh the embedded ECS base job template from the pinned prefect-aws
 	PREFECT_HOME=$$(mktemp -d) PREFECT_SERVER_ANALYTICS_ENABLED=false \
 	  $(VENV)/bin/prefect work-pool get-default-base-job-template --type ecs > constructs/prefectcr/ecs_base_job_template.json

@@ -76,14 +76,7 @@ func (w *WorkPools) Delete(ctx context.Context, physicalID string, _ map[string]
 }
 
 func (w *WorkPools) create(ctx context.Context, api API, spec *contract.WorkPool) (string, map[string]string, error) {
-	pool, err := api.CreateWorkPool(ctx, prefect.WorkPoolCreate{
-		Name:             spec.Name,
-		Type:             spec.Type,
-		Description:      nonEmpty(spec.Description),
-		BaseJobTemplate:  spec.BaseJobTemplate,
-		IsPaused:         spec.Paused,
-		ConcurrencyLimit: spec.ConcurrencyLimit,
-	})
+	pool, err := api.CreateWorkPool(ctx, PoolBody(spec))
 	if prefect.IsConflict(err) {
 		id, err := w.reconcile(ctx, api, spec)
 		if err != nil {

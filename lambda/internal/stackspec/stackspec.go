@@ -1,0 +1,164 @@
+// Package stackspec reads the work pools and deployments a synthesized ComputeStack template
+// asks for, parsed by the function's own contract (contract.ParseWorkPool,
+// contract.ParseDeployment), without AWS. A value CloudFormation computes at deploy time (a
+// Ref, a Fn::GetAtt, a cross-stack output, a pseudo parameter) cannot be known offline: it
+// becomes a marker string (DeployTime tells it apart), so callers can say which fields they
+// did not compare or which values a preview made up. A work pool's Name, which deployments
+// read with Fn::GetAtt, resolves to the pool's literal name.
+package stackspec
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/contract"
+)
+
+// Spec is what one template asks for in Prefect.
+type Spec struct {
+	// Stack is the stack's name: the template file's name up to the first dot.
+	Stack       string
+	Pools       []Pool
+	Deployments []Deployment
+}
+
+// Pool is one Custom::PrefectWorkPool.
+type Pool struct {
+	LogicalID string
+	*contract.WorkPool
+}
+
+// Deployment is one Custom::PrefectDeployment.
+type Deployment struct {
+	LogicalID string
+	*contract.Deployment
+}
+
+// Markers around a deploy-time value: ‹deploy-time Fn::GetAtt Cluster.Arn›. They hold no
+// quote, backslash or brace, so they stay valid inside the JSON strings the template joins.
+const (
+	markerOpen  = "‹deploy-time "
+	markerClose = "›"
+)
+
+// DeployTime reports whether s holds a value only CloudFormation knows (wholly or in part).
+func DeployTime(s string) bool { return strings.Contains(s, markerOpen) }
+
+// Load reads the template at path.
+func Load(path string) (*Spec, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var t struct {
+		Resources map[string]struct {
+			Type       string
+			Properties map[string]any
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&t); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	name, _, _ := strings.Cut(filepath.Base(path), ".")
+	spec := &Spec{Stack: name}
+	r := resolver{types: map[string]string{}, names: map[string]any{}}
+	for id, res := range t.Resources {
+		r.types[id] = res.Type
+		if res.Type == contract.WorkPoolType {
+			r.names[id] = res.Properties[contract.PropName]
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(t.Resources)) {
+		res := t.Resources[id]
+		if res.Type != contract.WorkPoolType && res.Type != contract.DeploymentType {
+			continue
+		}
+		props := map[string]any{}
+		for k, v := range res.Properties {
+			if k == "ServiceToken" || k == "ServiceTimeout" {
+				continue
+			}
+			props[k] = r.resolve(v)
+		}
+		if res.Type == contract.WorkPoolType {
+			w, err := contract.ParseWorkPool(props)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %s: %w", path, id, err)
+			}
+			spec.Pools = append(spec.Pools, Pool{id, w})
+		} else {
+			d, err := contract.ParseDeployment(props)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %s: %w", path, id, err)
+			}
+			spec.Deployments = append(spec.Deployments, Deployment{id, d})
+		}
+	}
+	if len(spec.Pools)+len(spec.Deployments) == 0 {
+		return nil, fmt.Errorf("%s has no %s or %s resource (is it the Compute stack's template?)", path, contract.WorkPoolType, contract.DeploymentType)
+	}
+	return spec, nil
+}
+
+// resolver builds ResourceProperties as CloudFormation would (every leaf a string), with
+// markers for what only CloudFormation knows.
+type resolver struct {
+	types map[string]string
+	names map[string]any
+}
+
+func (r resolver) resolve(v any) any {
+	switch x := v.(type) {
+	case json.Number, bool:
+		return fmt.Sprint(x)
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = r.resolve(e)
+		}
+		return out
+	case map[string]any:
+		if len(x) == 1 {
+			for k, arg := range x {
+				if k == "Ref" || strings.HasPrefix(k, "Fn::") {
+					return r.intrinsic(k, arg)
+				}
+			}
+		}
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = r.resolve(e)
+		}
+		return out
+	}
+	return v
+}
+
+func (r resolver) intrinsic(fn string, arg any) any {
+	args, _ := arg.([]any)
+	switch {
+	case fn == "Fn::Join" && len(args) == 2:
+		sep, _ := args[0].(string)
+		parts, _ := args[1].([]any)
+		out := make([]string, len(parts))
+		for i, p := range parts {
+			out[i] = fmt.Sprint(r.resolve(p))
+		}
+		return strings.Join(out, sep)
+	case fn == "Fn::GetAtt" && len(args) == 2 && r.types[fmt.Sprint(args[0])] == contract.WorkPoolType && args[1] == contract.AttrName:
+		return r.resolve(r.names[fmt.Sprint(args[0])])
+	case fn == "Fn::GetAtt" && len(args) == 2:
+		return markerOpen + fmt.Sprintf("Fn::GetAtt %v.%v", args[0], args[1]) + markerClose
+	case fn == "Ref":
+		return markerOpen + fmt.Sprintf("Ref %v", arg) + markerClose
+	}
+	return markerOpen + fn + markerClose
+}

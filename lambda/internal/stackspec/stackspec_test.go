@@ -1,0 +1,34 @@
+package stackspec
+
+import (
+	"testing"
+)
+
+// TestLoadGolden reads the golden Compute template: literal values as written, the pool's
+// name through Fn::GetAtt, and markers exactly where CloudFormation decides.
+func TestLoadGolden(t *testing.T) {
+	s, err := Load("../../../testdata/PrefectCompute.template.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Stack != "PrefectCompute" || len(s.Pools) != 1 || len(s.Deployments) != 2 {
+		t.Fatalf("stack %s: %d pools, %d deployments", s.Stack, len(s.Pools), len(s.Deployments))
+	}
+	p := s.Pools[0]
+	props := p.BaseJobTemplate["variables"].(map[string]any)["properties"].(map[string]any)
+	def := func(name string) any { return props[name].(map[string]any)["default"] }
+	if c, _ := def("cluster").(string); !DeployTime(c) {
+		t.Errorf("cluster default %q is not marked deploy-time", c)
+	}
+	if lt, _ := def("launch_type").(string); lt != "FARGATE" || DeployTime(lt) {
+		t.Errorf("launch_type default %q, want the literal FARGATE", lt)
+	}
+	for _, d := range s.Deployments {
+		if d.WorkPoolName != p.Name || DeployTime(d.WorkPoolName) {
+			t.Errorf("%s: WorkPoolName %q, want the pool's name %q", d.LogicalID, d.WorkPoolName, p.Name)
+		}
+		if img, _ := d.JobVariables["image"].(string); !DeployTime(img) {
+			t.Errorf("%s: image %q is not marked deploy-time", d.LogicalID, img)
+		}
+	}
+}
