@@ -167,6 +167,9 @@ func run(args []string, out io.Writer) error {
 	if err := summary(ctx, out, server, stack, ids); err != nil {
 		return err
 	}
+	if err := explain(out, o.template); err != nil {
+		return err
+	}
 	fmt.Fprintf(out, "\nPrefect UI: %s\nAPI:        %s\n", server.UIURL, server.URL)
 	if o.exit {
 		return nil

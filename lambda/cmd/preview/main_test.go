@@ -63,6 +63,8 @@ func TestPreviewGolden(t *testing.T) {
 		"every 24h0m0s from 2026-01-01T02:00:00",
 		"(inactive)",
 		"Prefect UI: http://127.0.0.1:" + strconv.Itoa(port),
+		"placeholders (CloudFormation sets them at deploy; here they are fakes: account 123456789012",
+		`No worker runs in preview: the pool and deployments show "Not Ready"`,
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("summary lacks %q", want)

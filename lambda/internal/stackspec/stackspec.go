@@ -162,3 +162,32 @@ func (r resolver) intrinsic(fn string, arg any) any {
 	}
 	return markerOpen + fn + markerClose
 }
+
+// DeployTimePaths lists where v holds a deploy-time value, as dotted paths under prefix
+// without list indices (subnets, not subnets[0]), sorted and each once.
+func DeployTimePaths(prefix string, v any) []string {
+	seen := map[string]bool{}
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch x := v.(type) {
+		case string:
+			if DeployTime(x) {
+				seen[path] = true
+			}
+		case map[string]any:
+			for k, e := range x {
+				p := k
+				if path != "" {
+					p = path + "." + k
+				}
+				walk(p, e)
+			}
+		case []any:
+			for _, e := range x {
+				walk(path, e)
+			}
+		}
+	}
+	walk(prefix, v)
+	return slices.Sorted(maps.Keys(seen))
+}
