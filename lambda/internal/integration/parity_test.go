@@ -3,7 +3,9 @@ package integration
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"net/http"
 	"os"
@@ -77,7 +79,7 @@ func TestParityWithPrefectDeploy(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
-	root := parityProject(t, s.root, dir)
+	root := parityProject(t, ctx, s.root, dir)
 
 	// Theirs: a second server, the pool from the CLI, then prefect deploy. It starts while
 	// synth runs.
@@ -166,7 +168,7 @@ func TestParityWithPrefectDeploy(t *testing.T) {
 // parityProject builds a project root in dir: the repository's app, stacks and function
 // (symlinked, so synth runs the real code) with testdata/parity as its flows/ (copied, so
 // neither side writes into the repository). It returns the root.
-func parityProject(t *testing.T, repo, dir string) string {
+func parityProject(t *testing.T, ctx context.Context, repo, dir string) string {
 	t.Helper()
 	root := filepath.Join(dir, "project")
 	flows := filepath.Join(root, "flows")
@@ -178,7 +180,40 @@ func parityProject(t *testing.T, repo, dir string) string {
 			t.Fatal(err)
 		}
 	}
-	src := filepath.Join(repo, "lambda", "internal", "integration", "testdata", "parity")
+	copyDir(t, filepath.Join(repo, "lambda", "internal", "integration", "testdata", "parity"), flows)
+	// Synth embeds the parameter schemas of the repository's flows; these flows get their
+	// own, from the script `make schemas` runs, in a copy of the package's directory.
+	script := filepath.Join(repo, "stacks", "prefectyaml", "schemas.py")
+	if _, err := os.Stat(script); err != nil {
+		return root
+	}
+	for _, rel := range []string{"stacks", filepath.Join("stacks", "prefectyaml")} {
+		mirrorDir(t, filepath.Join(repo, rel), filepath.Join(root, rel))
+	}
+	python, err := harness.VenvTool("python")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, python, script)
+	cmd.Dir = flows
+	cmd.Env = append(os.Environ(), "PREFECT_HOME="+t.TempDir(), "PREFECT_SERVER_ANALYTICS_ENABLED=false")
+	out, err := cmd.Output()
+	if err == nil {
+		schemas := filepath.Join(root, "stacks", "prefectyaml", "schemas.json")
+		if err = os.Remove(schemas); errors.Is(err, fs.ErrNotExist) {
+			err = nil // the link to the repository's file, if any, goes
+		}
+		err = errors.Join(err, os.WriteFile(schemas, out, 0o644))
+	}
+	if err != nil {
+		t.Fatalf("parameter schemas of testdata/parity: %v", err)
+	}
+	return root
+}
+
+// copyDir copies the files of src into dst.
+func copyDir(t *testing.T, src, dst string) {
+	t.Helper()
 	entries, err := os.ReadDir(src)
 	if err != nil {
 		t.Fatal(err)
@@ -186,13 +221,28 @@ func parityProject(t *testing.T, repo, dir string) string {
 	for _, e := range entries {
 		b, err := os.ReadFile(filepath.Join(src, e.Name()))
 		if err == nil {
-			err = os.WriteFile(filepath.Join(flows, e.Name()), b, 0o644)
+			err = os.WriteFile(filepath.Join(dst, e.Name()), b, 0o644)
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	return root
+}
+
+// mirrorDir replaces dst (a symlink to src, or nothing) with a directory of symlinks to
+// src's entries, so that one of them can be replaced.
+func mirrorDir(t *testing.T, src, dst string) {
+	t.Helper()
+	entries, err := os.ReadDir(src)
+	if err == nil {
+		err = errors.Join(os.Remove(dst), os.Mkdir(dst, 0o755))
+	}
+	for _, e := range entries {
+		err = errors.Join(err, os.Symlink(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // paritySynth runs `cdk synth` in root, as a user would in theirs, and loads the compute
