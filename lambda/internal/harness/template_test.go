@@ -63,7 +63,7 @@ func TestGoldenLeavesAreStrings(t *testing.T) {
 		t.Errorf("ServiceToken = %q", tok)
 	}
 	daily := s.Deployments()[0]
-	if got := daily.Properties["Tags"]; !reflect.DeepEqual(got, []any{"example", "etl"}) {
+	if got := daily.Properties["Tags"]; !reflect.DeepEqual(got, []any{"example", "etl", "managed-by:prefect-ecs-cdk", "cloudformation-stack:PrefectCompute"}) {
 		t.Errorf("Tags = %#v, want a list of strings", got)
 	}
 	var walk func(path string, v any)
