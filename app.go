@@ -5,7 +5,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -36,6 +38,9 @@ func LoadConfig(app awscdk.App, projectRoot string) (stacks.Config, *prefectyaml
 	}
 	cfg.ProjectRoot = projectRoot
 	flowsDir := filepath.Join(projectRoot, "flows")
+	if err := checkFlowsSyntax(projectRoot, flowsDir); err != nil {
+		return cfg, nil, err
+	}
 	flows, err := prefectyaml.Load(filepath.Join(flowsDir, "prefect.yaml"), flowsDir, cfg.WorkPoolName)
 	if err != nil {
 		return cfg, nil, err
@@ -67,6 +72,14 @@ func NewApp(props *awscdk.AppProps, projectRoot string) (awscdk.App, *stacks.Env
 		awscdk.Annotations_Of(env.Compute.Stack).AddWarningV2(jsii.String("prefect-ecs-cdk:placeholder"),
 			jsii.String("prefectAccountId/prefectWorkspaceId are the placeholder ids from cdk.json: set yours (cdk.json or -c) before deploying, or the work pool step will fail"), nil)
 	}
+	if len(flows.Deployments) == 0 {
+		awscdk.Annotations_Of(env.Compute.Stack).AddWarningV2(jsii.String("prefect-ecs-cdk:no-deployments"),
+			jsii.String("flows/prefect.yaml has no deployments: deploying this deletes every Prefect deployment the stack created before"), nil)
+	}
+	if pythonFor(projectRoot) == "" {
+		awscdk.Annotations_Of(env.Compute.Stack).AddWarningV2(jsii.String("prefect-ecs-cdk:no-python"),
+			jsii.String("the Python syntax of flows/ was not checked: there is neither .venv/bin/python (make deps) nor python3 on PATH"), nil)
+	}
 	awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
 	return app, env, nil
 }
@@ -92,6 +105,92 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	app.Synth(nil)
-	return nil
+	return Synth(app)
+}
+
+// Synth writes the cloud assembly and refuses a template CloudFormation would refuse for its
+// size (stacks.CheckTemplate). An error CDK raises while synthesizing comes back as one line,
+// not a panic: too many resources in a stack as stacks.TooManyResources says it.
+func Synth(app awscdk.App) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			msg, _, _ := strings.Cut(strings.TrimSpace(fmt.Sprint(r)), "\n")
+			err = stacks.TooManyResources(msg)
+		}
+	}()
+	var errs []error
+	for _, st := range *app.Synth(nil).Stacks() {
+		template, err := os.ReadFile(*st.TemplateFullPath())
+		if err != nil {
+			return err
+		}
+		errs = append(errs, stacks.CheckTemplate(*st.StackName(), template))
+	}
+	return errors.Join(errs...)
+}
+
+// pythonFor is the Python that checks the entrypoints' syntax: the project's venv (make deps)
+// if there is one, else python3 on PATH; "" when there is neither.
+func pythonFor(projectRoot string) string {
+	if venv := filepath.Join(projectRoot, ".venv", "bin", "python"); fileExists(venv) {
+		return venv
+	}
+	if p, err := exec.LookPath("python3"); err == nil {
+		return p
+	}
+	return ""
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// compileScript compiles each file named on its command line and prints, for each that
+// does not compile, one tab-separated line: the file, the line, Python's message.
+const compileScript = `import sys
+for p in sys.argv[1:]:
+    try:
+        compile(open(p, "rb").read(), p, "exec", dont_inherit=True)
+    except SyntaxError as e:
+        print(p, e.lineno or 0, " ".join(str(e.msg).split()), sep="\t")
+`
+
+// checkFlowsSyntax compiles every Python file of flows/ (the flow image ships them all), in
+// one process, and names each that has a syntax error: Prefect could not import a flow from
+// it, so every run would fail. Without a Python (pythonFor) it checks nothing; NewApp warns.
+func checkFlowsSyntax(projectRoot, flowsDir string) error {
+	python := pythonFor(projectRoot)
+	if python == "" {
+		return nil
+	}
+	var files []string
+	err := filepath.WalkDir(flowsDir, func(path string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return err
+		case d.IsDir() && path != flowsDir && (strings.HasPrefix(d.Name(), ".") || d.Name() == "__pycache__"):
+			return filepath.SkipDir
+		case !d.IsDir() && strings.HasSuffix(path, ".py"):
+			rel, _ := filepath.Rel(flowsDir, path)
+			files = append(files, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	if err != nil || len(files) == 0 {
+		return nil // a missing flows/ is prefect.yaml's to report
+	}
+	cmd := exec.Command(python, append([]string{"-c", compileScript}, files...)...)
+	cmd.Dir = flowsDir
+	out, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("flows: checking the Python syntax with %s: %v", python, err)
+	}
+	var errs []error
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if f := strings.SplitN(line, "\t", 3); len(f) == 3 {
+			errs = append(errs, fmt.Errorf("flows: %s line %s: %s: Python cannot compile it, so no flow in it can run", f[0], f[1], f[2]))
+		}
+	}
+	return errors.Join(errs...)
 }

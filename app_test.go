@@ -1,12 +1,16 @@
 package main
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"flag"
+	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -149,37 +153,6 @@ func TestGoldenTemplates(t *testing.T) {
 	}
 }
 
-// TestBadConfigFailsBeforeStacks: a bad value stops NewApp with one line naming the key.
-func TestBadConfigFailsBeforeStacks(t *testing.T) {
-	ctx := cdkJSONContext(t)
-	ctx["networkMode"] = "hybrid"
-	ctx["aws:cdk:bundling-stacks"] = []interface{}{}
-	root, _ := filepath.Abs(".")
-	_, _, err := NewApp(&awscdk.AppProps{Context: &ctx}, root)
-	if err == nil || !strings.Contains(err.Error(), "networkMode=hybrid") {
-		t.Fatalf("want an error naming networkMode=hybrid, got %v", err)
-	}
-	ctx["networkMode"] = "private"
-	ctx["workerCpu"] = "1024"
-	ctx["tpyo"] = "x"
-	if _, _, err := NewApp(&awscdk.AppProps{Context: &ctx}, root); err == nil || !strings.Contains(err.Error(), "unknown key(s) tpyo") {
-		t.Fatalf("want an unknown-key error, got %v", err)
-	}
-	// Every mistake at once, one line each: a near miss names the key, values name theirs.
-	delete(ctx, "tpyo")
-	ctx["workerCpu"] = 512
-	ctx["cdkStackPrefix"] = "Mine"
-	ctx["maxAzs"] = "one"
-	ctx["logRetentionDays"] = 10
-	_, _, err = NewApp(&awscdk.AppProps{Context: &ctx}, root)
-	want := "config: unknown key(s) cdkStackPrefix (did you mean stackPrefix?)\n" +
-		"config: maxAzs=one is not valid: want a whole number\n" +
-		"config: logRetentionDays=10 is not valid: want one of 1 3 5 7 14 30 60 90 120 150 180 365 400 545 731 1096 1827 2192 2557 2922 3288 3653"
-	if err == nil || err.Error() != want {
-		t.Fatalf("got %v, want\n%s", err, want)
-	}
-}
-
 // cliContext is what the CDK CLI passes the app beside cdk.json, for an environment-bound
 // synth: its internal keys and, after a lookup, the cached answers (cdk.context.json).
 func cliContext(t testing.TB) map[string]interface{} {
@@ -193,12 +166,25 @@ func cliContext(t testing.TB) map[string]interface{} {
 		"availability-zones:account=123456789012:region=us-east-1": []interface{}{"us-east-1a", "us-east-1b", "us-east-1c"},
 		// A lookup cached for an earlier vpcId stays in cdk.context.json.
 		"vpc-provider:account=123456789012:filter.vpc-id=vpc-0123456789abcdef0:region=us-east-1:returnAsymmetricSubnets=true": map[string]interface{}{
-			"vpcId": "vpc-0123456789abcdef0", "availabilityZones": []interface{}{}, "subnetGroups": []interface{}{},
+			"vpcId": "vpc-0123456789abcdef0", "vpcCidrBlock": "10.1.0.0/16", "ownerAccountId": "123456789012", "availabilityZones": []interface{}{},
+			"subnetGroups": []interface{}{lookedUpSubnets("Public", 0), lookedUpSubnets("Private", 2)},
 		},
 	} {
 		ctx[k] = v
 	}
 	return ctx
+}
+
+// lookedUpSubnets is a subnet group of a cached VPC lookup, one subnet in each of two AZs.
+func lookedUpSubnets(kind string, third int) map[string]any {
+	var subnets []any
+	for i, az := range []string{"a", "b"} {
+		subnets = append(subnets, map[string]any{
+			"subnetId": fmt.Sprintf("subnet-%017x", third+i), "cidr": fmt.Sprintf("10.1.%d.0/24", third+i),
+			"availabilityZone": "us-east-1" + az, "routeTableId": fmt.Sprintf("rtb-%017x", third+i),
+		})
+	}
+	return map[string]any{"name": kind, "type": kind, "subnets": subnets}
 }
 
 // TestCDKContextKeysPassNewApp: the keys the CLI adds are CDK's, not typos; the VPC uses
@@ -262,26 +248,348 @@ func TestCLISynthWithEnvironment(t *testing.T) {
 	}
 }
 
-// TestBadPrefectYamlFailsSynth: a job variable the ECS pool does not have stops synth with
-// one line naming the deployment and the variable, for every deployment that has one.
-func TestBadPrefectYamlFailsSynth(t *testing.T) {
+// project is a project root for one table row: the repository's files by symlink, with a
+// flows/ of its own holding the example flows, prefect.yaml (none when it is missingFile)
+// and extra files.
+func project(t *testing.T, prefectYAML string, extra map[string]string) string {
+	t.Helper()
+	repo, _ := filepath.Abs(".")
 	root := t.TempDir()
-	flows := filepath.Join(root, "flows")
-	if err := os.MkdirAll(flows, 0o755); err != nil {
+	entries, err := os.ReadDir(repo)
+	if err != nil {
 		t.Fatal(err)
 	}
-	src, _ := os.ReadFile("flows/hello.py")
-	_ = os.WriteFile(filepath.Join(flows, "hello.py"), src, 0o644)
-	yaml := "deployments:\n  - name: hello\n    entrypoint: hello.py:ecs_flow\n    work_pool:\n      job_variables:\n        cpus: 512\n" +
-		"  - name: again\n    entrypoint: hello.py:ecs_flow\n    work_pool:\n      job_variables:\n        ram: 1024\n"
-	_ = os.WriteFile(filepath.Join(flows, "prefect.yaml"), []byte(yaml), 0o644)
+	for _, e := range entries {
+		switch e.Name() {
+		case "flows", "cdk.out", "cdk.context.json", ".git", "node_modules":
+			continue
+		}
+		if err := os.Symlink(filepath.Join(repo, e.Name()), filepath.Join(root, e.Name())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files := map[string]string{"prefect.yaml": prefectYAML}
+	if prefectYAML == missingFile {
+		delete(files, "prefect.yaml")
+	}
+	for _, name := range []string{"hello.py", "etl.py"} {
+		src, err := os.ReadFile(filepath.Join("flows", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[name] = string(src)
+	}
+	maps.Copy(files, extra)
+	if err := os.MkdirAll(filepath.Join(root, "flows"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(root, "flows", name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+// missingFile as a row's prefect.yaml leaves flows/prefect.yaml out.
+const missingFile = "<missing>"
+
+// entryRow is one input through the real entry point: the context is cdk.json's plus ctx (the
+// `-c` overrides; a nil value removes a key), with the CDK CLI's own keys and lookup cache for
+// an environment-bound synth when env is set; with yaml set, flows/ is a project of its own.
+type entryRow struct {
+	name  string
+	ctx   map[string]any
+	env   bool
+	yaml  string
+	files map[string]string
+	// want is the exact message; for a valid input, check looks at what was built and the
+	// synthesis messages.
+	want string
+	// wantRe stands for want where a number varies with the templates (a size).
+	wantRe string
+	check  func(t *testing.T, env *stacks.Environment, msgs []string)
+}
+
+// runEntry builds the app as `cdk synth` does (NewApp, then Synth into a temporary cloud
+// assembly) and returns the environment, the synthesis messages ("ERROR: …", "WARNING: …";
+// the CLI fails on any ERROR) and the error, which must be what main prints.
+func runEntry(t *testing.T, r entryRow) (*stacks.Environment, []string, error) {
+	t.Helper()
 	ctx := cdkJSONContext(t)
-	_, _, err := NewApp(&awscdk.AppProps{Context: &ctx}, root)
-	if err == nil || !strings.Contains(err.Error(), `deployment "hello": work_pool.job_variables: job variable "cpus"`) {
-		t.Fatalf("got %v", err)
+	if r.env {
+		ctx = cliContext(t)
 	}
-	// Every deployment's mistake, one line each.
-	if lines := strings.Split(err.Error(), "\n"); len(lines) != 2 || !strings.Contains(lines[1], `deployment "again": work_pool.job_variables: job variable "ram"`) {
-		t.Fatalf("want a second line for deployment again, got %v", err)
+	ctx["aws:cdk:bundling-stacks"] = []any{}
+	for k, v := range r.ctx {
+		if v == nil {
+			delete(ctx, k)
+		} else {
+			ctx[k] = v
+		}
 	}
+	root, _ := filepath.Abs(".")
+	if r.yaml != "" {
+		root = project(t, r.yaml, r.files)
+	}
+	app, env, err := NewApp(&awscdk.AppProps{Context: &ctx, Outdir: jsii.String(t.TempDir())}, root)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := Synth(app); err != nil {
+		return env, nil, err
+	}
+	var msgs []string
+	for _, st := range *app.Synth(nil).Stacks() {
+		for _, m := range *st.Messages() {
+			msgs = append(msgs, fmt.Sprintf("%s: %v", m.Level, m.Entry.Data))
+		}
+	}
+	return env, msgs, nil
+}
+
+// deploymentsYAML is a prefect.yaml of n deployments of hello.py, each with a description of
+// descriptionBytes.
+func deploymentsYAML(n, descriptionBytes int) string {
+	var b strings.Builder
+	b.WriteString("deployments:\n")
+	for i := range n {
+		fmt.Fprintf(&b, "  - name: d%d\n    entrypoint: hello.py:ecs_flow\n", i)
+		if descriptionBytes > 0 {
+			fmt.Fprintf(&b, "    description: %s\n", strings.Repeat("x", descriptionBytes))
+		}
+	}
+	return b.String()
+}
+
+// TestEveryMistakeThroughTheEntryPoint drives every mistake the app catches through NewApp
+// and Synth, as `cdk synth` runs them, and requires the exact message main prints: one line
+// per problem, naming what is wrong, the value and what is allowed. validInputs must build.
+func TestEveryMistakeThroughTheEntryPoint(t *testing.T) {
+	const d = "deployments:\n  - name: d\n    entrypoint: hello.py:ecs_flow\n"
+	const selfHosted = "http://prefect.internal:4200/api"
+	noCloud := func(over map[string]any) map[string]any {
+		over["prefectAccountId"], over["prefectWorkspaceId"] = "", ""
+		return over
+	}
+	// The ECS pool's job variables, as the unknown-variable message lists them.
+	const poolVariables = "auto_deregister_task_definition, aws_credentials, capacity_provider_strategy, cloudwatch_logs_options, cloudwatch_logs_prefix, cluster, command, configure_cloudwatch_logs, container_name, cpu, env, execution_role_arn, family, image, labels, launch_type, match_latest_revision_in_family, memory, name, network_configuration, prefect_api_auth_string_secret_arn, prefect_api_key_secret_arn, task_definition_arn, task_role_arn, vpc_id"
+	const acct, ws = "9f8e7d6c-1234-4abc-8def-0123456789ab", "1f8e7d6c-1234-4abc-8def-0123456789ab"
+	rows := []entryRow{
+		// config: keys
+		{name: "typo", ctx: map[string]any{"tpyo": "x", "workerCpu": "1024", "workerMemory": "2048"}, want: "config: unknown key(s) tpyo; known keys: " + strings.Join(settingKeys(), ", ")},
+		{name: "near miss", ctx: map[string]any{"networkmode": "public"}, want: "config: unknown key(s) networkmode (did you mean networkMode?)"},
+		{name: "snake case", ctx: map[string]any{"nat_gateways": 2}, want: "config: unknown key(s) nat_gateways (did you mean natGateways?)"},
+		{name: "every mistake at once", ctx: map[string]any{"workerCpu": 512, "cdkStackPrefix": "Mine", "maxAzs": "one", "logRetentionDays": 10},
+			want: "config: unknown key(s) cdkStackPrefix (did you mean stackPrefix?)\n" +
+				"config: maxAzs=one is not valid: want a whole number\n" +
+				"config: logRetentionDays=10 is not valid: want one of 1 3 5 7 14 30 60 90 120 150 180 365 400 545 731 1096 1827 2192 2557 2922 3288 3653"},
+		// config: values
+		{name: "stack prefix", ctx: map[string]any{"stackPrefix": "1abc"}, want: "config: stackPrefix=1abc is not valid: want a letter then up to 63 letters, digits or hyphens"},
+		{name: "account alone", ctx: map[string]any{"account": "123456789012"}, want: `config: account="123456789012" and region="" must be set together (or both left empty)`},
+		{name: "account as number", ctx: map[string]any{"account": 123456789012.0}, want: "config: account=123456789012 is not valid: want a string"},
+		{name: "bad account", env: true, ctx: map[string]any{"account": "1234"}, want: "config: account=1234 is not valid: want a 12-digit AWS account id, or empty for an environment-agnostic synth"},
+		{name: "bad region", env: true, ctx: map[string]any{"region": "mars-1"}, want: "config: region=mars-1 is not valid: want an AWS region such as us-east-1, or empty"},
+		{name: "empty workspace", ctx: map[string]any{"prefectWorkspaceId": ""}, want: `config: prefectWorkspaceId="" is not valid: want your Prefect Cloud workspace id (a UUID); it is in the workspace URL`},
+		{name: "account id not a UUID", ctx: map[string]any{"prefectAccountId": "acct-1"}, want: "config: prefectAccountId=acct-1 is not valid: want a UUID such as 9f8e7d6c-1234-4abc-8def-0123456789ab"},
+		{name: "cloud UI URL", ctx: map[string]any{"prefectApiUrl": "https://app.prefect.cloud/account/" + acct + "/workspace/" + ws + "/dashboard"},
+			want: "config: prefectApiUrl=https://app.prefect.cloud/account/" + acct + "/workspace/" + ws + "/dashboard is a Prefect Cloud URL: leave prefectApiUrl empty and set prefectAccountId=" + acct + " prefectWorkspaceId=" + ws},
+		{name: "cloud API URL", ctx: map[string]any{"prefectApiUrl": "https://api.prefect.cloud/api/accounts/" + acct + "/workspaces/" + ws},
+			want: "config: prefectApiUrl=https://api.prefect.cloud/api/accounts/" + acct + "/workspaces/" + ws + " is a Prefect Cloud URL: leave prefectApiUrl empty and set prefectAccountId=" + acct + " prefectWorkspaceId=" + ws},
+		{name: "cloud URL without ids", ctx: noCloud(map[string]any{"prefectApiUrl": "https://app.prefect.cloud"}),
+			want: "config: prefectApiUrl=https://app.prefect.cloud is Prefect Cloud: leave prefectApiUrl empty and set prefectAccountId and prefectWorkspaceId, the ids in your workspace's URL https://app.prefect.cloud/account/<prefectAccountId>/workspace/<prefectWorkspaceId>"},
+		{name: "API URL scheme", ctx: noCloud(map[string]any{"prefectApiUrl": "ftp://x/api"}), want: "config: prefectApiUrl=ftp://x/api is not valid: want an http(s) URL of a self-hosted Prefect API, e.g. https://prefect.example.com/api"},
+		{name: "API URL without /api", ctx: noCloud(map[string]any{"prefectApiUrl": "http://prefect.internal:4200"}), want: "config: prefectApiUrl=http://prefect.internal:4200 is not valid: want the API URL, ending in /api (e.g. http://prefect.internal:4200/api)"},
+		{name: "API URL with cloud ids", ctx: map[string]any{"prefectApiUrl": selfHosted, "prefectAccountId": acct}, want: "config: prefectApiUrl=" + selfHosted + " selects a self-hosted server, so prefectAccountId and prefectWorkspaceId must be empty"},
+		{name: "auth string on cloud", ctx: map[string]any{"prefectAuthStringSecret": "auth"}, want: "config: prefectAuthStringSecret=auth is only for a self-hosted server (prefectApiUrl); Prefect Cloud uses prefectApiKeySecret"},
+		{name: "secret name", ctx: map[string]any{"prefectApiKeySecret": "bad secret!"}, want: "config: prefectApiKeySecret=bad secret! is not valid: want a Secrets Manager secret name (letters, digits, /_+=.@-) or a secret ARN"},
+		{name: "secret name like an ARN suffix", ctx: map[string]any{"prefectApiKeySecret": "my-secret"},
+			want: "config: prefectApiKeySecret=my-secret is not valid: want the secret's complete ARN, e.g. arn:aws:secretsmanager:<region>:<account>:secret:my-secret-AbCdEf (Secrets Manager reads a name ending in '-' and 6 letters or digits as a complete ARN)"},
+		{name: "KMS alias", ctx: map[string]any{"prefectSecretKmsKeyArn": "arn:aws:kms:eu-west-1:123456789012:alias/prefect"},
+			want: "config: prefectSecretKmsKeyArn=arn:aws:kms:eu-west-1:123456789012:alias/prefect is not valid: want a KMS key ARN such as arn:aws:kms:<region>:<account>:key/<key-id> (not an alias), or empty for the AWS-managed key"},
+		{name: "KMS key without secret", ctx: noCloud(map[string]any{"prefectApiUrl": selfHosted, "prefectSecretKmsKeyArn": "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"}),
+			want: "config: prefectSecretKmsKeyArn=arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab decrypts the Prefect secret, but none is used: set prefectAuthStringSecret or leave the key empty"},
+		{name: "reserved pool name", ctx: map[string]any{"workPoolName": "prefect-pool"},
+			want: "config: workPoolName=prefect-pool is not valid: want 1-128 letters, digits, '-' or '_' (ECS task-definition families allow no other characters) in a name that does not start with 'prefect' (Prefect reserves those)"},
+		{name: "pool concurrency", ctx: map[string]any{"workPoolConcurrencyLimit": -2}, want: "config: workPoolConcurrencyLimit=-2 is not valid: want 0 (unlimited) or a positive number"},
+		{name: "paused as number", ctx: map[string]any{"workPoolPaused": 1.0}, want: "config: workPoolPaused=1 is not valid: want true or false"},
+		{name: "network mode", ctx: map[string]any{"networkMode": "hybrid"}, want: "config: networkMode=hybrid is not valid: want private (NAT gateways) or public (no NAT, public IPs, no ingress)"},
+		{name: "CIDR", ctx: map[string]any{"vpcCidr": "10.0.1.0/16"}, want: "config: vpcCidr=10.0.1.0/16 is not valid: want a network address (did you mean 10.0.0.0/16?)"},
+		{name: "CIDR size", ctx: map[string]any{"vpcCidr": "10.0.0.0/24"}, want: "config: vpcCidr=10.0.0.0/24 is not valid: want a prefix between /16 and /22 (room for a public and a private subnet per AZ)"},
+		{name: "vpcId without environment", ctx: map[string]any{"vpcId": "vpc-0123456789abcdef0"}, want: "config: vpcId=vpc-0123456789abcdef0 needs account and region set (CDK looks the VPC up in that environment)"},
+		{name: "vpcId", env: true, ctx: map[string]any{"vpcId": "vpc-42"}, want: "config: vpcId=vpc-42 is not valid: want an existing VPC id such as vpc-0123456789abcdef0, or empty to create one"},
+		{name: "endpoints", ctx: map[string]any{"interfaceEndpoints": "yes"}, want: "config: interfaceEndpoints=yes is not valid: want true or false"},
+		{name: "one AZ", ctx: map[string]any{"maxAzs": 1}, want: "config: maxAzs=1 is not valid: want 2 to 6 (one AZ is a single point of failure)"},
+		{name: "AZs without environment", ctx: map[string]any{"maxAzs": 3}, want: "config: maxAzs=3 needs account and region set: an environment-agnostic synth can only use 2 AZs"},
+		{name: "fractional AZs", ctx: map[string]any{"maxAzs": 2.5}, want: "config: maxAzs=2.5 is not valid: want a whole number"},
+		{name: "NAT gateways", ctx: map[string]any{"natGateways": 3}, want: "config: natGateways=3 is not valid: want 1 to maxAzs (2) in private mode"},
+		{name: "NAT gateways in public mode", ctx: map[string]any{"networkMode": "public", "natGateways": "5"}, want: "config: natGateways=5 has no effect with networkMode=public (no NAT gateways): remove it, or set networkMode=private"},
+		{name: "architecture", ctx: map[string]any{"cpuArchitecture": "riscv"}, want: "config: cpuArchitecture=riscv is not valid: want x86_64 or arm64"},
+		{name: "worker CPU", ctx: map[string]any{"workerCpu": "lots"}, want: "config: workerCpu=lots is not valid: want a whole number"},
+		{name: "worker memory", ctx: map[string]any{"workerCpu": 256, "workerMemory": 4096}, want: "config: workerMemory=4096 does not fit workerCpu=256 on Fargate: want one of 512, 1024, 2048"},
+		{name: "worker count", ctx: map[string]any{"workerDesiredCount": -1}, want: "config: workerDesiredCount=-1 is not valid: want 0 to 10 (0 stops the worker: nothing will run)"},
+		{name: "flow-run CPU", ctx: map[string]any{"flowRunCpu": 300}, want: "config: flowRunCpu=300 is not a Fargate CPU size: want one of 256, 512, 1024, 2048, 4096, 8192, 16384"},
+		{name: "spot on arm", ctx: map[string]any{"cpuArchitecture": "arm64", "flowRunFargateSpot": true}, want: "config: flowRunFargateSpot=true needs cpuArchitecture=x86_64 (Fargate Spot does not run arm64 tasks)"},
+		{name: "tags", ctx: map[string]any{"tags": map[string]any{"aws:x": "y"}}, want: "config: tags=aws:x is not valid: want tag keys of 1-128 letters, digits, spaces or _.:/=+-@, not starting with aws:"},
+		{name: "tags from -c", ctx: map[string]any{"tags": "not json"}, want: `config: tags=not json is not valid: want a JSON object of strings, e.g. {"team":"data"}`},
+		{name: "tag value", ctx: map[string]any{"tags": map[string]any{"team": 7.0}}, want: "config: tags.team=7 is not valid: want a string"},
+
+		// prefect.yaml: the file
+		{name: "no prefect.yaml", yaml: missingFile,
+			want: `prefect.yaml: flows/prefect.yaml not found: it lists the Prefect deployments the stack creates (name, entrypoint, schedules); start from the example in README.md, section "Deployments (flows/prefect.yaml)"`},
+		{name: "empty file", yaml: "\n", want: "prefect.yaml: the file is empty; it needs a `deployments:` list"},
+		{name: "not YAML", yaml: "deployments: [\n", want: "prefect.yaml: not valid YAML: go-yaml load error in parser (while parsing a flow node) at L2.C1: did not find expected node content"},
+		{name: "duplicate key", yaml: "deployments:\n  - name: a\n    entrypoint: hello.py:ecs_flow\n  - name: b\n    entrypoint: hello.py:ecs_flow\n    name: c\n",
+			want: "prefect.yaml: duplicate key `name` at lines 4 and 6"},
+		{name: "duplicate top-level key", yaml: d + "deployments: []\n", want: "prefect.yaml: duplicate key `deployments` at lines 1 and 4"},
+		{name: "top-level typo", yaml: "deploymnts: []\n", want: `prefect.yaml: unknown top-level key "deploymnts" (allowed: build, definitions, deployments, name, prefect-version, pull, push)`},
+		{name: "no deployments key", yaml: "name: x\n", want: "prefect.yaml: no `deployments:` list"},
+		{name: "build steps", yaml: "build:\n  - prefect_docker.deployments.steps.build_docker_image: {}\n" + d, want: `prefect.yaml: top-level "build" must be empty (null): CDK builds and pushes the flow image`},
+		// prefect.yaml: an entry
+		{name: "entry key typo", yaml: d + "    colour: blue\n",
+			want: `prefect.yaml: deployment "d": unknown key "colour" (allowed: concurrency_limit, description, enforce_parameter_schema, entrypoint, flow_name, name, parameters, paused, schedules, tags, version, work_pool)`},
+		{name: "unsupported key", yaml: d + "    triggers: []\n", want: `prefect.yaml: deployment "d": key "triggers" is not supported: automations are not managed by this stack`},
+		{name: "no name", yaml: "deployments:\n  - entrypoint: hello.py:ecs_flow\n", want: `prefect.yaml: deployment 1: "name" is required`},
+		{name: "same name twice", yaml: d + d[len("deployments:\n"):], want: `prefect.yaml: deployments 1 and 2 are both "d" of flow "ecs-flow"; names must be unique per flow`},
+		{name: "missing entrypoint file", yaml: "deployments:\n  - name: d\n    entrypoint: missing.py:f\n", want: `prefect.yaml: deployment "d": entrypoint "missing.py:f": file missing.py not found in flows/`},
+		{name: "entrypoint form", yaml: "deployments:\n  - name: d\n    entrypoint: hello.py\n", want: `prefect.yaml: deployment "d": entrypoint "hello.py" must look like path/to/file.py:function_name (relative to flows/)`},
+		{name: "not a flow", yaml: "deployments:\n  - name: d\n    entrypoint: hello.py:say_hello\n", want: `prefect.yaml: deployment "d": entrypoint "hello.py:say_hello": function "say_hello" is not decorated with @flow`},
+		{name: "Python syntax error", yaml: "deployments:\n  - name: d\n    entrypoint: broken.py:f\n",
+			files: map[string]string{"broken.py": "from prefect import flow\n\n@flow\ndef f():\n    return (1,\n"},
+			want:  "flows: broken.py line 5: '(' was never closed: Python cannot compile it, so no flow in it can run"},
+		{name: "paused", yaml: d + "    paused: maybe\n", want: `prefect.yaml: deployment "d": paused must be true or false, got maybe`},
+		{name: "template", yaml: d + "    work_pool:\n      job_variables:\n        image: '{{ build_image.image }}'\n", want: `prefect.yaml: deployment "d": key "work_pool" uses a {{ }} template, which only ` + "`prefect deploy`" + ` resolves`},
+		{name: "other pool", yaml: d + "    work_pool:\n      name: other\n", want: `prefect.yaml: deployment "d": work_pool.name "other" is not the stack's pool "ecs-fargate"; remove it (the stack sets the pool)`},
+		// schedules (lambda/contract's cron and rrule checks add their rows here)
+		{name: "cron fields", yaml: d + "    schedules:\n      - cron: '0 6 * *'\n", want: `prefect.yaml: deployment "d": schedule 1: cron "0 6 * *" must be a cron string with 5 fields, e.g. "0 6 * * *"`},
+		{name: "two kinds", yaml: d + "    schedules:\n      - cron: '0 6 * * *'\n        interval: 60\n", want: `prefect.yaml: deployment "d": schedule 1: needs exactly one of cron, interval and rrule`},
+		{name: "interval", yaml: d + "    schedules:\n      - interval: -5\n", want: `prefect.yaml: deployment "d": schedule 1: interval -5 must be a positive number of seconds`},
+		{name: "timezone", yaml: d + "    schedules:\n      - cron: '0 6 * * *'\n        timezone: Mars/Olympus\n", want: `prefect.yaml: deployment "d": schedule 1: timezone "Mars/Olympus" is not an IANA time zone such as Europe/Berlin`},
+		{name: "rrule", yaml: d + "    schedules:\n      - rrule: 'every day'\n", want: `prefect.yaml: deployment "d": schedule 1: rrule "every day" must be an RFC 5545 rule containing FREQ=`},
+		// job variables and parameters (constructs/prefectcr and stacks/prefectyaml add their rows here)
+		{name: "unknown job variables", yaml: "deployments:\n  - name: hello\n    entrypoint: hello.py:ecs_flow\n    work_pool:\n      job_variables:\n        cpus: 512\n" +
+			"  - name: again\n    entrypoint: hello.py:ecs_flow\n    work_pool:\n      job_variables:\n        ram: 1024\n",
+			want: `prefect.yaml: deployment "hello": work_pool.job_variables: job variable "cpus" is not a variable of the ECS work pool (known: ` + poolVariables + ")\n" +
+				`prefect.yaml: deployment "again": work_pool.job_variables: job variable "ram" is not a variable of the ECS work pool (known: ` + poolVariables + ")"},
+
+		// CloudFormation's limits
+		{name: "over 500 resources", yaml: deploymentsYAML(480, 0),
+			want: "synth: stack PrefectCompute has 502 resources, over CloudFormation's limit of 500 per stack: its 480 deployments (flows/prefect.yaml) are too many, at most 478 fit"},
+		{name: "over 1 MB", yaml: deploymentsYAML(120, 9000),
+			wantRe: `^synth: stack PrefectCompute's template is 1[0-9]{6} bytes, over CloudFormation's limit of 1000000 bytes \(1 MB\): it has 120 deployments \(flows/prefect\.yaml\); use fewer, or smaller parameters$`},
+	}
+	for _, r := range rows {
+		t.Run(r.name, func(t *testing.T) {
+			_, _, err := runEntry(t, r)
+			switch {
+			case r.wantRe != "":
+				if err == nil || !regexp.MustCompile(r.wantRe).MatchString(err.Error()) {
+					t.Errorf("got  %v\nwant %s", err, r.wantRe)
+				}
+			case err == nil || err.Error() != r.want:
+				t.Errorf("got  %v\nwant %s", err, r.want)
+			}
+		})
+	}
+
+	const vpcID = "vpc-0123456789abcdef0"
+	azs := func(want ...string) func(t *testing.T, env *stacks.Environment, _ []string) {
+		return func(t *testing.T, env *stacks.Environment, _ []string) {
+			var got []string
+			for _, s := range *env.Network.Vpc.PublicSubnets() {
+				got = append(got, *s.AvailabilityZone())
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("public subnets in %v, want %v", got, want)
+			}
+		}
+	}
+	ids := func(want ...string) func(t *testing.T, env *stacks.Environment, _ []string) {
+		return func(t *testing.T, env *stacks.Environment, _ []string) {
+			var got []string
+			for _, d := range env.Compute.Deployments {
+				got = append(got, *d.Node().Id())
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("deployments %v, want %v", got, want)
+			}
+		}
+	}
+	warns := func(id string) func(t *testing.T, env *stacks.Environment, msgs []string) {
+		return func(t *testing.T, _ *stacks.Environment, msgs []string) {
+			if !slices.ContainsFunc(msgs, func(m string) bool { return strings.HasPrefix(m, "WARNING: ") && strings.Contains(m, "[ack: "+id+"]") }) {
+				t.Errorf("no warning %s in %q", id, msgs)
+			}
+		}
+	}
+	hash := func(key string) string { return fmt.Sprintf("%x", sha256.Sum256([]byte(key)))[:8] }
+	validInputs := []entryRow{
+		{name: "cdk.json as shipped", check: warns("prefect-ecs-cdk:placeholder")},
+		{name: "pinned environment", env: true, check: azs("us-east-1a", "us-east-1b")},
+		{name: "three AZs from the cached lookup", env: true, ctx: map[string]any{"maxAzs": "3", "natGateways": "3"}, check: azs("us-east-1a", "us-east-1b", "us-east-1c")},
+		{name: "imported VPC from the cached lookup", env: true, ctx: map[string]any{"vpcId": vpcID},
+			check: func(t *testing.T, env *stacks.Environment, msgs []string) {
+				if got := *env.Network.Vpc.VpcId(); got != vpcID {
+					t.Errorf("VPC %s, want the looked-up %s", got, vpcID)
+				}
+				azs("us-east-1a", "us-east-1b")(t, env, msgs)
+			}},
+		{name: "public mode with cdk.json's natGateways", ctx: map[string]any{"networkMode": "public"}},
+		{name: "public mode without NAT gateways", ctx: map[string]any{"networkMode": "public", "natGateways": "0"}},
+		{name: "self-hosted", ctx: noCloud(map[string]any{"prefectApiUrl": selfHosted, "prefectAuthStringSecret": "prefect-auth"})},
+		{name: "cloud ids", ctx: map[string]any{"prefectAccountId": acct, "prefectWorkspaceId": ws}},
+		{name: "unicode and twin names", yaml: "deployments:\n" +
+			"  - {name: 日次レポート, entrypoint: hello.py:ecs_flow}\n  - {name: Hello, entrypoint: hello.py:ecs_flow}\n" +
+			"  - {name: hello, entrypoint: hello.py:ecs_flow}\n  - {name: hello world, entrypoint: hello.py:ecs_flow}\n" +
+			"  - {name: hello-world, entrypoint: hello.py:ecs_flow}\n  - {name: café, entrypoint: etl.py:etl}\n",
+			check: ids("DeploymentEcsFlow", "DeploymentEcsFlowHello", "DeploymentEcsFlowHello"+hash("ecs-flow/hello"),
+				"DeploymentEcsFlowHelloWorld", "DeploymentEcsFlowHelloWorld"+hash("ecs-flow/hello-world"), "DeploymentDailyEtlCaf")},
+		{name: "every schedule form", yaml: d + `    schedules:
+      - cron: "0 6 * * *"
+      - cron: "*/15 9-17 * * MON-FRI"
+        timezone: Europe/Berlin
+        day_or: false
+        active: false
+      - interval: 3600
+      - interval: 90.5
+        anchor_date: 2026-01-01T00:00:00Z
+        timezone: America/New_York
+      - interval: 600
+        anchor_date: "2026-01-01T06:00:00+02:00"
+        parameters: {}
+        slug: every-ten-minutes
+      - rrule: "FREQ=WEEKLY;BYDAY=MO,WE,FR;BYHOUR=6"
+      - rrule: "DTSTART:20260101T060000\nRRULE:FREQ=DAILY;COUNT=10"
+        timezone: UTC
+`, check: ids("DeploymentEcsFlowD")},
+		{name: "no deployments", yaml: "deployments: []\n", check: func(t *testing.T, env *stacks.Environment, msgs []string) {
+			warns("prefect-ecs-cdk:no-deployments")(t, env, msgs)
+			ids()(t, env, msgs)
+		}},
+	}
+	for _, r := range validInputs {
+		t.Run("valid/"+r.name, func(t *testing.T) {
+			env, msgs, err := runEntry(t, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range msgs {
+				if strings.HasPrefix(m, "ERROR") {
+					t.Errorf("the CLI would fail on %s", m)
+				}
+			}
+			if r.check != nil {
+				r.check(t, env, msgs)
+			}
+		})
+	}
+}
+
+// settingKeys are the configuration keys in table order, as the unknown-key message lists them.
+func settingKeys() []string {
+	var keys []string
+	for _, s := range stacks.Settings {
+		keys = append(keys, s.Key)
+	}
+	return keys
 }

@@ -236,12 +236,10 @@ var Settings = []Setting{
 			}
 			return nil
 		}},
-	{Key: "natGateways", Default: 1,
+	{Key: "natGateways", Default: natGatewaysDefault,
 		Doc:   "NAT gateways in private mode (1 to `maxAzs`; one per AZ survives an AZ outage)",
 		parse: whole(func(c *Config) *int { return &c.NatGateways }),
-		check: func(c Config) error {
-			return want(c.NetworkMode != NetworkPrivate || c.NatGateways >= 1 && c.NatGateways <= c.MaxAzs, "natGateways", c.NatGateways, fmt.Sprintf("1 to maxAzs (%d) in private mode", c.MaxAzs))
-		}},
+		check: checkNatGateways},
 	{Key: "cpuArchitecture", Default: string(ArchX86),
 		Doc:   "`x86_64` or `arm64` (Graviton, ~20% cheaper) for the worker, flow runs and images",
 		parse: text(func(c *Config) *Architecture { return &c.Architecture }),
@@ -563,6 +561,9 @@ func checkAPIURL(c Config) error {
 	if c.IsCloud() {
 		return nil
 	}
+	if err := checkCloudURL(c); err != nil {
+		return err
+	}
 	if c.PrefectAccountID != "" && c.PrefectAccountID != PlaceholderID || c.PrefectWorkspaceID != "" && c.PrefectWorkspaceID != PlaceholderID {
 		return fmt.Errorf("config: prefectApiUrl=%s selects a self-hosted server, so prefectAccountId and prefectWorkspaceId must be empty", c.PrefectAPIURL)
 	}
@@ -572,8 +573,38 @@ func checkAPIURL(c Config) error {
 		return bad("prefectApiUrl", c.PrefectAPIURL, "an http(s) URL of a self-hosted Prefect API, e.g. https://prefect.example.com/api")
 	case !strings.HasSuffix(strings.TrimRight(u.Path, "/"), "/api"):
 		return bad("prefectApiUrl", c.PrefectAPIURL, "the API URL, ending in /api (e.g. http://prefect.internal:4200/api)")
-	case strings.Contains(u.Host, "prefect.cloud"):
-		return bad("prefectApiUrl", c.PrefectAPIURL, "a self-hosted server; for Prefect Cloud set prefectAccountId and prefectWorkspaceId instead")
+	}
+	return nil
+}
+
+// natGatewaysDefault is natGateways' default, which cdk.json ships: public mode cannot tell
+// it from an unset key, so it passes there, as does 0.
+const natGatewaysDefault = 1
+
+// checkNatGateways checks natGateways: 1 to maxAzs in private mode; public mode has no NAT
+// gateways, so any other value than 0 or the default would be silently ignored.
+func checkNatGateways(c Config) error {
+	if c.NetworkMode == NetworkPublic {
+		if c.NatGateways != 0 && c.NatGateways != natGatewaysDefault {
+			return fmt.Errorf("config: natGateways=%d has no effect with networkMode=public (no NAT gateways): remove it, or set networkMode=private", c.NatGateways)
+		}
+		return nil
+	}
+	return want(c.NatGateways >= 1 && c.NatGateways <= c.MaxAzs, "natGateways", c.NatGateways, fmt.Sprintf("1 to maxAzs (%d) in private mode", c.MaxAzs))
+}
+
+// cloudURLRe matches the Prefect Cloud URLs a user may copy: the UI's
+// https://app.prefect.cloud/account/<a>/workspace/<w>/… and the API's
+// https://api.prefect.cloud/api/accounts/<a>/workspaces/<w>.
+var cloudURLRe = regexp.MustCompile(`^https?://(?:app|api)\.prefect\.cloud/(?:api/)?accounts?/([^/]+)/workspaces?/([^/?#]+)`)
+
+// checkCloudURL refuses a Prefect Cloud URL as prefectApiUrl, naming the ids to set instead.
+func checkCloudURL(c Config) error {
+	if m := cloudURLRe.FindStringSubmatch(c.PrefectAPIURL); m != nil {
+		return fmt.Errorf("config: prefectApiUrl=%s is a Prefect Cloud URL: leave prefectApiUrl empty and set prefectAccountId=%s prefectWorkspaceId=%s", c.PrefectAPIURL, m[1], m[2])
+	}
+	if u, err := url.Parse(c.PrefectAPIURL); err == nil && (u.Hostname() == "prefect.cloud" || strings.HasSuffix(u.Hostname(), ".prefect.cloud")) {
+		return fmt.Errorf("config: prefectApiUrl=%s is Prefect Cloud: leave prefectApiUrl empty and set prefectAccountId and prefectWorkspaceId, the ids in your workspace's URL https://app.prefect.cloud/account/<prefectAccountId>/workspace/<prefectWorkspaceId>", c.PrefectAPIURL)
 	}
 	return nil
 }

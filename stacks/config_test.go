@@ -89,7 +89,9 @@ func TestConfigRejectsBadValues(t *testing.T) {
 		{map[string]any{"vpcId": "vpc-0123456789abcdef0"}, "needs account and region"},
 		{map[string]any{"account": "123456789012"}, "must be set together"},
 		{map[string]any{"prefectApiUrl": "ftp://x/api", "prefectAccountId": "", "prefectWorkspaceId": ""}, "prefectApiUrl=ftp://x/api"},
-		{map[string]any{"prefectApiUrl": "https://api.prefect.cloud/api", "prefectAccountId": "", "prefectWorkspaceId": ""}, "for Prefect Cloud set prefectAccountId"},
+		{map[string]any{"prefectApiUrl": "https://api.prefect.cloud/api", "prefectAccountId": "", "prefectWorkspaceId": ""}, "is Prefect Cloud: leave prefectApiUrl empty and set prefectAccountId and prefectWorkspaceId"},
+		{map[string]any{"prefectApiUrl": "https://app.prefect.cloud/account/9f8e7d6c-1234-4abc-8def-0123456789ab/workspace/1f8e7d6c-1234-4abc-8def-0123456789ab/dashboard"}, "is a Prefect Cloud URL: leave prefectApiUrl empty and set prefectAccountId=9f8e7d6c-1234-4abc-8def-0123456789ab prefectWorkspaceId=1f8e7d6c-1234-4abc-8def-0123456789ab"},
+		{map[string]any{"networkMode": "public", "natGateways": 5}, "natGateways=5 has no effect with networkMode=public"},
 		{map[string]any{"prefectAuthStringSecret": "auth"}, "only for a self-hosted server"},
 		{map[string]any{"prefectApiKeySecret": "bad secret!"}, "prefectApiKeySecret=bad secret!"},
 		// Secrets Manager reads "-" plus 6 characters as the random suffix of a complete ARN.

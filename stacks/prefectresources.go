@@ -1,7 +1,6 @@
 package stacks
 
 import (
-	"fmt"
 	"regexp"
 	"strings"
 
@@ -49,8 +48,7 @@ type PrefectResources struct {
 }
 
 // NewPrefectResources adds the function, the pool and the deployments to scope. It fails
-// when the function does not build, when the pool's template refuses a default, or when two
-// deployments map to one construct id.
+// when the function does not build or when the pool's template refuses a default.
 func NewPrefectResources(scope constructs.Construct, props PrefectResourcesProps) (PrefectResources, error) {
 	cfg, net := props.Config, props.Network
 	providerProps := prefectcr.ProviderProps{
@@ -99,14 +97,10 @@ func newDeployments(scope constructs.Construct, provider prefectcr.Provider, poo
 			"prefect.deployments.steps.set_working_directory": map[string]any{"directory": FlowWorkdir},
 		}}
 	}
+	cids := deploymentIDs(props.Flows.Deployments)
 	var out []prefectcr.Deployment
-	ids := map[string]string{}
-	for _, d := range props.Flows.Deployments {
-		cid := "Deployment" + constructID(d.FlowName+"-"+d.Name)
-		if other, taken := ids[cid]; taken {
-			return nil, fmt.Errorf("prefect.yaml: deployments %s and %s/%s map to the same CloudFormation id %s; rename one", other, d.FlowName, d.Name, cid)
-		}
-		ids[cid] = d.FlowName + "/" + d.Name
+	for i, d := range props.Flows.Deployments {
+		cid := cids[i]
 		if d.Version == "" {
 			d.Version = props.FlowImageHash
 		}

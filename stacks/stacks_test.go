@@ -519,15 +519,18 @@ func TestImportedVpc(t *testing.T) {
 	}), poolTemplate(t, v))
 }
 
-// TestDeploymentIDCollisionIsAnError: two prefect.yaml entries whose names map to one
-// construct id stop NewEnvironment with one line naming both, instead of a panic.
-func TestDeploymentIDCollisionIsAnError(t *testing.T) {
+// TestDeploymentIDTwinsAreDistinct: two prefect.yaml entries whose names map to one
+// construct id both synthesize: the first keeps the id, the second gets its hash suffix.
+func TestDeploymentIDTwinsAreDistinct(t *testing.T) {
 	root, _ := filepath.Abs("..")
 	flows := t.TempDir()
-	src := []byte("from prefect import flow\n\n@flow(name='f')\ndef f():\n    pass\n\n@flow(name='f-x')\ndef g():\n    pass\n")
+	src, err := os.ReadFile(filepath.Join(root, "flows", "hello.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	yaml := "deployments:\n" +
-		"  - {name: x-y, entrypoint: hello.py:f}\n" +
-		"  - {name: y, entrypoint: hello.py:g}\n"
+		"  - {name: x-y, entrypoint: hello.py:ecs_flow}\n" +
+		"  - {name: x y, entrypoint: hello.py:ecs_flow}\n"
 	for name, text := range map[string][]byte{"hello.py": src, "prefect.yaml": []byte(yaml)} {
 		if err := os.WriteFile(filepath.Join(flows, name), text, 0o644); err != nil {
 			t.Fatal(err)
@@ -539,9 +542,15 @@ func TestDeploymentIDCollisionIsAnError(t *testing.T) {
 	}
 	cfg := DefaultConfig()
 	cfg.ProjectRoot = root
-	_, err = NewEnvironment(awscdk.NewApp(&awscdk.AppProps{Context: appContext(t)}), cfg, file)
-	const want = "prefect.yaml: deployments f/x-y and f-x/y map to the same CloudFormation id DeploymentFXY; rename one"
-	if err == nil || err.Error() != want {
-		t.Errorf("got %v, want %s", err, want)
+	env, err := NewEnvironment(awscdk.NewApp(&awscdk.AppProps{Context: appContext(t)}), cfg, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, d := range env.Compute.Deployments {
+		ids = append(ids, *d.Node().Id())
+	}
+	if want := "DeploymentEcsFlowXY DeploymentEcsFlowXY" + deploymentHash("ecs-flow/x y"); strings.Join(ids, " ") != want {
+		t.Errorf("got ids %v, want %s", ids, want)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"sort"
@@ -271,4 +272,36 @@ func normalize(v any) any {
 		return t.UTC().Format(time.RFC3339)
 	}
 	return v
+}
+
+// duplicateKey reports the first key that a mapping under n repeats, with the lines of both,
+// as "duplicate key `name` at lines 6 and 8". YAML forbids a repeated key, but a parser keeps
+// one of them silently: the other entry would be lost without a word.
+func duplicateKey(n *yaml.Node) error {
+	if n == nil {
+		return nil
+	}
+	if n.Kind == yaml.MappingNode {
+		first := map[string]int{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if line, dup := first[k.Value]; dup && k.Kind == yaml.ScalarNode {
+				return fmt.Errorf("prefect.yaml: duplicate key `%s` at lines %d and %d", k.Value, line, k.Line)
+			}
+			first[k.Value] = k.Line
+		}
+	}
+	for _, c := range n.Content {
+		if err := duplicateKey(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// missingFile is the message for a prefect.yaml that does not exist: what the file is for and
+// where its example is.
+func missingFile(path string) error {
+	return fmt.Errorf("prefect.yaml: %s not found: it lists the Prefect deployments the stack creates (name, entrypoint, schedules); "+
+		"start from the example in README.md, section \"Deployments (flows/prefect.yaml)\"", filepath.ToSlash(filepath.Join(filepath.Base(filepath.Dir(path)), filepath.Base(path))))
 }

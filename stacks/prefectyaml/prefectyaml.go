@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -102,6 +103,9 @@ var entryRe = regexp.MustCompile(`^([A-Za-z0-9_./-]+\.py):([A-Za-z_][A-Za-z0-9_]
 // (the directory that becomes the image's working directory); poolName is the stack's pool.
 func Load(path, flowsDir, poolName string) (*File, error) {
 	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, missingFile(path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("prefect.yaml: %w", err)
 	}
@@ -123,6 +127,9 @@ func Parse(data []byte, flowsDir, poolName string) (*File, error) {
 		return nil, errors.New(empty)
 	} else if err != nil {
 		return nil, fmt.Errorf("prefect.yaml: not valid YAML: %s", oneLine(err))
+	}
+	if err := duplicateKey(&doc); err != nil {
+		return nil, err
 	}
 	top := resolve(&doc)
 	if top.Kind == yaml.DocumentNode && len(top.Content) == 0 {
