@@ -237,7 +237,7 @@ var Settings = []Setting{
 			return nil
 		}},
 	{Key: "natGateways", Default: natGatewaysDefault,
-		Doc:   "NAT gateways in private mode (1 to `maxAzs`; one per AZ survives an AZ outage)",
+		Doc:   "NAT gateways in private mode (1 to `maxAzs`; one per AZ survives an AZ outage); public mode has none, so only the default or 0 pass there",
 		parse: whole(func(c *Config) *int { return &c.NatGateways }),
 		check: checkNatGateways},
 	{Key: "cpuArchitecture", Default: string(ArchX86),
