@@ -17,12 +17,9 @@ import (
 // image's asset hash (its ECR tag), one with `version` keeps it; every deployment carries
 // the managed-by and stack tags and labels, and the pool's description names the stack.
 func TestDeploymentVersionAndMarks(t *testing.T) {
-	env := environmentWithFlows(t, map[string]string{
-		"hello.py": "from prefect import flow\n\n@flow(name='f')\ndef f():\n    pass\n",
-		"prefect.yaml": "deployments:\n" +
-			"  - {name: plain, entrypoint: hello.py:f, tags: [mine]}\n" +
-			"  - {name: pinned, entrypoint: hello.py:f, version: '2.1'}\n",
-	})
+	env := environmentWithPrefectYAML(t, "deployments:\n"+
+		"  - {name: plain, entrypoint: hello.py:ecs_flow, tags: [mine]}\n"+
+		"  - {name: pinned, entrypoint: hello.py:ecs_flow, version: '2.1'}\n")
 	cfg := DefaultConfig()
 	hash := *env.Registry.FlowImage.AssetHash()
 	if len(hash) != 64 {
@@ -65,22 +62,21 @@ func TestDeploymentVersionAndMarks(t *testing.T) {
 	}
 }
 
-// environmentWithFlows synthesizes the default configuration with a flows folder holding
-// files (a prefect.yaml and its flow sources) instead of flows/.
-func environmentWithFlows(t *testing.T, files map[string]string) *Environment {
+// environmentWithPrefectYAML synthesizes the default configuration with this prefect.yaml
+// over the flows of flows/.
+func environmentWithPrefectYAML(t *testing.T, yaml string) *Environment {
 	t.Helper()
-	dir := t.TempDir()
-	for name, text := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
+	root, _ := filepath.Abs("..")
+	path := filepath.Join(t.TempDir(), "prefect.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
 	}
-	file, err := prefectyaml.Load(filepath.Join(dir, "prefect.yaml"), dir, "ecs-fargate")
+	file, err := prefectyaml.Load(path, filepath.Join(root, "flows"), "ecs-fargate")
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := DefaultConfig()
-	cfg.ProjectRoot, _ = filepath.Abs("..")
+	cfg.ProjectRoot = root
 	env, err := NewEnvironment(awscdk.NewApp(&awscdk.AppProps{Context: appContext(t)}), cfg, file)
 	if err != nil {
 		t.Fatal(err)
