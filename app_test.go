@@ -208,7 +208,8 @@ func TestCDKContextKeysPassNewApp(t *testing.T) {
 // TestCLISynthWithEnvironment runs the real entry point, the pinned CDK CLI, for an
 // environment-bound synth. Without AWS credentials its availability-zone lookup fails, and
 // the CLI passes the app the failed lookup's key: the app must take it for CDK's own key,
-// and synth must stop on the lookup, not on the unknown-key check.
+// and synth must stop on the lookup, not on the unknown-key check. With the lookups cached
+// in cdk.context.json, an imported vpcId synthesizes.
 func TestCLISynthWithEnvironment(t *testing.T) {
 	if os.Getenv("PREFECT_ECS_CDK_INTEGRATION") != "1" {
 		t.Skip("set PREFECT_ECS_CDK_INTEGRATION=1 (runs the CDK CLI from node_modules, as make test does)")
@@ -232,10 +233,11 @@ func TestCLISynthWithEnvironment(t *testing.T) {
 	})
 	cmd := exec.Command(cdk, "synth", "--quiet", "-o", t.TempDir(), "-c", "account=123456789012", "-c", "region=us-east-1")
 	// The pinned Node (node_modules/.bin/node), as make sets it; no AWS credentials at all.
-	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(cdk)+string(os.PathListSeparator)+os.Getenv("PATH"),
+	env := append(os.Environ(), "PATH="+filepath.Dir(cdk)+string(os.PathListSeparator)+os.Getenv("PATH"),
 		"CDK_DISABLE_CLI_TELEMETRY=true", "CDK_DISABLE_VERSION_CHECK=true",
 		"AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=", "AWS_SESSION_TOKEN=", "AWS_PROFILE=",
 		"AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+	cmd.Env = env
 	out, err := cmd.CombinedOutput()
 	switch {
 	case strings.Contains(string(out), "unknown key"):
@@ -245,6 +247,29 @@ func TestCLISynthWithEnvironment(t *testing.T) {
 		t.Fatalf("a cdk-nag finding of the environment-bound synth is not suppressed:\n%s", out)
 	case err == nil || !strings.Contains(string(out), "Need to perform AWS calls for account 123456789012"):
 		t.Fatalf("want synth to stop on the availability-zone lookup only, got %v:\n%s", err, out)
+	}
+
+	// With the lookups cached in cdk.context.json, as after a first synth with credentials,
+	// an imported VPC synthesizes without AWS: the CLI passes the cache to the app.
+	lookups := map[string]any{}
+	for k, v := range cliContext(t) {
+		if stacks.IsCDKContextKey(k) && !strings.HasPrefix(k, "@") && !strings.HasPrefix(k, "aws:cdk:") {
+			lookups[k] = v
+		}
+	}
+	b, _ := json.MarshalIndent(lookups, "", "  ")
+	if err := os.WriteFile("cdk.context.json", b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	outdir := t.TempDir()
+	cmd = exec.Command(cdk, "synth", "--quiet", "-o", outdir, "-c", "account=123456789012", "-c", "region=us-east-1", "-c", "vpcId=vpc-0123456789abcdef0")
+	cmd.Env = env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("synth with an imported VPC from cached lookups: %v\n%s", err, out)
+	}
+	tmpl, err := os.ReadFile(filepath.Join(outdir, "PrefectCompute.template.json"))
+	if err != nil || !strings.Contains(string(tmpl), fmt.Sprintf("subnet-%017x", 2)) {
+		t.Fatalf("the Compute stack does not place tasks in the looked-up private subnets: %v", err)
 	}
 }
 
