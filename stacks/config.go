@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/contract"
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/stacks/fargate"
 )
 
 // NetworkMode chooses how flow runs and the worker reach the internet. It is the biggest
@@ -661,50 +662,22 @@ func checkTags(c Config) error {
 	return errors.Join(errs...)
 }
 
-// fargateMemory lists, for each Fargate CPU value, the memory sizes (MiB) it accepts.
-func fargateMemory(cpu int) []int {
-	span := func(lo, hi, step int) []int {
-		var out []int
-		for m := lo; m <= hi; m += step {
-			out = append(out, m)
-		}
-		return out
-	}
-	switch cpu {
-	case 256:
-		return []int{512, 1024, 2048}
-	case 512:
-		return span(1024, 4096, 1024)
-	case 1024:
-		return span(2048, 8192, 1024)
-	case 2048:
-		return span(4096, 16384, 1024)
-	case 4096:
-		return span(8192, 30720, 1024)
-	case 8192:
-		return span(16384, 61440, 4096)
-	case 16384:
-		return span(32768, 122880, 8192)
-	}
-	return nil
-}
-
 // checkFargateCPU checks <prefix>Cpu is a Fargate CPU size.
 func checkFargateCPU(prefix string, cpu int) error {
-	if fargateMemory(cpu) == nil {
-		return fmt.Errorf("config: %sCpu=%d is not a Fargate CPU size: want one of 256, 512, 1024, 2048, 4096, 8192, 16384", prefix, cpu)
+	if fargate.Memory(cpu) == nil {
+		return fmt.Errorf("config: %sCpu=%d is not a Fargate CPU size: want one of %s", prefix, cpu, fargate.List(fargate.CPUs))
 	}
 	return nil
 }
 
 // checkFargateMemory checks <prefix>Memory fits <prefix>Cpu (once that is a Fargate size).
 func checkFargateMemory(prefix string, cpu, memory int) error {
-	mems := fargateMemory(cpu)
-	if mems == nil || slices.Contains(mems, memory) {
+	mems := fargate.Memory(cpu)
+	if mems == nil || fargate.Fits(cpu, memory) {
 		return nil
 	}
 	return fmt.Errorf("config: %sMemory=%d does not fit %sCpu=%d on Fargate: want one of %s",
-		prefix, memory, prefix, cpu, strings.Trim(strings.Join(strings.Fields(fmt.Sprint(mems)), ", "), "[]"))
+		prefix, memory, prefix, cpu, fargate.List(mems))
 }
 
 // IsCloud reports whether the target is Prefect Cloud (as opposed to a self-hosted server).

@@ -29,6 +29,7 @@ func TestDeploymentRoundTrip(t *testing.T) {
 		ConcurrencyLimit:       2,
 		Paused:                 true,
 		EnforceParameterSchema: &f,
+		ParameterOpenAPISchema: map[string]any{"type": "object", "properties": map[string]any{"rows": map[string]any{"type": "integer", "default": json.Number("10")}}},
 	}
 	props, err := d.Properties(plainJSON)
 	if err != nil {

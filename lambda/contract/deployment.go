@@ -20,6 +20,7 @@ const (
 	PropPullSteps              = "PullSteps"
 	PropSchedules              = "Schedules"
 	PropEnforceParameterSchema = "EnforceParameterSchema"
+	PropParameterOpenAPISchema = "ParameterOpenAPISchema"
 	PropLabels                 = "Labels"
 )
 
@@ -48,6 +49,9 @@ type Deployment struct {
 	Paused           bool
 	// EnforceParameterSchema is sent only when set.
 	EnforceParameterSchema *bool
+	// ParameterOpenAPISchema is the flow's parameter schema (a JSON object, as `prefect
+	// deploy` sends it; make schemas generates it), nil when unknown.
+	ParameterOpenAPISchema map[string]any
 }
 
 // Properties encodes d as the resource's properties. tokenJSON encodes JobVariables, which
@@ -77,6 +81,9 @@ func (d Deployment) Properties(tokenJSON func(any) string) (map[string]any, erro
 	plain := map[string]any{PropPullSteps: d.PullSteps, PropSchedules: schedules}
 	if len(d.Parameters) > 0 {
 		plain[PropParameters] = d.Parameters
+	}
+	if d.ParameterOpenAPISchema != nil {
+		plain[PropParameterOpenAPISchema] = d.ParameterOpenAPISchema
 	}
 	if len(d.Labels) > 0 {
 		plain[PropLabels] = d.Labels
@@ -145,18 +152,19 @@ func CheckPullSteps(steps []map[string]any) []string {
 func ParseDeployment(m map[string]any) (*Deployment, error) {
 	p := newProps(m)
 	d := &Deployment{
-		Name:          p.str(PropName),
-		FlowName:      p.str(PropFlowName),
-		WorkPoolName:  p.str(PropWorkPoolName),
-		Entrypoint:    p.str(PropEntrypoint),
-		Description:   p.optStr(PropDescription),
-		Version:       p.optStr(PropVersion),
-		WorkQueueName: p.optStr(PropWorkQueueName),
-		Tags:          p.strList(PropTags),
-		Parameters:    p.jsonObject(PropParameters, false),
-		JobVariables:  p.jsonObject(PropJobVariables, false),
-		Labels:        p.jsonObject(PropLabels, false),
-		Paused:        p.boolean(PropPaused),
+		Name:                   p.str(PropName),
+		FlowName:               p.str(PropFlowName),
+		WorkPoolName:           p.str(PropWorkPoolName),
+		Entrypoint:             p.str(PropEntrypoint),
+		Description:            p.optStr(PropDescription),
+		Version:                p.optStr(PropVersion),
+		WorkQueueName:          p.optStr(PropWorkQueueName),
+		Tags:                   p.strList(PropTags),
+		Parameters:             p.jsonObject(PropParameters, false),
+		ParameterOpenAPISchema: p.jsonObject(PropParameterOpenAPISchema, false),
+		JobVariables:           p.jsonObject(PropJobVariables, false),
+		Labels:                 p.jsonObject(PropLabels, false),
+		Paused:                 p.boolean(PropPaused),
 	}
 	if n := p.integer(PropConcurrencyLimit, 1); n != nil {
 		d.ConcurrencyLimit = *n

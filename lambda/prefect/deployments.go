@@ -41,6 +41,7 @@ type DeploymentCreate struct {
 	ConcurrencyLimit       *int                          `json:"concurrency_limit"`
 	Paused                 bool                          `json:"paused"`
 	EnforceParameterSchema bool                          `json:"enforce_parameter_schema"`
+	ParameterOpenAPISchema map[string]any                `json:"parameter_openapi_schema"`
 }
 
 // Deployment is Prefect's deployment answer, reduced to what callers check.

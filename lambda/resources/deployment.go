@@ -99,6 +99,7 @@ func request(s *contract.Deployment, flowID string) prefect.DeploymentCreate {
 		Schedules:              s.Schedules,
 		Paused:                 s.Paused,
 		EnforceParameterSchema: s.EnforceParameterSchema != nil && *s.EnforceParameterSchema,
+		ParameterOpenAPISchema: s.ParameterOpenAPISchema,
 	}
 	if s.ConcurrencyLimit > 0 {
 		req.ConcurrencyLimit = &s.ConcurrencyLimit

@@ -198,6 +198,7 @@ func deploymentProps(name, flow, pool string) map[string]any {
 		"PullSteps":        `[{"prefect.deployments.steps.set_working_directory":{"directory":"/opt/prefect/flows"}}]`,
 		"Schedules":        `[{"schedule":{"cron":"0 * * * *","timezone":"UTC","day_or":true},"active":true,"parameters":{}},{"schedule":{"interval":3600}}]`,
 		"ConcurrencyLimit": "2", "Paused": "false", "EnforceParameterSchema": "true",
+		"ParameterOpenAPISchema": `{"type":"object","title":"Parameters","properties":{"name":{"type":"string","position":0}},"required":["name"]}`,
 	}
 }
 
@@ -349,6 +350,9 @@ func TestDeploymentCreateSendsFullBody(t *testing.T) {
 	if body["enforce_parameter_schema"] != true || body["concurrency_limit"] != json.Number("2") || body["work_queue_name"] != "default" {
 		t.Errorf("body %v", body)
 	}
+	if got, _ := json.Marshal(body["parameter_openapi_schema"]); string(got) != `{"properties":{"name":{"position":0,"type":"string"}},"required":["name"],"title":"Parameters","type":"object"}` {
+		t.Errorf("parameter_openapi_schema = %s", got)
+	}
 }
 
 func TestDeploymentUpdateClearsRemovedFields(t *testing.T) {
@@ -363,7 +367,7 @@ func TestDeploymentUpdateClearsRemovedFields(t *testing.T) {
 	stored := e.api.deployments[o.PhysicalResourceID]
 	for k, want := range map[string]string{"description": "null", "version": "null", "work_queue_name": "null", "pull_steps": "null",
 		"concurrency_limit": "null", "schedules": "[]", "tags": "[]", "parameters": "{}", "job_variables": "{}",
-		"paused": "false", "enforce_parameter_schema": "false"} {
+		"paused": "false", "enforce_parameter_schema": "false", "parameter_openapi_schema": "null"} {
 		got, _ := json.Marshal(stored[k])
 		if string(got) != want {
 			t.Errorf("%s = %s after update, want %s", k, got, want)

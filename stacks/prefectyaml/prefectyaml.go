@@ -86,7 +86,7 @@ var unsupportedEntryKeys = map[string]string{
 	"pull":                     "set pull steps once, at the top level",
 	"triggers":                 "automations are not managed by this stack",
 	"sla":                      "SLAs are not managed by this stack",
-	"parameter_openapi_schema": "the parameter schema is not generated at synth",
+	"parameter_openapi_schema": "the stack sends the flow's own schema, generated from its signature by `make schemas`",
 	"concurrency_options":      "use an integer concurrency_limit",
 	"storage":                  "flow code ships in the flow image",
 	"infrastructure":           "infrastructure blocks are Prefect 2; use work_pool.job_variables",
@@ -255,11 +255,7 @@ func parseEntry(i int, n *yaml.Node, flowsDir, poolName string) (*contract.Deplo
 	}
 	if e.EnforceParameterSchema != nil {
 		b := bool(*e.EnforceParameterSchema)
-		if b {
-			// Prefect refuses every run of a deployment that enforces a schema it does not have.
-			return nil, fail("enforce_parameter_schema: true is not supported: the parameter schema is not generated at synth, and Prefect would refuse every run; remove it or set false")
-		}
-		d.EnforceParameterSchema = &b
+		d.EnforceParameterSchema = &b // the schema comes from SchemasFile (parameterSchema)
 	}
 	if err := entrypoint(d, flowsDir); err != nil {
 		return nil, fail("%v", err)
@@ -286,6 +282,9 @@ func parseEntry(i int, n *yaml.Node, flowsDir, poolName string) (*contract.Deplo
 			}
 			d.Schedules = append(d.Schedules, s)
 		}
+	}
+	if err := parameterSchema(d, flowsDir); err != nil {
+		return nil, fail("%v", err)
 	}
 	return d, nil
 }

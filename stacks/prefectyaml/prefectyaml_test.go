@@ -96,7 +96,7 @@ func TestRejectsWithClearMessage(t *testing.T) {
 		{base + "    work_pool:\n      job_variables:\n        image: '{{ build_image.image }}'\n", `{{ }} template`},
 		{base + "    concurrency_limit: 0\n", `concurrency_limit must be a positive`},
 		{base + "    paused: maybe\n", `paused must be true or false`},
-		{base + "    enforce_parameter_schema: true\n", `enforce_parameter_schema: true is not supported`},
+		{base + "    parameters: {rowz: 100}\n", `parameters: unknown parameter "rowz" (the flow hello.py:ecs_flow takes no parameters)`},
 		{base + "    tags: prod\n", `tags must be a list`},
 		{"deployments:\n  - name: d\n    entrypoint: missing.py:f\n", `file missing.py not found`},
 		{"deployments:\n  - name: d\n    entrypoint: hello.py\n", `must look like path/to/file.py:function_name`},

@@ -94,7 +94,7 @@ func TestPoolNameVerdicts(t *testing.T) {
 // parseEntry runs one prefect.yaml entry with extra keys (as YAML flow mappings, which
 // JSON is) through the synth parser.
 func parseEntry(extra map[string]any) error {
-	y := "deployments:\n  - entrypoint: hello.py:ecs_flow\n"
+	y := "deployments:\n  - entrypoint: etl.py:etl\n" // its flow takes `rows`, which a schedule case sets
 	for k, v := range extra {
 		b, _ := json.Marshal(v)
 		y += "    " + k + ": " + string(b) + "\n"
