@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -48,13 +50,23 @@ func TestCompareShapes(t *testing.T) {
 
 // TestErrors: a problem is one line on stderr and exit status 2, before any Prefect call.
 func TestErrors(t *testing.T) {
+	// A pool alone, without the function: no API URL to fall back on.
+	bare := filepath.Join(t.TempDir(), "PrefectCompute.template.json")
+	if err := os.WriteFile(bare, []byte(`{"Resources":{"Pool":{"Type":"Custom::PrefectWorkPool","Properties":`+
+		`{"ServiceToken":{"Fn::GetAtt":["Fn","Arn"]},"Name":"p","Type":"ecs","BaseJobTemplate":"{}"}}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	golden := "../../../testdata/PrefectCompute.template.json"
+	creds := map[string]string{"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret"}
 	for _, tc := range []struct {
 		args []string
 		env  map[string]string
 		want string
 	}{
 		{[]string{"-template", "/nonexistent/PrefectCompute.template.json"}, nil, "run `make synth` first"},
-		{[]string{"-template", "../../../testdata/PrefectCompute.template.json"}, nil, "PREFECT_API_URL is not set"},
+		{[]string{"-template", bare}, nil, "PREFECT_API_URL is not set"},
+		{[]string{"-template", golden}, nil, "reading the secret in the template's PREFECT_API_KEY_SECRET_ARN: no AWS credentials in the environment"},
+		{[]string{"-template", golden}, creds, "reading the secret in the template's PREFECT_API_KEY_SECRET_ARN: no region: set AWS_REGION"},
 		{[]string{"-template", "../../../testdata/PrefectCompute.template.json"}, map[string]string{"PREFECT_API_URL": "ftp://x"}, "must look like http(s)://host/path"},
 		{[]string{"-template", "../../../testdata/PrefectNetwork.template.json"}, nil, "has no Custom::PrefectWorkPool or Custom::PrefectDeployment resource"},
 		{[]string{"-template", "../../../testdata/PrefectCompute.template.json"},
@@ -66,6 +78,17 @@ func TestErrors(t *testing.T) {
 		code := run(context.Background(), tc.args, func(k string) string { return tc.env[k] }, &out, &errOut)
 		if code != exitError || !strings.Contains(errOut.String(), tc.want) || strings.Count(errOut.String(), "\n") != 1 || out.Len() != 0 {
 			t.Errorf("%v %v: exit %d, stderr %q, stdout %q; want exit 2 and one line with %q", tc.args, tc.env, code, errOut.String(), out.String(), tc.want)
+		}
+	}
+}
+
+func TestSecretID(t *testing.T) {
+	for arn, want := range map[string]string{
+		"arn:aws:secretsmanager:‹deploy-time Ref AWS::Region›:‹deploy-time Ref AWS::AccountId›:secret:prefect-api-key": "prefect-api-key",
+		"arn:aws:secretsmanager:eu-west-1:123456789012:secret:k-AbCdEf":                                                "arn:aws:secretsmanager:eu-west-1:123456789012:secret:k-AbCdEf",
+	} {
+		if got := secretID(arn); got != want {
+			t.Errorf("secretID(%q) = %q, want %q", arn, got, want)
 		}
 	}
 }

@@ -26,6 +26,9 @@ type Spec struct {
 	Stack       string
 	Pools       []Pool
 	Deployments []Deployment
+	// FunctionEnv is the custom-resource function's environment (the API URL, the secret
+	// ARNs), deploy-time parts marked; empty when the template has no such function.
+	FunctionEnv map[string]string
 }
 
 // Pool is one Custom::PrefectWorkPool.
@@ -78,6 +81,16 @@ func Load(path string) (*Spec, error) {
 	}
 	for _, id := range slices.Sorted(maps.Keys(t.Resources)) {
 		res := t.Resources[id]
+		if res.Type == "AWS::Lambda::Function" {
+			env, _ := r.resolve(res.Properties["Environment"]).(map[string]any)
+			vars, _ := env["Variables"].(map[string]any)
+			if _, ok := vars[contract.EnvAPIURL]; ok {
+				spec.FunctionEnv = map[string]string{}
+				for k, v := range vars {
+					spec.FunctionEnv[k] = fmt.Sprint(v)
+				}
+			}
+		}
 		if res.Type != contract.WorkPoolType && res.Type != contract.DeploymentType {
 			continue
 		}

@@ -1,6 +1,7 @@
 package stackspec
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -13,6 +14,12 @@ func TestLoadGolden(t *testing.T) {
 	}
 	if s.Stack != "PrefectCompute" || len(s.Pools) != 1 || len(s.Deployments) != 2 {
 		t.Fatalf("stack %s: %d pools, %d deployments", s.Stack, len(s.Pools), len(s.Deployments))
+	}
+	if u := s.FunctionEnv["PREFECT_API_URL"]; u != "https://api.prefect.cloud/api/accounts/00000000-0000-0000-0000-000000000000/workspaces/00000000-0000-0000-0000-000000000000" {
+		t.Errorf("function PREFECT_API_URL %q, want the literal workspace URL", u)
+	}
+	if a := s.FunctionEnv["PREFECT_API_KEY_SECRET_ARN"]; !DeployTime(a) || !strings.HasSuffix(a, ":secret:prefect-api-key") {
+		t.Errorf("function PREFECT_API_KEY_SECRET_ARN %q, want a deploy-time region and account before the name", a)
 	}
 	p := s.Pools[0]
 	props := p.BaseJobTemplate["variables"].(map[string]any)["properties"].(map[string]any)
