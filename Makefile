@@ -20,7 +20,7 @@ CDK_FLAGS ?=
 # Stacks the live worker test runs against (make test): <networkMode>-<ondemand|spot>.
 LIVE_VARIANTS := private-ondemand private-spot public-ondemand public-spot
 
-.PHONY: help deps synth diff deploy destroy test unit lint cfn-lint checkov reproducible variants bench preview template schemas clean
+.PHONY: help deps synth diff deploy destroy test unit lint cfn-lint checkov reproducible variants bench preview template clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -159,29 +159,23 @@ preview: deps $(VENV)/.installed ## apply the pool and deployments to a local Pr
 	PREFECT_PYTHON=$(PYTHON) go run ./lambda/cmd/preview -template cdk.out/PrefectCompute.template.json
 
 # make drift: the pool and deployments in cdk.out against what Prefect holds now (bin/drift
-# exits 1 on drift, 2 on an error; make fails on either). PREFECT_API_URL, and PREFECT_API_KEY (or PREFECT_API_AUTH_STRING) or the ARN of the
-# secret holding it in PREFECT_API_KEY_SECRET_ARN; for a secret, the AWS CLI's credentials
-# (profile, SSO) are exported for the command when none are in the environment.
+# exits 1 on drift, 2 on an error; make fails on either). The API and its key default to the
+# stack's (the function's URL and secret in the template); PREFECT_API_URL with
+# PREFECT_API_KEY, PREFECT_API_AUTH_STRING or a secret's ARN in PREFECT_API_KEY_SECRET_ARN
+# override them. Without a key or AWS credentials in the environment, the AWS CLI's (profile,
+# SSO) and its region are exported for the command.
 .PHONY: drift
 drift: ## compare the pool and deployments in cdk.out with Prefect, field by field (exit 1 on drift)
 	@[ -f cdk.out/PrefectCompute.template.json ] || $(MAKE) --no-print-directory synth
-	@if [ -n "$${PREFECT_API_KEY_SECRET_ARN:-}$${PREFECT_API_AUTH_STRING_SECRET_ARN:-}" ] && [ -z "$${AWS_ACCESS_KEY_ID:-}" ] && command -v aws >/dev/null; then \
-	  eval "$$(aws configure export-credentials --format env)"; \
+	@if [ -z "$${PREFECT_API_KEY:-}$${PREFECT_API_AUTH_STRING:-}$${AWS_ACCESS_KEY_ID:-}" ] && command -v aws >/dev/null; then \
+	  eval "$$(aws configure export-credentials --format env 2>/dev/null)"; \
+	  export AWS_REGION="$${AWS_REGION:-$$(aws configure get region 2>/dev/null)}"; \
 	fi; \
 	go build -o bin/drift ./lambda/cmd/drift && bin/drift -template cdk.out/PrefectCompute.template.json
 
 template: $(VENV)/.installed ## refresh the embedded ECS base job template from the pinned prefect-aws
 	PREFECT_HOME=$$(mktemp -d) PREFECT_SERVER_ANALYTICS_ENABLED=false \
 	  $(VENV)/bin/prefect work-pool get-default-base-job-template --type ecs > constructs/prefectcr/ecs_base_job_template.json
-
-# Synth embeds the file and stops when an entrypoint's file changed since (so make test, which
-# synthesizes, fails on a stale file); TestSchemasFileIsCurrent also regenerates and compares it.
-schemas: $(VENV)/.installed ## write each entrypoint's parameter schema (the pinned Prefect's) to stacks/prefectyaml/schemas.json
-	@tmp=$$(mktemp); trap 'rm -f "$$tmp"' EXIT; \
-	  (cd flows && PREFECT_HOME=$$(mktemp -d) PREFECT_SERVER_ANALYTICS_ENABLED=false \
-	    $(PYTHON) ../stacks/prefectyaml/schemas.py) >"$$tmp"; \
-	  cat "$$tmp" >stacks/prefectyaml/schemas.json; \
-	  echo "stacks/prefectyaml/schemas.json: $$(grep -c '"sha256"' stacks/prefectyaml/schemas.json) entrypoints"
 
 clean: ## remove build output (keeps node_modules and .venv)
 	rm -rf cdk.out bin
