@@ -20,7 +20,7 @@ CDK_FLAGS ?=
 # Stacks the live worker test runs against (make test): <networkMode>-<ondemand|spot>.
 LIVE_VARIANTS := private-ondemand private-spot public-ondemand public-spot
 
-.PHONY: help deps synth diff deploy destroy test unit lint cfn-lint checkov reproducible variants bench preview template clean
+.PHONY: help deps synth diff deploy destroy test unit lint cfn-lint checkov reproducible variants bench preview template schemas clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -176,6 +176,15 @@ drift: ## compare the pool and deployments in cdk.out with Prefect, field by fie
 template: $(VENV)/.installed ## refresh the embedded ECS base job template from the pinned prefect-aws
 	PREFECT_HOME=$$(mktemp -d) PREFECT_SERVER_ANALYTICS_ENABLED=false \
 	  $(VENV)/bin/prefect work-pool get-default-base-job-template --type ecs > constructs/prefectcr/ecs_base_job_template.json
+
+# Synth embeds the file and stops when an entrypoint's file changed since (so make test, which
+# synthesizes, fails on a stale file); TestSchemasFileIsCurrent also regenerates and compares it.
+schemas: $(VENV)/.installed ## write each entrypoint's parameter schema (the pinned Prefect's) to stacks/prefectyaml/schemas.json
+	@tmp=$$(mktemp); trap 'rm -f "$$tmp"' EXIT; \
+	  (cd flows && PREFECT_HOME=$$(mktemp -d) PREFECT_SERVER_ANALYTICS_ENABLED=false \
+	    $(PYTHON) ../stacks/prefectyaml/schemas.py) >"$$tmp"; \
+	  cat "$$tmp" >stacks/prefectyaml/schemas.json; \
+	  echo "stacks/prefectyaml/schemas.json: $$(grep -c '"sha256"' stacks/prefectyaml/schemas.json) entrypoints"
 
 clean: ## remove build output (keeps node_modules and .venv)
 	rm -rf cdk.out bin
