@@ -497,6 +497,13 @@ func TestEveryMistakeThroughTheEntryPoint(t *testing.T) {
 			want: `prefect.yaml: deployment "hello": work_pool.job_variables: job variable "cpus" is not a variable of the ECS work pool (known: ` + poolVariables + ")\n" +
 				`prefect.yaml: deployment "again": work_pool.job_variables: job variable "ram" is not a variable of the ECS work pool (known: ` + poolVariables + ")"},
 
+		{name: "job variable type", yaml: d + "    work_pool:\n      job_variables:\n        cpu: lots\n",
+			want: `prefect.yaml: deployment "d": work_pool.job_variables: cpu: got string "lots", want integer or null (the ECS work pool's variable schema)`},
+		{name: "job variable env", yaml: d + "    work_pool:\n      job_variables:\n        env: {DEBUG: 1}\n",
+			want: `prefect.yaml: deployment "d": work_pool.job_variables: env.DEBUG: got number 1, want string or null (the ECS work pool's variable schema)`},
+		{name: "job variable size", yaml: d + "    work_pool:\n      job_variables:\n        cpu: 256\n        memory: 8192\n",
+			want: `prefect.yaml: deployment "d": work_pool.job_variables: memory=8192 (job variable) does not fit cpu=256 (job variable) on Fargate: want one of 512, 1024, 2048`},
+
 		// CloudFormation's limits
 		{name: "over 500 resources", yaml: deploymentsYAML(480, 0),
 			want: "synth: stack PrefectCompute has 502 resources, over CloudFormation's limit of 500 per stack: its 480 deployments (flows/prefect.yaml) are too many, at most 478 fit"},
