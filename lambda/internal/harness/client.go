@@ -26,6 +26,7 @@ type Deployment struct {
 	Schedules              []Schedule       `json:"schedules"`
 	PullSteps              []map[string]any `json:"pull_steps"`
 	EnforceParameterSchema bool             `json:"enforce_parameter_schema"`
+	ParameterOpenAPISchema map[string]any   `json:"parameter_openapi_schema"`
 	ConcurrencyLimit       *int             `json:"concurrency_limit"`
 	GlobalConcurrencyLimit *struct {
 		Limit int `json:"limit"`

@@ -212,6 +212,9 @@ func checkDeployment(t *testing.T, ctx context.Context, cr *harness.CustomResour
 	if v := jsonProp(t, cr, "Parameters"); v != nil {
 		expectSame(t, "parameters", v, d.Parameters)
 	}
+	if v := jsonProp(t, cr, "ParameterOpenAPISchema"); v != nil {
+		expectSame(t, "parameter_openapi_schema", v, d.ParameterOpenAPISchema)
+	}
 	if tags, ok := cr.Properties["Tags"].([]any); ok {
 		got := append([]string(nil), d.Tags...)
 		var want []string

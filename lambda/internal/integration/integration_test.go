@@ -107,6 +107,47 @@ func TestStackLifecycle(t *testing.T) {
 		deps[0] = updated
 	})
 
+	step("EnforceParameterSchema", func(t *testing.T) {
+		// The template's deployments carry their flow's parameter schema (make schemas);
+		// with EnforceParameterSchema Prefect checks every run's parameters against it.
+		i := -1
+		for j, d := range deps {
+			if schema, _ := jsonProp(t, d, "ParameterOpenAPISchema").(map[string]any); len(paramProps(schema)) > 0 {
+				i = j
+			}
+		}
+		if i < 0 {
+			t.Fatal("no deployment in the template has a parameter schema with parameters (ParameterOpenAPISchema)")
+		}
+		d := deps[i]
+		enforced := d.With(map[string]any{"EnforceParameterSchema": "true"})
+		succeed(t)(r.Update(ctx, enforced, ids[d.LogicalID], d))
+		got := checkDeployment(t, ctx, enforced, ids[d.LogicalID])
+		if !got.EnforceParameterSchema || len(paramProps(got.ParameterOpenAPISchema)) == 0 {
+			t.Fatalf("enforce_parameter_schema = %v, parameter_openapi_schema = %v", got.EnforceParameterSchema, got.ParameterOpenAPISchema)
+		}
+		schema := jsonProp(t, d, "ParameterOpenAPISchema").(map[string]any)
+		var name, typ string
+		for n, p := range paramProps(schema) {
+			if ty, _ := p["type"].(string); ty == "integer" {
+				name, typ = n, ty
+			}
+		}
+		if name == "" {
+			t.Fatalf("no integer parameter in %v", schema)
+		}
+		var run map[string]any
+		path := "/deployments/" + ids[d.LogicalID] + "/create_flow_run"
+		err := s.prefect.Client.Do(ctx, http.MethodPost, path, map[string]any{"parameters": map[string]any{name: "not-an-" + typ}}, &run)
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("a run with %s as a string: %v, want Prefect to refuse it naming %s", name, err, name)
+		}
+		if err := s.prefect.Client.Do(ctx, http.MethodPost, path, map[string]any{"parameters": map[string]any{name: 7}}, &run); err != nil {
+			t.Errorf("a run with %s=7: %v", name, err)
+		}
+		deps[i] = enforced
+	})
+
 	step("UpdatePoolInPlace", func(t *testing.T) {
 		p := pools[0]
 		bjt, _ := jsonProp(t, p, "BaseJobTemplate").(map[string]any)
@@ -315,4 +356,9 @@ func TestMissingSecret(t *testing.T) {
 	if resp.Status != "SUCCESS" {
 		t.Errorf("rollback Delete with a missing secret: %s %q, want SUCCESS", resp.Status, resp.Reason)
 	}
+}
+
+// paramProps is a flow parameter schema's properties, by parameter name.
+func paramProps(schema map[string]any) map[string]map[string]any {
+	return props(map[string]any{"variables": schema})
 }
