@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
 	"time"
 	_ "time/tzdata" // time zones validate the same at synth and in the function
 )
@@ -35,9 +34,9 @@ type Schedule struct {
 var anchorLayouts = []string{time.RFC3339, "2006-01-02T15:04:05"}
 
 // Validate reports the first problem of the schedule: not exactly one of cron, interval
-// and rrule; a cron without 5 or 6 fields; an interval that is not a positive number of
-// seconds; an rrule without FREQ=; a time zone that is not an IANA zone; day_or without
-// cron; anchor_date without interval or not an ISO 8601 date-time; an empty slug.
+// and rrule; a cron that CheckCron refuses; an interval that is not a positive number of
+// seconds; an rrule that CheckRRule refuses; a time zone that is not an IANA zone; day_or
+// without cron; anchor_date without interval or not an ISO 8601 date-time; an empty slug.
 func (d DeploymentSchedule) Validate() error {
 	s := d.Schedule
 	kinds := 0
@@ -49,12 +48,12 @@ func (d DeploymentSchedule) Validate() error {
 	switch {
 	case kinds != 1:
 		return errors.New("needs exactly one of cron, interval and rrule")
-	case s.Cron != nil && (len(strings.Fields(*s.Cron)) < 5 || len(strings.Fields(*s.Cron)) > 6):
-		return fmt.Errorf("cron %s must be a cron string with 5 fields, e.g. \"0 6 * * *\"", Quote(*s.Cron))
+	case s.Cron != nil && CheckCron(*s.Cron) != nil:
+		return CheckCron(*s.Cron)
 	case s.Interval != nil && !(*s.Interval > 0 && !math.IsInf(*s.Interval, 0)):
 		return fmt.Errorf("interval %v must be a positive number of seconds", *s.Interval)
-	case s.RRule != nil && !strings.Contains(strings.ToUpper(*s.RRule), "FREQ="):
-		return fmt.Errorf("rrule %s must be an RFC 5545 rule containing FREQ=", Quote(*s.RRule))
+	case s.RRule != nil && CheckRRule(*s.RRule) != nil:
+		return CheckRRule(*s.RRule)
 	case s.Timezone != nil && !validTimezone(*s.Timezone):
 		return fmt.Errorf("timezone %s is not an IANA time zone such as Europe/Berlin", Quote(*s.Timezone))
 	case s.DayOr != nil && s.Cron == nil:
