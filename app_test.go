@@ -276,7 +276,7 @@ func TestCLISynthWithEnvironment(t *testing.T) {
 // project is a project root for one table row: the repository's files by symlink, with a
 // flows/ of its own holding the example flows, prefect.yaml (none when it is missingFile)
 // and extra files.
-func project(t *testing.T, prefectYAML string, extra map[string]string) string {
+func project(t *testing.T, prefectYAML string, extra map[string]string, noPython bool) string {
 	t.Helper()
 	repo, _ := filepath.Abs(".")
 	root := t.TempDir()
@@ -288,6 +288,10 @@ func project(t *testing.T, prefectYAML string, extra map[string]string) string {
 		switch e.Name() {
 		case "flows", "cdk.out", "cdk.context.json", ".git", "node_modules":
 			continue
+		case ".venv":
+			if noPython {
+				continue
+			}
 		}
 		if err := os.Symlink(filepath.Join(repo, e.Name()), filepath.Join(root, e.Name())); err != nil {
 			t.Fatal(err)
@@ -331,6 +335,8 @@ type entryRow struct {
 	// want is the exact message; for a valid input, check looks at what was built and the
 	// synthesis messages.
 	want string
+	// noPython hides the project's venv and python3 on PATH.
+	noPython bool
 	// wantRe stands for want where a number varies with the templates (a size).
 	wantRe string
 	check  func(t *testing.T, env *stacks.Environment, msgs []string)
@@ -355,7 +361,10 @@ func runEntry(t *testing.T, r entryRow) (*stacks.Environment, []string, error) {
 	}
 	root, _ := filepath.Abs(".")
 	if r.yaml != "" {
-		root = project(t, r.yaml, r.files)
+		root = project(t, r.yaml, r.files, r.noPython)
+	}
+	if r.noPython {
+		t.Setenv("PATH", t.TempDir())
 	}
 	app, env, err := NewApp(&awscdk.AppProps{Context: &ctx, Outdir: jsii.String(t.TempDir())}, root)
 	if err != nil {
@@ -594,6 +603,7 @@ func TestEveryMistakeThroughTheEntryPoint(t *testing.T) {
       - rrule: "DTSTART:20260101T060000\nRRULE:FREQ=DAILY;COUNT=10"
         timezone: UTC
 `, check: ids("DeploymentEcsFlowD")},
+		{name: "no Python to check flows/ with", yaml: d, noPython: true, check: warns("prefect-ecs-cdk:no-python")},
 		{name: "no deployments", yaml: "deployments: []\n", check: func(t *testing.T, env *stacks.Environment, msgs []string) {
 			warns("prefect-ecs-cdk:no-deployments")(t, env, msgs)
 			ids()(t, env, msgs)
