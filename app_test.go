@@ -495,11 +495,18 @@ func TestEveryMistakeThroughTheEntryPoint(t *testing.T) {
 		{name: "template", yaml: d + "    work_pool:\n      job_variables:\n        image: '{{ build_image.image }}'\n", want: `prefect.yaml: deployment "d": key "work_pool" uses a {{ }} template, which only ` + "`prefect deploy`" + ` resolves`},
 		{name: "other pool", yaml: d + "    work_pool:\n      name: other\n", want: `prefect.yaml: deployment "d": work_pool.name "other" is not the stack's pool "ecs-fargate"; remove it (the stack sets the pool)`},
 		// schedules (lambda/contract's cron and rrule checks add their rows here)
-		{name: "cron fields", yaml: d + "    schedules:\n      - cron: '0 6 * *'\n", want: `prefect.yaml: deployment "d": schedule 1: cron "0 6 * *" must be a cron string with 5 fields, e.g. "0 6 * * *"`},
+		{name: "cron fields", yaml: d + "    schedules:\n      - cron: '0 6 * *'\n", want: `prefect.yaml: deployment "d": schedule 1: cron "0 6 * *" has 4 fields; use 5 fields "minute hour day-of-month month day-of-week" (e.g. "0 6 * * *") or one of @hourly, @daily, @midnight, @weekly, @monthly, @yearly, @annually`},
 		{name: "two kinds", yaml: d + "    schedules:\n      - cron: '0 6 * * *'\n        interval: 60\n", want: `prefect.yaml: deployment "d": schedule 1: needs exactly one of cron, interval and rrule`},
 		{name: "interval", yaml: d + "    schedules:\n      - interval: -5\n", want: `prefect.yaml: deployment "d": schedule 1: interval -5 must be a positive number of seconds`},
 		{name: "timezone", yaml: d + "    schedules:\n      - cron: '0 6 * * *'\n        timezone: Mars/Olympus\n", want: `prefect.yaml: deployment "d": schedule 1: timezone "Mars/Olympus" is not an IANA time zone such as Europe/Berlin`},
-		{name: "rrule", yaml: d + "    schedules:\n      - rrule: 'every day'\n", want: `prefect.yaml: deployment "d": schedule 1: rrule "every day" must be an RFC 5545 rule containing FREQ=`},
+		{name: "rrule", yaml: d + "    schedules:\n      - rrule: 'every day'\n", want: `prefect.yaml: deployment "d": schedule 1: rrule "every day" has no FREQ=; write an RFC 5545 rule such as FREQ=WEEKLY;BYDAY=MO`},
+		{name: "EventBridge cron", yaml: d + "    schedules:\n      - cron: '0 6 * * ? *'\n", want: `prefect.yaml: deployment "d": schedule 1: cron "0 6 * * ? *" has 6 fields: Prefect reads the 6th field as seconds (and a 7th as the year), so an EventBridge or Quartz style string such as "0 6 * * ? *" fires every second for a minute; use 5 fields "minute hour day-of-month month day-of-week" (e.g. "0 6 * * *") or one of @hourly, @daily, @midnight, @weekly, @monthly, @yearly, @annually`},
+		{name: "seconds cron", yaml: d + "    schedules:\n      - cron: '0 0 6 * * *'\n", want: `prefect.yaml: deployment "d": schedule 1: cron "0 0 6 * * *" has 6 fields: Prefect reads the 6th field as seconds (and a 7th as the year), so an EventBridge or Quartz style string such as "0 6 * * ? *" fires every second for a minute; use 5 fields "minute hour day-of-month month day-of-week" (e.g. "0 6 * * *") or one of @hourly, @daily, @midnight, @weekly, @monthly, @yearly, @annually`},
+		{name: "cron out of range", yaml: d + "    schedules:\n      - cron: '99 25 * * *'\n", want: `prefect.yaml: deployment "d": schedule 1: cron "99 25 * * *": minute "99" has "99", out of range (allowed: 0-59)`},
+		{name: "Jenkins cron", yaml: d + "    schedules:\n      - cron: 'H 6 * * *'\n", want: `prefect.yaml: deployment "d": schedule 1: cron "H 6 * * *": minute "h" is a hashed (H) expression, which Prefect does not support (allowed: 0-59)`},
+		{name: "cron day name", yaml: d + "    schedules:\n      - cron: '0 6 * * MON-FOO'\n", want: `prefect.yaml: deployment "d": schedule 1: cron "0 6 * * MON-FOO": day-of-week "mon-foo" has "foo", which is not a value of this field (allowed: 0-7 or SUN-SAT, d#n (n-th weekday d, n 1-5), Ld (last weekday d) or ?)`},
+		{name: "rrule frequency", yaml: d + "    schedules:\n      - rrule: 'FREQ=SOMETIMES'\n", want: `prefect.yaml: deployment "d": schedule 1: rrule "FREQ=SOMETIMES" has FREQ=SOMETIMES; FREQ is one of YEARLY, MONTHLY, WEEKLY, DAILY, HOURLY, MINUTELY, SECONDLY`},
+		{name: "flow name characters", yaml: "deployments:\n  - name: d\n    entrypoint: slash.py:f\n", files: map[string]string{"slash.py": "from prefect import flow\n\n@flow(name=\"my/flow\")\ndef f():\n    pass\n"}, want: `prefect.yaml: deployment "d": the @flow name in entrypoint "slash.py:f": "my/flow" must not contain any of /%&><`},
 		// job variables and parameters (constructs/prefectcr and stacks/prefectyaml add their rows here)
 		{name: "unknown job variables", yaml: "deployments:\n  - name: hello\n    entrypoint: hello.py:ecs_flow\n    work_pool:\n      job_variables:\n        cpus: 512\n" +
 			"  - name: again\n    entrypoint: hello.py:ecs_flow\n    work_pool:\n      job_variables:\n        ram: 1024\n",
@@ -591,6 +598,7 @@ func TestEveryMistakeThroughTheEntryPoint(t *testing.T) {
         timezone: Europe/Berlin
         day_or: false
         active: false
+      - cron: "@daily"
       - interval: 3600
       - interval: 90.5
         anchor_date: 2026-01-01T00:00:00Z
