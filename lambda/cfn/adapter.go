@@ -22,7 +22,8 @@ import (
 // Update that returns a different id than it got is a replacement, and
 // CloudFormation later sends Delete for the old id. Delete must succeed for
 // ids the handler never issued. props never contain ServiceToken or
-// ServiceTimeout. The context ends before the Lambda deadline.
+// ServiceTimeout. The context ends before the Lambda deadline and carries the
+// event's logical id (LogicalResourceID) and the adapter's logger (Logger).
 type Handler interface {
 	Create(ctx context.Context, props map[string]any) (physicalID string, data map[string]string, err error)
 	Update(ctx context.Context, physicalID string, props, oldProps map[string]any) (newPhysicalID string, data map[string]string, err error)
@@ -199,7 +200,7 @@ func (a *Adapter) process(ctx context.Context, ev *Event, start time.Time, b Bud
 			quote(ev.ResourceType), strings.Join(a.types(), ", ")))
 	}
 
-	workCtx, cancel := context.WithDeadline(ctx, start.Add(b.Work))
+	workCtx, cancel := context.WithDeadline(a.handlerContext(ctx, ev), start.Add(b.Work))
 	defer cancel()
 	inFlight := func() string { return "" }
 	if a.inFlight != nil {

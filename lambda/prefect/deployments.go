@@ -57,6 +57,7 @@ type Deployment struct {
 	Tags          []string       `json:"tags"`
 	Parameters    map[string]any `json:"parameters"`
 	JobVariables  map[string]any `json:"job_variables"`
+	Labels        map[string]any `json:"labels"`
 	Paused        bool           `json:"paused"`
 }
 

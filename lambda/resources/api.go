@@ -15,6 +15,7 @@ type API interface {
 	DeleteWorkPool(ctx context.Context, name string) error
 	UpsertFlow(ctx context.Context, in prefect.FlowCreate) (*prefect.Flow, error)
 	UpsertDeployment(ctx context.Context, in prefect.DeploymentCreate) (*prefect.Deployment, error)
+	ReadDeployment(ctx context.Context, id string) (*prefect.Deployment, error)
 	DeleteDeployment(ctx context.Context, id string) error
 }
 

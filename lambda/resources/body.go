@@ -5,10 +5,13 @@ import (
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/prefect"
 )
 
-// DeploymentBody is the upsert body the function sends for s (POST /deployments/): what
-// Prefect holds for the deployment after a deploy, for tools that compare (make drift).
-func DeploymentBody(s *contract.Deployment, flowID string) prefect.DeploymentCreate {
-	return request(s, flowID)
+// DeploymentBody is the upsert body the function sends for s (POST /deployments/) on an
+// event for the template's resource logicalID: what Prefect holds for the deployment after
+// a deploy, for tools that compare (make drift). The labels gain contract.LabelLogicalID.
+func DeploymentBody(s *contract.Deployment, flowID, logicalID string) prefect.DeploymentCreate {
+	req := request(s, flowID)
+	req.Labels = contract.WithLogicalID(req.Labels, logicalID)
+	return req
 }
 
 // PoolBody is the body the function creates the pool s with (POST /work_pools/); an

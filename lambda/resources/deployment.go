@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/cfn"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/contract"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/prefect"
 )
@@ -32,7 +33,10 @@ func (d *Deployments) Update(ctx context.Context, _ string, props, _ map[string]
 }
 
 // Delete removes the deployment; one already gone, or an id Prefect never
-// issued (a failed create's placeholder), is success.
+// issued (a failed create's placeholder), is success. A deployment whose
+// contract.LabelLogicalID names another logical id of the stack is not
+// deleted: that resource adopted it (same flow and name under a new logical
+// id), and this Delete is CloudFormation cleaning up the old logical id.
 func (d *Deployments) Delete(ctx context.Context, physicalID string, _ map[string]any) error {
 	if !contract.IsUUID(physicalID) {
 		return nil
@@ -40,6 +44,19 @@ func (d *Deployments) Delete(ctx context.Context, physicalID string, _ map[strin
 	api, err := d.connect(ctx)
 	if err != nil {
 		return err
+	}
+	dep, err := api.ReadDeployment(ctx, physicalID)
+	if prefect.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read deployment %s before deleting it: %w", physicalID, err)
+	}
+	self := cfn.LogicalResourceID(ctx)
+	if owner, other := contract.OwnedByOther(dep.Labels, self); other {
+		cfn.Logger(ctx).Info("deployment kept: another resource of the stack owns it now",
+			"deployment_id", physicalID, "deployment", dep.Name, "owner_logical_id", owner)
+		return nil
 	}
 	if err := api.DeleteDeployment(ctx, physicalID); err != nil && !prefect.IsNotFound(err) {
 		return fmt.Errorf("delete deployment %s: %w", physicalID, err)
@@ -63,7 +80,7 @@ func (d *Deployments) upsert(ctx context.Context, props map[string]any) (string,
 	if flow.ID == "" {
 		return "", nil, fmt.Errorf("upsert flow %q: Prefect returned no id", spec.FlowName)
 	}
-	dep, err := api.UpsertDeployment(ctx, request(spec, flow.ID))
+	dep, err := api.UpsertDeployment(ctx, DeploymentBody(spec, flow.ID, cfn.LogicalResourceID(ctx)))
 	if err != nil {
 		return "", nil, fmt.Errorf("upsert deployment %q of flow %q: %w", spec.Name, spec.FlowName, err)
 	}

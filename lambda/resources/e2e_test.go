@@ -151,7 +151,7 @@ func (e *env) send(ev map[string]any) outcome {
 	if herr != nil {
 		e.t.Errorf("Handle returned %v after delivering", herr)
 	}
-	if o.RequestID != ev["RequestId"] || o.LogicalResourceID != "Res" || o.StackID != ev["StackId"] {
+	if o.RequestID != ev["RequestId"] || o.LogicalResourceID != ev["LogicalResourceId"] || o.StackID != ev["StackId"] {
 		e.t.Errorf("response does not echo the event: %+v", o.Response)
 	}
 	if o.Status == cfn.StatusFailed && o.Reason == "" {
@@ -433,7 +433,8 @@ func TestDeleteAlreadyGone(t *testing.T) {
 	}
 	id := uuid.NewString()
 	e.send(e.event("Delete", contract.DeploymentType, id, nil)).wantSuccess(t)
-	if e.api.count("DELETE", "/work_pools/ecs-pool") != 1 || e.api.count("DELETE", "/deployments/"+id) != 1 {
+	// A deployment is read first (to learn its owner): its 404 already says it is gone.
+	if e.api.count("DELETE", "/work_pools/ecs-pool") != 1 || e.api.count("GET", "/deployments/"+id) != 1 || e.api.count("DELETE", "/deployments/") != 0 {
 		t.Errorf("calls %+v", e.api.Calls())
 	}
 }
@@ -445,8 +446,10 @@ func TestDeleteExisting(t *testing.T) {
 	if len(e.api.pools) != 0 {
 		t.Error("pool not deleted")
 	}
+	id := uuid.NewString()
+	e.api.deployments[id] = map[string]any{"id": id, "name": "hello"}
 	e.api.inject(fault{method: "DELETE", path: "/deployments/", status: 403, body: `{"detail":"no rights"}`})
-	e.send(e.event("Delete", contract.DeploymentType, uuid.NewString(), nil)).wantFailed(t, "no rights")
+	e.send(e.event("Delete", contract.DeploymentType, id, nil)).wantFailed(t, "no rights")
 }
 
 func TestDeletePlaceholderCallsNothing(t *testing.T) {

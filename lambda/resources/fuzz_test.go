@@ -36,6 +36,9 @@ func (memAPI) UpsertDeployment(_ context.Context, in prefect.DeploymentCreate) (
 	}
 	return &prefect.Deployment{ID: "2b6c1b8e-7c39-4a43-9f55-0d0a5f0f2a11", Name: in.Name, FlowID: in.FlowID}, nil
 }
+func (memAPI) ReadDeployment(context.Context, string) (*prefect.Deployment, error) {
+	return nil, &prefect.APIError{StatusCode: 404}
+}
 func (memAPI) DeleteDeployment(context.Context, string) error { return nil }
 
 // FuzzEvent feeds arbitrary events, and arbitrary properties inside

@@ -160,7 +160,7 @@ func compareDeployment(ctx context.Context, api *prefect.Client, d stackspec.Dep
 	if err != nil {
 		return nil, fmt.Errorf("deployment %s/%s: %w", d.FlowName, d.Name, err)
 	}
-	want, err := asMap(resources.DeploymentBody(d.Deployment, ""))
+	want, err := asMap(resources.DeploymentBody(d.Deployment, "", d.LogicalID))
 	if err != nil {
 		return nil, err
 	}
