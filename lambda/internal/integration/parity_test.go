@@ -53,10 +53,17 @@ var parityAllowed = []allowance{
 	}},
 	{"", "labels." + contract.LabelManagedBy, "ours labels the deployment as managed by this project (contract.DeploymentMarks)", addedOnly(contract.ManagedBy)},
 	{"", "labels." + contract.LabelStack, "ours labels the deployment with its CloudFormation stack (contract.DeploymentMarks)", addedOnly(parityStack)},
+	{"", "labels." + contract.LabelLogicalID, "the function labels the deployment with the logical id of the event that created or updated it, its owner: a Delete for another logical id leaves it (contract.WithLogicalID)", func(ours, theirs any) bool {
+		id, _ := ours.(string)
+		return theirs == nil && parityLogicalID.MatchString(id)
+	}},
 	{"", "parameter_openapi_schema", "until parameter schemas land: prefect deploy imports the flow and records its signature's schema, synth does not generate one yet", nil},
 	{"nightly-report/nightly", "version", "a deployment without version: prefect deploy records the flow's own version, the md5 of its file (prefect.flows.Flow.version); ours defaults to the flow image's asset hash (issue 12, item 3)", nil},
 	{"nightly-report/nightly", "enforce_parameter_schema", "until parameter schemas land: prefect deploy enforces the schema by default, ours cannot enforce a schema it does not have", nil},
 }
+
+// parityLogicalID is what a CloudFormation logical id looks like: alphanumeric.
+var parityLogicalID = regexp.MustCompile(`^[A-Za-z0-9]+$`)
 
 // addedOnly allows a value that only ours has, and only value.
 func addedOnly(value string) func(ours, theirs any) bool {
