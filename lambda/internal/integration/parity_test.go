@@ -57,9 +57,8 @@ var parityAllowed = []allowance{
 		id, _ := ours.(string)
 		return theirs == nil && parityLogicalID.MatchString(id)
 	}},
-	{"", "parameter_openapi_schema", "until parameter schemas land: prefect deploy imports the flow and records its signature's schema, synth does not generate one yet", nil},
 	{"nightly-report/nightly", "version", "a deployment without version: prefect deploy records the flow's own version, the md5 of its file (prefect.flows.Flow.version); ours defaults to the flow image's asset hash (issue 12, item 3)", nil},
-	{"nightly-report/nightly", "enforce_parameter_schema", "until parameter schemas land: prefect deploy enforces the schema by default, ours cannot enforce a schema it does not have", nil},
+	{"nightly-report/nightly", "enforce_parameter_schema", "prefect deploy enforces the schema by default; ours sends the same schema and enforces it only when the entry sets enforce_parameter_schema: true", nil},
 }
 
 // parityLogicalID is what a CloudFormation logical id looks like: alphanumeric.
