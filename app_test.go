@@ -520,6 +520,14 @@ func TestEveryMistakeThroughTheEntryPoint(t *testing.T) {
 		{name: "job variable size", yaml: d + "    work_pool:\n      job_variables:\n        cpu: 256\n        memory: 8192\n",
 			want: `prefect.yaml: deployment "d": work_pool.job_variables: memory=8192 (job variable) does not fit cpu=256 (job variable) on Fargate: want one of 512, 1024, 2048`},
 
+		{name: "unknown parameter", yaml: "deployments:\n  - name: d\n    entrypoint: etl.py:etl\n    parameters: {rowz: 100}\n",
+			want: `prefect.yaml: deployment "d": parameters: unknown parameter "rowz" (the flow etl.py:etl takes multiplier, rows)`},
+		{name: "parameter type", yaml: "deployments:\n  - name: d\n    entrypoint: etl.py:etl\n    parameters: {rows: many}\n",
+			want: `prefect.yaml: deployment "d": parameters.rows: got string "many", want integer (the flow etl.py:etl)`},
+		{name: "stale parameter schema", yaml: "deployments:\n  - name: d\n    entrypoint: etl.py:etl\n",
+			files: map[string]string{"etl.py": "from prefect import flow\n\n\n@flow(name=\"daily-etl\")\ndef etl(rows: int = 10, multiplier: int = 2, extra: bool = False) -> int:\n    return rows\n"},
+			want:  `prefect.yaml: deployment "d": flows/etl.py changed since its parameter schema was generated: run make schemas`},
+
 		// CloudFormation's limits
 		{name: "over 500 resources", yaml: deploymentsYAML(480, 0),
 			want: "synth: stack PrefectCompute has 502 resources, over CloudFormation's limit of 500 per stack: its 480 deployments (flows/prefect.yaml) are too many, at most 478 fit"},

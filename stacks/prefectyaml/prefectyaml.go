@@ -253,10 +253,10 @@ func parseEntry(i int, n *yaml.Node, flowsDir, poolName string) (*contract.Deplo
 	if e.ConcurrencyLimit != nil {
 		d.ConcurrencyLimit = int(*e.ConcurrencyLimit)
 	}
-	if e.EnforceParameterSchema != nil {
-		b := bool(*e.EnforceParameterSchema)
-		d.EnforceParameterSchema = &b // the schema comes from SchemasFile (parameterSchema)
-	}
+	// As prefect deploy does, a deployment enforces its parameter schema unless the entry says
+	// otherwise: every deployment carries its flow's schema (from SchemasFile).
+	enforce := e.EnforceParameterSchema == nil || bool(*e.EnforceParameterSchema)
+	d.EnforceParameterSchema = &enforce
 	if err := entrypoint(d, flowsDir); err != nil {
 		return nil, fail("%v", err)
 	}

@@ -58,7 +58,6 @@ var parityAllowed = []allowance{
 		return theirs == nil && parityLogicalID.MatchString(id)
 	}},
 	{"nightly-report/nightly", "version", "a deployment without version: prefect deploy records the flow's own version, the md5 of its file (prefect.flows.Flow.version); ours defaults to the flow image's asset hash (issue 12, item 3)", nil},
-	{"nightly-report/nightly", "enforce_parameter_schema", "prefect deploy enforces the schema by default; ours sends the same schema and enforces it only when the entry sets enforce_parameter_schema: true", nil},
 }
 
 // parityLogicalID is what a CloudFormation logical id looks like: alphanumeric.
