@@ -87,6 +87,13 @@ type Config struct {
 	// Tags are applied to every resource of every stack.
 	Tags map[string]string
 
+	// Environments are the named environments of `environments`, in promotion order, each
+	// with its merged and validated Config; empty: the one environment of the top-level
+	// settings, named as before. See envconfig.go.
+	Environments []EnvironmentConfig
+	// Pipeline is the CodePipeline of `pipeline`; nil when it is not enabled.
+	Pipeline *PipelineConfig
+
 	// ProjectRoot is the absolute path of the repository: Docker contexts, the Lambda's Go
 	// module and flows/prefect.yaml are found from it. Set by app.go, not by context.
 	ProjectRoot string
@@ -340,6 +347,7 @@ func ConfigFromContext(get func(key string) any, allKeys []string) (Config, erro
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, err
 	}
+	c.Environments, _ = resolveEnvironments(c) // checked above
 	return c, nil
 }
 
