@@ -80,6 +80,7 @@ func NewApp(props *awscdk.AppProps, projectRoot string) (awscdk.App, *stacks.Env
 		awscdk.Annotations_Of(env.Compute.Stack).AddWarningV2(jsii.String("prefect-ecs-cdk:no-python"),
 			jsii.String("the Python syntax of flows/ was not checked: there is neither .venv/bin/python (make deps) nor python3 on PATH"), nil)
 	}
+	stacks.NewTrust(app, cfg)
 	awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
 	return app, env, nil
 }

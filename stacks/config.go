@@ -87,6 +87,13 @@ type Config struct {
 	// Tags are applied to every resource of every stack.
 	Tags map[string]string
 
+	// GitHubRepository (owner/repo) enables the CI trust stack (trust.go); empty: no stack.
+	GitHubRepository string
+	// GitHubOIDCProviderARN imports the account's GitHub OIDC provider; empty creates one.
+	GitHubOIDCProviderARN string
+	// BootstrapQualifier is the `cdk bootstrap --qualifier` whose roles the deploy role may assume.
+	BootstrapQualifier string
+
 	// Environments are the named environments of `environments`, in promotion order, each
 	// with its merged and validated Config; empty: the one environment of the top-level
 	// settings, named as before. See envconfig.go.
@@ -303,7 +310,36 @@ var Settings = []Setting{
 		Doc:   "tags on every resource; from the command line as JSON",
 		parse: tagMap(func(c *Config) *map[string]string { return &c.Tags }),
 		check: checkTags},
+	// CI trust (issue 7): GitHub Actions reach AWS with OIDC (trust.go).
+	{Key: "githubRepository", Default: "",
+		Doc:   "`owner/repo` whose GitHub Actions deploy: adds the `<prefix>GitHubTrust` stack (OIDC provider, deploy and diff roles); empty = no such stack",
+		parse: text(func(c *Config) *string { return &c.GitHubRepository }),
+		check: func(c Config) error {
+			return want(c.GitHubRepository == "" || githubRepoRe.MatchString(c.GitHubRepository), "githubRepository", c.GitHubRepository, "owner/repo as in the GitHub URL, or empty for no trust stack")
+		}},
+	{Key: "githubOidcProviderArn", Default: "",
+		Doc:   "ARN of the account's existing GitHub OIDC provider (an account holds one): the trust stack imports it; empty = the trust stack creates it",
+		parse: text(func(c *Config) *string { return &c.GitHubOIDCProviderARN }),
+		check: func(c Config) error {
+			if c.GitHubOIDCProviderARN != "" && c.GitHubRepository == "" {
+				return fmt.Errorf("config: githubOidcProviderArn=%s is only used by the trust stack: set githubRepository too, or leave it empty", c.GitHubOIDCProviderARN)
+			}
+			return want(c.GitHubOIDCProviderARN == "" || githubProviderRe.MatchString(c.GitHubOIDCProviderARN), "githubOidcProviderArn", c.GitHubOIDCProviderARN,
+				"arn:aws:iam::<account>:oidc-provider/token.actions.githubusercontent.com, or empty to create the provider")
+		}},
+	{Key: "bootstrapQualifier", Default: "hnb659fds",
+		Doc:   "qualifier of `cdk bootstrap` (its roles are `cdk-<qualifier>-…`): the trust stack's deploy role may assume only those",
+		parse: text(func(c *Config) *string { return &c.BootstrapQualifier }),
+		check: func(c Config) error {
+			return want(qualifierRe.MatchString(c.BootstrapQualifier), "bootstrapQualifier", c.BootstrapQualifier, "1 to 10 lowercase letters or digits, as given to cdk bootstrap --qualifier (CDK's default is hnb659fds)")
+		}},
 }
+
+var (
+	githubRepoRe     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$`)
+	githubProviderRe = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/token\.actions\.githubusercontent\.com$`)
+	qualifierRe      = regexp.MustCompile(`^[a-z0-9]{1,10}$`)
+)
 
 // DefaultConfig is the configuration a fresh clone synthesizes with: every Setting's default.
 func DefaultConfig() Config {
