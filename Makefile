@@ -14,7 +14,7 @@ VENV      := .venv
 VENV_SCAN := .venv-scan
 PYTHON    := $(CURDIR)/$(VENV)/bin/python
 CDK       := node_modules/.bin/cdk
-PKGS      := . ./stacks/... ./constructs/... ./lambda/...
+PKGS      := . ./stacks/... ./constructs/... ./lambda/... ./.ci/cdkci
 UV        := uv==0.13.8
 CDK_FLAGS ?=
 # Stacks the live worker test runs against (make test): <networkMode>-<ondemand|spot>.
@@ -56,7 +56,7 @@ destroy: deps ## remove all stacks; the work pool and deployments leave Prefect 
 	$(CDK) destroy --all $(CDK_FLAGS)
 
 lint: ## gofmt and go vet
-	@unformatted=$$(gofmt -l app.go app_test.go stacks constructs lambda); \
+	@unformatted=$$(gofmt -l app.go app_test.go stacks constructs lambda .ci); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	go vet $(PKGS)
 
@@ -97,6 +97,7 @@ INTEGRATION_ENV := PREFECT_ECS_CDK_INTEGRATION=1 PREFECT_PYTHON=$(PYTHON) CHECKO
   PREFECT_ECS_CDK_LIVEWORKER_TEMPLATES="$(foreach v,$(LIVE_VARIANTS),$(CURDIR)/cdk.out/variants/$(v)/PrefectCompute.template.json)"
 
 test: deps $(VENV)/.installed $(VENV_SCAN)/.installed lint ## everything CI runs: lint, synth, cfn-lint, checkov, unit + integration tests
+	$(MAKE) --no-print-directory actionlint
 	$(MAKE) --no-print-directory synth
 	$(MAKE) --no-print-directory cfn-lint
 	$(MAKE) --no-print-directory checkov
@@ -104,6 +105,12 @@ test: deps $(VENV)/.installed $(VENV_SCAN)/.installed lint ## everything CI runs
 	$(MAKE) --no-print-directory variants
 	$(INTEGRATION_ENV) \
 	  go tool gotestsum --format pkgname-and-test-fails -- -count=1 -timeout 20m $(PKGS)
+
+# actionlint is pinned in go.mod (go tool); it runs shellcheck over run: scripts when shellcheck is on PATH.
+.PHONY: actionlint
+actionlint: ## lint the GitHub Actions workflows in .github/workflows
+	go tool actionlint -color=false
+	@echo "actionlint: $$(ls .github/workflows/*.yml | wc -l) workflows, no problems"
 
 reproducible: ## a second synth must give identical templates and asset hashes (a quiet `cdk diff`)
 	@second=$$(mktemp -d); trap 'rm -rf "$$second"' EXIT; \

@@ -31,6 +31,10 @@ const (
 // Account or Region is the trust stack's own.
 type TrustTarget struct {
 	Name, Account, Region string
+	// APIKeySecret is the name or ARN of the environment's Prefect Cloud API-key secret
+	// (prefectApiKeySecret): the deploy role may put a new value in it, for the workflow's
+	// optional sync from a GitHub secret; "" (self-hosted) grants nothing.
+	APIKeySecret string
 }
 
 // TrustStackProps configures the TrustStack.
@@ -70,7 +74,7 @@ func NewTrustStack(scope constructs.Construct, id string, props *TrustStackProps
 	}
 
 	var deploySubs []string
-	var deployRoles, lookupRoles []*string
+	var deployRoles, lookupRoles, secrets []*string
 	for _, t := range props.Targets {
 		sub := "repo:" + cfg.GitHubRepository + ":ref:refs/heads/main"
 		if t.Name != "" {
@@ -86,9 +90,17 @@ func NewTrustStack(scope constructs.Construct, id string, props *TrustStackProps
 			}
 			deployRoles = appendNew(deployRoles, arn)
 		}
+		if t.APIKeySecret != "" {
+			secrets = appendNew(secrets, apiKeySecretARN(stack, t))
+		}
 	}
 	s.Deploy = githubRole(stack, "DeployRole", GitHubDeployRoleName, s.Provider, deploySubs,
-		"GitHub Actions deploys of "+cfg.GitHubRepository+": may only assume the CDK bootstrap roles", deployRoles)
+		"GitHub Actions deploys of "+cfg.GitHubRepository+": may only assume the CDK bootstrap roles (and put the API key)", deployRoles)
+	if len(secrets) > 0 {
+		s.Deploy.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Actions: jsii.Strings("secretsmanager:PutSecretValue"), Resources: &secrets,
+		}))
+	}
 	s.Diff = githubRole(stack, "DiffRole", GitHubDiffRoleName, s.Provider,
 		[]string{"repo:" + cfg.GitHubRepository + ":pull_request"},
 		"GitHub Actions pull requests of "+cfg.GitHubRepository+": may only assume the CDK lookup role (read-only)", lookupRoles)
@@ -133,6 +145,19 @@ func bootstrapRoleARN(stack awscdk.Stack, qualifier, kind string, t TrustTarget)
 	return jsii.String(fmt.Sprintf("arn:%s:iam::%s:role/cdk-%s-%s-role-%s-%s", *stack.Partition(), account, qualifier, kind, account, region))
 }
 
+// apiKeySecretARN is the ARN of t's API-key secret: as given, or for a name, the name and the
+// six characters Secrets Manager appends (`-??????`, which matches exactly those).
+func apiKeySecretARN(stack awscdk.Stack, t TrustTarget) *string {
+	if secretArnRe.MatchString(t.APIKeySecret) {
+		return jsii.String(t.APIKeySecret)
+	}
+	account, region := *stack.Account(), *stack.Region()
+	if t.Account != "" {
+		account, region = t.Account, t.Region
+	}
+	return jsii.String(fmt.Sprintf("arn:%s:secretsmanager:%s:%s:secret:%s-??????", *stack.Partition(), region, account, t.APIKeySecret))
+}
+
 // appendNew appends s to list unless an equal string is there.
 func appendNew(list []*string, s *string) []*string {
 	for _, x := range list {
@@ -156,7 +181,7 @@ func NewTrust(scope constructs.Construct, cfg Config) []*TrustStack {
 		account, region string
 		targets         []TrustTarget
 	}
-	groups := []*group{{account: cfg.Account, region: cfg.Region, targets: []TrustTarget{{}}}}
+	groups := []*group{{account: cfg.Account, region: cfg.Region, targets: []TrustTarget{{APIKeySecret: apiKeySecret(cfg)}}}}
 	if len(cfg.Environments) > 0 {
 		groups = nil
 		byAccount := map[string]*group{}
@@ -167,7 +192,7 @@ func NewTrust(scope constructs.Construct, cfg Config) []*TrustStack {
 				byAccount[e.Account] = g
 				groups = append(groups, g)
 			}
-			g.targets = append(g.targets, TrustTarget{Name: e.Name, Account: e.Account, Region: e.Region})
+			g.targets = append(g.targets, TrustTarget{Name: e.Name, Account: e.Account, Region: e.Region, APIKeySecret: apiKeySecret(e.Config)})
 		}
 	}
 	var out []*TrustStack
@@ -187,4 +212,12 @@ func NewTrust(scope constructs.Construct, cfg Config) []*TrustStack {
 		}))
 	}
 	return out
+}
+
+// apiKeySecret is cfg's Prefect Cloud API-key secret; "" for a self-hosted server.
+func apiKeySecret(cfg Config) string {
+	if !cfg.IsCloud() {
+		return ""
+	}
+	return cfg.PrefectAPIKeySecret
 }

@@ -63,15 +63,22 @@ func anySlice(ss []string) []any {
 	return out
 }
 
-// rolePolicy is the exact policy of a GitHub role: assume exactly roles.
-func rolePolicy(roles ...any) any {
-	resources := any(A(roles))
-	if len(roles) == 1 {
-		resources = roles[0]
+// rolePolicy is the exact policy of a GitHub role: assume exactly roles, and put a value in
+// exactly secrets (none: no such statement).
+func rolePolicy(roles []any, secrets ...any) any {
+	statements := A{M{"Action": A{"sts:AssumeRole", "sts:TagSession"}, "Effect": "Allow", "Resource": one(roles)}}
+	if len(secrets) > 0 {
+		statements = append(statements, M{"Action": "secretsmanager:PutSecretValue", "Effect": "Allow", "Resource": one(secrets)})
 	}
-	return exact(M{"Version": "2012-10-17", "Statement": A{M{
-		"Action": A{"sts:AssumeRole", "sts:TagSession"}, "Effect": "Allow", "Resource": resources,
-	}}})
+	return exact(M{"Version": "2012-10-17", "Statement": statements})
+}
+
+// one is a policy's Resource: the single value, or the list.
+func one(v []any) any {
+	if len(v) == 1 {
+		return v[0]
+	}
+	return A(v)
 }
 
 // TestTrustStackEnvironments: with environments, the deploy role trusts exactly each
@@ -79,8 +86,8 @@ func rolePolicy(roles ...any) any {
 // account and region; the diff role trusts exactly pull requests and may assume only lookup roles.
 func TestTrustStackEnvironments(t *testing.T) {
 	s, tmpl := trustStack(t, "", true,
-		TrustTarget{Name: "dev", Account: "111111111111", Region: "us-east-1"},
-		TrustTarget{Name: "prod", Account: "111111111111", Region: "eu-west-1"})
+		TrustTarget{Name: "dev", Account: "111111111111", Region: "us-east-1", APIKeySecret: "prefect-api-key"},
+		TrustTarget{Name: "prod", Account: "111111111111", Region: "eu-west-1", APIKeySecret: "arn:aws:secretsmanager:eu-west-1:111111111111:secret:prod-key-AbCdEf"})
 	provider := tmpl.id(t, "AWS::IAM::OIDCProvider", exact(M{
 		"Url": "https://token.actions.githubusercontent.com", "ClientIdList": A{"sts.amazonaws.com"},
 	}))
@@ -99,9 +106,11 @@ func TestTrustStackEnvironments(t *testing.T) {
 			deployRoles = append(deployRoles, bootstrapRole(kind, "111111111111", region))
 		}
 	}
-	tmpl.has(t, "AWS::IAM::Policy", M{"Roles": A{ref(deploy)}, "PolicyDocument": rolePolicy(deployRoles...)})
-	tmpl.has(t, "AWS::IAM::Policy", M{"Roles": A{ref(diff)}, "PolicyDocument": rolePolicy(
-		bootstrapRole("lookup", "111111111111", "us-east-1"), bootstrapRole("lookup", "111111111111", "eu-west-1"))})
+	tmpl.has(t, "AWS::IAM::Policy", M{"Roles": A{ref(deploy)}, "PolicyDocument": rolePolicy(deployRoles,
+		join("arn:", ref("AWS::Partition"), ":secretsmanager:us-east-1:111111111111:secret:prefect-api-key-??????"),
+		"arn:aws:secretsmanager:eu-west-1:111111111111:secret:prod-key-AbCdEf")})
+	tmpl.has(t, "AWS::IAM::Policy", M{"Roles": A{ref(diff)}, "PolicyDocument": rolePolicy(A{
+		bootstrapRole("lookup", "111111111111", "us-east-1"), bootstrapRole("lookup", "111111111111", "eu-west-1")})})
 	tmpl.count(t, "AWS::IAM::Policy", nil, 2)
 	tmpl.count(t, "AWS::IAM::Role", nil, 2)
 	noWildcardPrincipal(t, tmpl)
@@ -116,7 +125,7 @@ func TestTrustStackMainBranch(t *testing.T) {
 	tmpl.resource(t, logicalID(s.Deploy), M{
 		"AssumeRolePolicyDocument": roleTrust(arn, "repo:acme/prefect-infra:ref:refs/heads/main"),
 	})
-	tmpl.has(t, "AWS::IAM::Policy", M{"Roles": A{ref(logicalID(s.Diff))}, "PolicyDocument": rolePolicy(bootstrapRole("lookup", "111111111111", "us-east-1"))})
+	tmpl.has(t, "AWS::IAM::Policy", M{"Roles": A{ref(logicalID(s.Diff))}, "PolicyDocument": rolePolicy(A{bootstrapRole("lookup", "111111111111", "us-east-1")})})
 	noWildcardPrincipal(t, tmpl)
 }
 
@@ -151,7 +160,7 @@ func TestTrustStackNag(t *testing.T) {
 // TestTrustStackGolden compares the environment-agnostic trust stack of the main branch with
 // testdata/PrefectGitHubTrust.template.json. Refresh: go test ./stacks -run TestTrustStackGolden -update
 func TestTrustStackGolden(t *testing.T) {
-	_, tmpl := trustStack(t, "", false, TrustTarget{})
+	_, tmpl := trustStack(t, "", false, TrustTarget{APIKeySecret: "prefect-api-key"})
 	b, _ := json.MarshalIndent(tmpl.json, "", "  ")
 	got := string(b) + "\n"
 	path := filepath.Join("..", "testdata", "PrefectGitHubTrust.template.json")
