@@ -68,7 +68,7 @@ func NewComputeStack(scope constructs.Construct, id string, props *ComputeStackP
 
 	cluster := awsecs.NewCluster(stack, jsii.String("Cluster"), &awsecs.ClusterProps{
 		Vpc:                            net.Vpc,
-		ContainerInsightsV2:            awsecs.ContainerInsights_ENABLED,
+		ContainerInsightsV2:            containerInsights(cfg),
 		EnableFargateCapacityProviders: jsii.Bool(true),
 	})
 	secrets := importPrefectSecrets(stack, cfg)
@@ -111,6 +111,14 @@ func NewComputeStack(scope constructs.Construct, id string, props *ComputeStackP
 	}
 	addComputeOutputs(s, net, reg)
 	return s, nil
+}
+
+// containerInsights is the cluster's Container Insights setting (containerInsights).
+func containerInsights(cfg Config) awsecs.ContainerInsights {
+	if cfg.ContainerInsights {
+		return awsecs.ContainerInsights_ENABLED
+	}
+	return awsecs.ContainerInsights_DISABLED
 }
 
 // addComputeOutputs exports what the work pool is built from, for people and pipelines.

@@ -74,15 +74,23 @@ type Config struct {
 	MaxAzs             int
 	NatGateways        int
 	InterfaceEndpoints bool
+	// NatProvider and NatInstanceType choose what gives private subnets their egress.
+	NatProvider     NatProvider
+	NatInstanceType string
 
 	Architecture       Architecture
 	WorkerCPU          int
 	WorkerMemory       int
 	WorkerDesiredCount int
+	// WorkerFargateSpot runs the worker service on Fargate Spot.
+	WorkerFargateSpot  bool
 	FlowRunCPU         int
 	FlowRunMemory      int
 	FlowRunFargateSpot bool
 	LogRetentionDays   int
+	// ContainerInsights and FlowLogs turn the per-use CloudWatch features on.
+	ContainerInsights bool
+	FlowLogs          bool
 
 	// Tags are applied to every resource of every stack.
 	Tags map[string]string
@@ -255,6 +263,15 @@ var Settings = []Setting{
 		Doc:   "NAT gateways in private mode (1 to `maxAzs`; one per AZ survives an AZ outage); public mode has none, so only the default or 0 pass there",
 		parse: whole(func(c *Config) *int { return &c.NatGateways }),
 		check: checkNatGateways},
+	// Cost settings (issue 10): a NAT instance instead of the managed gateway.
+	{Key: "natProvider", Default: string(NatGateway),
+		Doc:   "`gateway` (managed NAT gateways) or `instance` (a Graviton NAT instance per NAT, ~$7 a month instead of ~$36; see Cost); private mode only",
+		parse: text(func(c *Config) *NatProvider { return &c.NatProvider }),
+		check: checkNatProvider},
+	{Key: "natInstanceType", Default: natInstanceTypeDefault,
+		Doc:   "EC2 type of the NAT instances with `natProvider=instance`: a Graviton type (e.g. t4g.nano, t4g.micro, c7g.medium)",
+		parse: text(func(c *Config) *string { return &c.NatInstanceType }),
+		check: checkNatInstanceType},
 	{Key: "cpuArchitecture", Default: string(ArchX86),
 		Doc:   "`x86_64` or `arm64` (Graviton, ~20% cheaper) for the worker, flow runs and images",
 		parse: text(func(c *Config) *Architecture { return &c.Architecture }),
@@ -269,6 +286,11 @@ var Settings = []Setting{
 		Doc:   "worker task memory (MiB), a size Fargate pairs with `workerCpu`",
 		parse: whole(func(c *Config) *int { return &c.WorkerMemory }),
 		check: func(c Config) error { return checkFargateMemory("worker", c.WorkerCPU, c.WorkerMemory) }},
+	// Cost settings (issue 10): the worker on Fargate Spot.
+	{Key: "workerFargateSpot", Default: false,
+		Doc:   "run the worker on Fargate Spot (x86_64 only; about 70% cheaper); on an interruption running flow runs continue, scheduled runs wait until the replacement worker polls",
+		parse: truth(func(c *Config) *bool { return &c.WorkerFargateSpot }),
+		check: func(c Config) error { return checkSpotArch("workerFargateSpot", c.WorkerFargateSpot, c.Architecture) }},
 	{Key: "workerDesiredCount", Default: 1,
 		Doc:   "worker tasks (0 stops all flow runs)",
 		parse: whole(func(c *Config) *int { return &c.WorkerDesiredCount }),
@@ -286,12 +308,7 @@ var Settings = []Setting{
 	{Key: "flowRunFargateSpot", Default: false,
 		Doc:   "start flow runs on Fargate Spot (x86_64 only; up to 70% cheaper, may be interrupted)",
 		parse: truth(func(c *Config) *bool { return &c.FlowRunFargateSpot }),
-		check: func(c Config) error {
-			if c.FlowRunFargateSpot && c.Architecture == ArchARM {
-				return fmt.Errorf("config: flowRunFargateSpot=true needs cpuArchitecture=x86_64 (Fargate Spot does not run arm64 tasks)")
-			}
-			return nil
-		}},
+		check: func(c Config) error { return checkSpotArch("flowRunFargateSpot", c.FlowRunFargateSpot, c.Architecture) }},
 	{Key: "logRetentionDays", Default: 30,
 		Doc:   "retention of every log group (a CloudWatch Logs value: 1, 3, 5, 7, 14, 30, 60, 90, …)",
 		parse: whole(func(c *Config) *int { return &c.LogRetentionDays }),
@@ -305,6 +322,19 @@ var Settings = []Setting{
 			}
 			sort.Ints(days)
 			return bad("logRetentionDays", c.LogRetentionDays, "one of "+strings.Trim(fmt.Sprint(days), "[]"))
+		}},
+	// Cost settings (issue 10): CloudWatch features billed per use.
+	{Key: "containerInsights", Default: true,
+		Doc:   "Container Insights on the cluster (billed per use: metrics and performance logs); on by default for the worker's and flow runs' CPU and memory, which is how their sizes are checked",
+		parse: truth(func(c *Config) *bool { return &c.ContainerInsights })},
+	{Key: "flowLogs", Default: true,
+		Doc:   "VPC flow logs of all traffic to CloudWatch Logs (billed per GB ingested); on by default: the only record of where tasks connected",
+		parse: truth(func(c *Config) *bool { return &c.FlowLogs }),
+		check: func(c Config) error {
+			if !c.FlowLogs && c.VpcID != "" {
+				return fmt.Errorf("config: flowLogs=false has no effect with vpcId=%s (the stack creates no VPC and no flow log): remove it", c.VpcID)
+			}
+			return nil
 		}},
 	{Key: "tags", Default: map[string]any{"project": "prefect-ecs-cdk"},
 		Doc:   "tags on every resource; from the command line as JSON",
@@ -636,6 +666,57 @@ func checkNatGateways(c Config) error {
 		return nil
 	}
 	return want(c.NatGateways >= 1 && c.NatGateways <= c.MaxAzs, "natGateways", c.NatGateways, fmt.Sprintf("1 to maxAzs (%d) in private mode", c.MaxAzs))
+}
+
+// NatProvider chooses what gives private subnets their egress.
+type NatProvider string
+
+const (
+	// NatGateway is AWS's managed NAT gateway (the default).
+	NatGateway NatProvider = "gateway"
+	// NatInstance is a NAT instance on Graviton, run by CDK's NatInstanceProviderV2.
+	NatInstance NatProvider = "instance"
+)
+
+// natInstanceTypeDefault is natInstanceType's default, the smallest Graviton type.
+const natInstanceTypeDefault = "t4g.nano"
+
+// gravitonTypeRe matches an EC2 instance type on Graviton: a family whose generation is
+// followed by "g" (t4g, c7gn, m6gd, x2gd, im4gn), then a size.
+var gravitonTypeRe = regexp.MustCompile(`^[a-z]+[0-9]+g[a-z]*\.(nano|micro|small|medium|large|[0-9]*xlarge|metal)$`)
+
+// checkNatProvider checks natProvider: gateway or instance; an instance only where the stack
+// creates private subnets (private mode, no vpcId).
+func checkNatProvider(c Config) error {
+	switch {
+	case c.NatProvider != NatGateway && c.NatProvider != NatInstance:
+		return bad("natProvider", c.NatProvider, "gateway (managed NAT gateways) or instance (a Graviton NAT instance per NAT)")
+	case c.NatProvider == NatInstance && c.NetworkMode == NetworkPublic:
+		return fmt.Errorf("config: natProvider=instance has no effect with networkMode=public (no NAT): remove it, or set networkMode=private")
+	case c.NatProvider == NatInstance && c.VpcID != "":
+		return fmt.Errorf("config: natProvider=instance has no effect with vpcId=%s (the stack creates no VPC and no NAT): remove it", c.VpcID)
+	}
+	return nil
+}
+
+// checkSpotArch checks a Fargate Spot setting (key): Spot runs x86_64 tasks only.
+func checkSpotArch(key string, spot bool, arch Architecture) error {
+	if spot && arch == ArchARM {
+		return fmt.Errorf("config: %s=true needs cpuArchitecture=x86_64 (Fargate Spot does not run arm64 tasks)", key)
+	}
+	return nil
+}
+
+// checkNatInstanceType checks natInstanceType: a Graviton type (the AMI is arm64), and set
+// only with natProvider=instance (elsewhere it would be silently ignored).
+func checkNatInstanceType(c Config) error {
+	if !gravitonTypeRe.MatchString(c.NatInstanceType) {
+		return bad("natInstanceType", c.NatInstanceType, "a Graviton (arm64) EC2 instance type such as t4g.nano, t4g.micro or c7g.medium")
+	}
+	if c.NatInstanceType != natInstanceTypeDefault && c.NatProvider != NatInstance {
+		return fmt.Errorf("config: natInstanceType=%s has no effect with natProvider=%s: remove it, or set natProvider=instance", c.NatInstanceType, c.NatProvider)
+	}
+	return nil
 }
 
 // cloudURLRe matches the Prefect Cloud URLs a user may copy: the UI's

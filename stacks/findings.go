@@ -1,10 +1,13 @@
 package stacks
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsecs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
@@ -149,6 +152,67 @@ var Findings = []Finding{
 		Reason: "The function's environment holds only the Prefect API URL and secret ARNs, never a secret value " +
 			"(a test checks it); Lambda encrypts environment variables at rest with its AWS-managed key.",
 	},
+	// Cost settings (issue 10): the NAT instances, and the per-use features turned off.
+	{
+		On:  func(e *Environment) []constructs.IConstruct { return instances(e.Network.NatInstances) },
+		Nag: "AwsSolutions-EC28",
+		Reason: "A NAT instance keeps EC2's free 5-minute metrics; detailed monitoring would cost about $2 a month per " +
+			"instance, a third of the instance itself, for metrics nobody acts on within 5 minutes.",
+	},
+	{
+		On:  func(e *Environment) []constructs.IConstruct { return instances(e.Network.NatInstances) },
+		Nag: "AwsSolutions-EC29",
+		Reason: "The NAT instance belongs to CloudFormation, which replaces it on change and removes it with the stack; " +
+			"termination protection would block both, and an Auto Scaling group cannot keep the route tables pointing at its replacement.",
+	},
+	{
+		On: func(e *Environment) []constructs.IConstruct {
+			return list(instances(e.Network.NatInstances)...)
+		},
+		Checkov: []string{"CKV_AWS_126", "CKV_AWS_88"},
+		Reason: "A NAT instance needs a public IP to forward the private subnets' traffic to the internet (it accepts " +
+			"traffic from the VPC's CIDR only); detailed monitoring would cost a third of the instance for metrics nobody acts on within 5 minutes.",
+	},
+	{
+		On: func(e *Environment) []constructs.IConstruct {
+			if clusterInsights(e) {
+				return nil
+			}
+			return list(e.Compute.Cluster.Node().DefaultChild())
+		},
+		Nag:     "AwsSolutions-ECS4",
+		Checkov: []string{"CKV_AWS_65"},
+		Reason: "containerInsights=false, a cost choice: no Container Insights metrics or performance logs are billed; " +
+			"ECS still publishes each service's CPU and memory utilisation at no charge, and every task's logs are kept.",
+	},
+	{
+		On: func(e *Environment) []constructs.IConstruct {
+			vpc, created := e.Network.Vpc.(awsec2.Vpc)
+			if !created || vpc.Node().TryFindChild(jsii.String(flowLogID)) != nil {
+				return nil
+			}
+			return list(vpc.Node().DefaultChild())
+		},
+		Nag:     "AwsSolutions-VPC7",
+		Checkov: []string{"CKV2_AWS_11"},
+		Reason: "flowLogs=false, a cost choice: the VPC's connections are not recorded (CloudWatch Logs ingestion per GB); " +
+			"no security group allows ingress, and CloudTrail still records every AWS API call.",
+	},
+}
+
+// instances are the EC2 instances as constructs.
+func instances(is []awsec2.Instance) []constructs.IConstruct {
+	out := make([]constructs.IConstruct, len(is))
+	for i, in := range is {
+		out[i] = in
+	}
+	return out
+}
+
+// clusterInsights reports whether the cluster has Container Insights on (containerInsights).
+func clusterInsights(e *Environment) bool {
+	settings, _ := json.Marshal(e.Compute.Cluster.Node().DefaultChild().(awsecs.CfnCluster).ClusterSettings())
+	return !strings.Contains(string(settings), `"disabled"`)
 }
 
 // customResourceHandlers are the Lambda functions behind custom resources: ours, and CDK's

@@ -102,9 +102,10 @@ type namedEnv struct {
 }
 
 // scannedVariants are the configurations whose templates the findings must match exactly:
-// the default, public mode with interface endpoints and Spot, and self-hosted in the VPC.
+// the default, public mode with interface endpoints and Spot, self-hosted in the VPC, and the
+// lean private mode (a NAT instance, no Container Insights, no flow logs, the worker on Spot).
 func scannedVariants(t testing.TB) []namedEnv {
-	return []namedEnv{{defaults(t), "default"}, {public(t), "public"}, {selfHosted(t), "selfhosted"}}
+	return []namedEnv{{defaults(t), "default"}, {public(t), "public"}, {selfHosted(t), "selfhosted"}, {lean(t), "lean"}}
 }
 
 func suppressionLine(id, reason string, appliesTo []string) string {

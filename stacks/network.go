@@ -30,6 +30,9 @@ type NetworkStack struct {
 	WorkerSecurityGroup awsec2.ISecurityGroup
 	// FlowRunSecurityGroup allows all egress (flows reach their own data sources); no ingress.
 	FlowRunSecurityGroup awsec2.ISecurityGroup
+	// NatInstances are the NAT instances with natProvider=instance (one per NAT); empty
+	// with NAT gateways, in public mode and with an imported VPC.
+	NatInstances []awsec2.Instance
 }
 
 // interfaceEndpoints are the services a task in a private subnet needs without NAT: image
@@ -72,19 +75,34 @@ func NewNetworkStack(scope constructs.Construct, id string, props *NetworkStackP
 				Name: jsii.String("private"), SubnetType: awsec2.SubnetType_PRIVATE_WITH_EGRESS, CidrMask: jsii.Number(privateMask(cfg.VpcCidr)),
 			})
 		}
-		flowLogGroup := newLogGroup(stack, "FlowLogs", cfg.LogRetentionDays)
+		var flowLogs *map[string]*awsec2.FlowLogOptions
+		if cfg.FlowLogs {
+			flowLogGroup := newLogGroup(stack, "FlowLogs", cfg.LogRetentionDays)
+			flowLogs = &map[string]*awsec2.FlowLogOptions{
+				flowLogID: {
+					Destination: awsec2.FlowLogDestination_ToCloudWatchLogs(flowLogGroup, nil),
+					TrafficType: awsec2.FlowLogTrafficType_ALL,
+				},
+			}
+		}
+		var natInstances awsec2.NatInstanceProviderV2
+		var natProvider awsec2.NatProvider
+		if natGateways > 0 && cfg.NatProvider == NatInstance {
+			natInstances = newNatInstanceProvider(cfg)
+			natProvider = natInstances
+		}
 		s.Vpc = awsec2.NewVpc(stack, jsii.String("Vpc"), &awsec2.VpcProps{
 			IpAddresses:         awsec2.IpAddresses_Cidr(jsii.String(cfg.VpcCidr)),
 			MaxAzs:              jsii.Number(float64(cfg.MaxAzs)),
 			NatGateways:         jsii.Number(float64(natGateways)),
+			NatGatewayProvider:  natProvider,
 			SubnetConfiguration: &subnets,
-			FlowLogs: &map[string]*awsec2.FlowLogOptions{
-				"all": {
-					Destination: awsec2.FlowLogDestination_ToCloudWatchLogs(flowLogGroup, nil),
-					TrafficType: awsec2.FlowLogTrafficType_ALL,
-				},
-			},
+			FlowLogs:            flowLogs,
 		})
+		if natInstances != nil {
+			hardenNatInstances(natInstances, cfg.VpcCidr)
+			s.NatInstances = *natInstances.GatewayInstances()
+		}
 		// Image layers come from S3: a gateway endpoint is free and keeps pulls off the NAT.
 		s.Vpc.AddGatewayEndpoint(jsii.String("S3"), &awsec2.GatewayVpcEndpointOptions{
 			Service: awsec2.GatewayVpcEndpointAwsService_S3(),
@@ -118,6 +136,52 @@ func NewNetworkStack(scope constructs.Construct, id string, props *NetworkStackP
 
 	awscdk.NewCfnOutput(stack, jsii.String("VpcId"), &awscdk.CfnOutputProps{Value: s.Vpc.VpcId()})
 	return s
+}
+
+// flowLogID is the construct id of the VPC's flow log (flowLogs).
+const flowLogID = "all"
+
+// newNatInstanceProvider is CDK's NAT instance provider (V2) on Graviton: natInstanceType
+// with the latest Amazon Linux 2023 arm64 AMI, read from its public SSM parameter when
+// CloudFormation deploys (a template parameter, so synth needs no AWS lookup), a public IP
+// (the public subnets do not map one on launch), and a security group that allows all
+// egress and no ingress yet (hardenNatInstances opens it to the VPC only).
+func newNatInstanceProvider(cfg Config) awsec2.NatInstanceProviderV2 {
+	return awsec2.NatProvider_InstanceV2(&awsec2.NatInstanceProps{
+		InstanceType: awsec2.NewInstanceType(jsii.String(cfg.NatInstanceType)),
+		MachineImage: awsec2.MachineImage_LatestAmazonLinux2023(&awsec2.AmazonLinux2023ImageSsmParameterProps{
+			CpuType:         awsec2.AmazonLinuxCpuType_ARM_64,
+			CachedInContext: jsii.Bool(false),
+		}),
+		AssociatePublicIpAddress: jsii.Bool(true),
+		DefaultAllowedTraffic:    awsec2.NatTrafficDirection_OUTBOUND_ONLY,
+	})
+}
+
+// natRootDevice is the root device of Amazon Linux 2023, whose volume hardenNatInstances
+// encrypts.
+const natRootDevice = "/dev/xvda"
+
+// hardenNatInstances lets the NAT instances take traffic from the VPC's CIDR (vpcCidr, a
+// literal so that cdk-nag can check the rule) only, requires IMDSv2 (a launch template with
+// HttpTokens required: the provider has no such option) and encrypts their root volumes (gp3,
+// the AMI's size).
+func hardenNatInstances(p awsec2.NatInstanceProviderV2, vpcCidr string) {
+	p.SecurityGroup().AddIngressRule(awsec2.Peer_Ipv4(jsii.String(vpcCidr)), awsec2.Port_AllTraffic(),
+		jsii.String("traffic to NAT from the VPC only"), nil)
+	for _, instance := range *p.GatewayInstances() {
+		cfn := instance.Node().DefaultChild().(awsec2.CfnInstance)
+		imdsv2 := awsec2.NewLaunchTemplate(instance, jsii.String("Imdsv2"), &awsec2.LaunchTemplateProps{RequireImdsv2: jsii.Bool(true)})
+		cfn.SetLaunchTemplate(&awsec2.CfnInstance_LaunchTemplateSpecificationProperty{
+			LaunchTemplateId: imdsv2.LaunchTemplateId(), Version: imdsv2.LatestVersionNumber(),
+		})
+		cfn.SetBlockDeviceMappings(&[]interface{}{&awsec2.CfnInstance_BlockDeviceMappingProperty{
+			DeviceName: jsii.String(natRootDevice),
+			Ebs: &awsec2.CfnInstance_EbsProperty{
+				Encrypted: jsii.Bool(true), VolumeType: jsii.String("gp3"), DeleteOnTermination: jsii.Bool(true),
+			},
+		}})
+	}
 }
 
 // publicMask sizes public subnets: they hold only NAT gateways in private mode, and the

@@ -116,3 +116,14 @@ func selfHosted(t testing.TB) *env {
 		c.NatGateways = 2
 	})
 }
+
+// lean is private mode at its cheapest: a NAT instance, the worker on Fargate Spot, and
+// neither Container Insights nor flow logs.
+func lean(t testing.TB) *env {
+	return synth(t, "lean", func(c *Config) {
+		c.NatProvider = NatInstance
+		c.WorkerFargateSpot = true
+		c.ContainerInsights = false
+		c.FlowLogs = false
+	})
+}

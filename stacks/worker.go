@@ -103,22 +103,34 @@ func NewWorker(scope constructs.Construct, props WorkerProps) Worker {
 	grantWorker(task.TaskRole(), props)
 
 	service := awsecs.NewFargateService(scope, jsii.String("WorkerService"), &awsecs.FargateServiceProps{
-		Cluster:              props.Cluster,
-		TaskDefinition:       task,
-		DesiredCount:         jsii.Number(float64(cfg.WorkerDesiredCount)),
-		SecurityGroups:       &[]awsec2.ISecurityGroup{props.Network.WorkerSecurityGroup},
-		VpcSubnets:           props.Network.TaskSubnets,
-		AssignPublicIp:       jsii.Bool(props.Network.AssignPublicIP),
-		CircuitBreaker:       &awsecs.DeploymentCircuitBreaker{Enable: jsii.Bool(true), Rollback: jsii.Bool(true)},
-		MinHealthyPercent:    jsii.Number(100),
-		MaxHealthyPercent:    jsii.Number(200),
-		EnableExecuteCommand: jsii.Bool(false),
-		PropagateTags:        awsecs.PropagatedTagSource_SERVICE,
+		Cluster:                    props.Cluster,
+		TaskDefinition:             task,
+		DesiredCount:               jsii.Number(float64(cfg.WorkerDesiredCount)),
+		SecurityGroups:             &[]awsec2.ISecurityGroup{props.Network.WorkerSecurityGroup},
+		VpcSubnets:                 props.Network.TaskSubnets,
+		AssignPublicIp:             jsii.Bool(props.Network.AssignPublicIP),
+		CircuitBreaker:             &awsecs.DeploymentCircuitBreaker{Enable: jsii.Bool(true), Rollback: jsii.Bool(true)},
+		MinHealthyPercent:          jsii.Number(100),
+		MaxHealthyPercent:          jsii.Number(200),
+		EnableExecuteCommand:       jsii.Bool(false),
+		PropagateTags:              awsecs.PropagatedTagSource_SERVICE,
+		CapacityProviderStrategies: workerCapacity(cfg),
 	})
 	// The worker starts with --no-create-pool-if-not-found: the pool must exist first, and on
 	// destroy the worker stops before the pool goes.
 	service.Node().AddDependency(props.Pool.Resource())
 	return Worker{Service: service, TaskRole: task.TaskRole()}
+}
+
+// workerCapacity is the worker service's capacity-provider strategy: Fargate Spot alone with
+// workerFargateSpot (nil otherwise: the FARGATE launch type). When Spot reclaims the worker,
+// ECS starts a replacement; flow runs already started are tasks of their own and keep running,
+// and scheduled runs wait in Prefect until the new worker polls.
+func workerCapacity(cfg Config) *[]*awsecs.CapacityProviderStrategy {
+	if !cfg.WorkerFargateSpot {
+		return nil
+	}
+	return &[]*awsecs.CapacityProviderStrategy{{CapacityProvider: jsii.String("FARGATE_SPOT"), Weight: jsii.Number(1)}}
 }
 
 // addWorkerSecrets passes the Prefect secret to the worker container as an ECS secret. It is
