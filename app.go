@@ -110,8 +110,9 @@ func run() error {
 }
 
 // Synth writes the cloud assembly and refuses a template CloudFormation would refuse for its
-// size (stacks.CheckTemplate). An error CDK raises while synthesizing comes back as one line,
-// not a panic: too many resources in a stack as stacks.TooManyResources says it.
+// size (stacks.CheckAssembly: every stack's and nested stack's). An error CDK raises while
+// synthesizing comes back as one line, not a panic: too many resources in a stack as
+// stacks.TooManyResources says it.
 func Synth(app awscdk.App) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -119,15 +120,7 @@ func Synth(app awscdk.App) (err error) {
 			err = stacks.TooManyResources(msg)
 		}
 	}()
-	var errs []error
-	for _, st := range *app.Synth(nil).Stacks() {
-		template, err := os.ReadFile(*st.TemplateFullPath())
-		if err != nil {
-			return err
-		}
-		errs = append(errs, stacks.CheckTemplate(*st.StackName(), template))
-	}
-	return errors.Join(errs...)
+	return stacks.CheckAssembly(*app.Synth(nil).Directory())
 }
 
 // pythonFor is the Python that checks the entrypoints' syntax: the project's venv (make deps)

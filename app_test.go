@@ -529,10 +529,9 @@ func TestEveryMistakeThroughTheEntryPoint(t *testing.T) {
 			want:  `prefect.yaml: deployment "d": flows/etl.py changed since its parameter schema was generated: run make schemas`},
 
 		// CloudFormation's limits
-		{name: "over 500 resources", yaml: deploymentsYAML(480, 0),
-			want: "synth: stack PrefectCompute has 502 resources, over CloudFormation's limit of 500 per stack: its 480 deployments (flows/prefect.yaml) are too many, at most 478 fit"},
-		{name: "over 1 MB", yaml: deploymentsYAML(120, 9000),
-			wantRe: `^synth: stack PrefectCompute's template is 1[0-9]{6} bytes, over CloudFormation's limit of 1000000 bytes \(1 MB\): it has 120 deployments \(flows/prefect\.yaml\); use fewer, or smaller parameters$`},
+		// (2,000 deployments synthesize: validInputs; what no placement fits: stacks/shards_test.go)
+		{name: "over 1 MB", yaml: deploymentsYAML(1, 1_100_000),
+			wantRe: `^synth: nested stack PrefectComputeDeployments[0-9]{2}'s template is 1[0-9]{6} bytes, over CloudFormation's limit of 1000000 bytes \(1 MB\): it has 1 deployments \(flows/prefect\.yaml\); use fewer, or smaller parameters$`},
 	}
 	for _, r := range rows {
 		t.Run(r.name, func(t *testing.T) {
@@ -580,6 +579,11 @@ func TestEveryMistakeThroughTheEntryPoint(t *testing.T) {
 	}
 	hash := func(key string) string { return fmt.Sprintf("%x", sha256.Sum256([]byte(key)))[:8] }
 	validInputs := []entryRow{
+		{name: "2,000 deployments in nested stacks", yaml: deploymentsYAML(2000, 0), check: func(t *testing.T, env *stacks.Environment, _ []string) {
+			if n := len(env.Compute.Deployments); n != 2000 {
+				t.Errorf("%d deployments, want 2000", n)
+			}
+		}},
 		{name: "cdk.json as shipped", check: warns("prefect-ecs-cdk:placeholder")},
 		{name: "pinned environment", env: true, check: azs("us-east-1a", "us-east-1b")},
 		{name: "three AZs from the cached lookup", env: true, ctx: map[string]any{"maxAzs": "3", "natGateways": "3"}, check: azs("us-east-1a", "us-east-1b", "us-east-1c")},

@@ -3,8 +3,12 @@ package stacks
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
+	"strings"
 )
 
 // CloudFormation's quotas that prefect.yaml can run into: every deployment is one resource of
@@ -16,15 +20,44 @@ const (
 )
 
 // CheckTemplate refuses a synthesized template over MaxTemplateBytes, which CloudFormation
-// would refuse at deploy, in one line naming the stack, the size, the limit and how many
-// deployments the template holds.
-func CheckTemplate(stackName string, template []byte) error {
+// would refuse at deploy, in one line naming the stack ("stack PrefectCompute", "nested stack
+// PrefectComputeDeployments07"), the size, the limit and how many deployments it holds.
+func CheckTemplate(stack string, template []byte) error {
 	if size := len(template); size > MaxTemplateBytes {
-		return fmt.Errorf("synth: stack %s's template is %d bytes, over CloudFormation's limit of %d bytes (1 MB): it has %d deployments (flows/prefect.yaml); use fewer, or smaller parameters",
-			stackName, size, MaxTemplateBytes, len(deploymentRe.FindAllIndex(template, -1)))
+		return fmt.Errorf("synth: %s's template is %d bytes, over CloudFormation's limit of %d bytes (1 MB): it has %d deployments (flows/prefect.yaml); use fewer, or smaller parameters",
+			stack, size, MaxTemplateBytes, len(deploymentRe.FindAllIndex(template, -1)))
 	}
 	return nil
 }
+
+// CheckAssembly applies CheckTemplate to every template of the cloud assembly in dir: each
+// stack's (<stack>.template.json) and each nested stack's (<stack><id><hash>.nested.template.json,
+// where deployments beyond InlineDeployments go; named by that file's base name).
+func CheckAssembly(dir string) error {
+	files, err := filepath.Glob(filepath.Join(dir, "*.template.json"))
+	if err != nil {
+		return err
+	}
+	sort.Strings(files)
+	var errs []error
+	for _, f := range files {
+		template, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		name := strings.TrimSuffix(filepath.Base(f), ".template.json")
+		if n, ok := strings.CutSuffix(name, ".nested"); ok {
+			name = "nested stack " + nestedHash.ReplaceAllString(n, "")
+		} else {
+			name = "stack " + name
+		}
+		errs = append(errs, CheckTemplate(name, template))
+	}
+	return errors.Join(errs...)
+}
+
+// nestedHash is the hash CDK appends to a nested stack's template file name.
+var nestedHash = regexp.MustCompile(`[0-9A-F]{8}$`)
 
 // deploymentRe finds each deployment resource's type in a template.
 var deploymentRe = regexp.MustCompile(`"Type":\s*"Custom::PrefectDeployment"`)

@@ -89,7 +89,8 @@ func NewPrefectResources(scope constructs.Construct, props PrefectResourcesProps
 }
 
 // newDeployments declares one deployment per prefect.yaml entry, with the default pull step
-// unless the file sets its own.
+// unless the file sets its own, each where placeDeployments puts it: the stack itself, or
+// one of its nested stacks for a long file.
 func newDeployments(scope constructs.Construct, provider prefectcr.Provider, pool prefectcr.WorkPool, props PrefectResourcesProps) ([]prefectcr.Deployment, error) {
 	pullSteps := props.Flows.PullSteps
 	if pullSteps == nil {
@@ -98,14 +99,21 @@ func newDeployments(scope constructs.Construct, provider prefectcr.Provider, poo
 		}}
 	}
 	cids := deploymentIDs(props.Flows.Deployments)
+	place, err := placeDeployments(props.Flows.Deployments)
+	if err != nil {
+		return nil, err
+	}
+	stack := awscdk.Stack_Of(scope)
+	where := shards{stack: stack}
 	var out []prefectcr.Deployment
 	for i, d := range props.Flows.Deployments {
 		cid := cids[i]
 		if d.Version == "" {
 			d.Version = props.FlowImageHash
 		}
-		d.Tags, d.Labels = contract.DeploymentMarks(d.Tags, *awscdk.Stack_Of(scope).StackName())
-		dep, err := prefectcr.NewDeployment(scope, cid, prefectcr.DeploymentProps{
+		// Marked with the Compute stack's name wherever it is placed (shards.go).
+		d.Tags, d.Labels = contract.DeploymentMarks(d.Tags, *stack.StackName())
+		dep, err := prefectcr.NewDeployment(where.scope(place[i]), cid, prefectcr.DeploymentProps{
 			Provider:  provider,
 			Pool:      pool,
 			Spec:      d,
