@@ -12,6 +12,7 @@ export CDK_DISABLE_VERSION_CHECK := true
 
 VENV      := .venv
 VENV_SCAN := .venv-scan
+VENV_IMAGE := .venv-image
 PYTHON    := $(CURDIR)/$(VENV)/bin/python
 CDK       := node_modules/.bin/cdk
 PKGS      := . ./stacks/... ./constructs/... ./lambda/... ./.ci/cdkci
@@ -31,7 +32,7 @@ node_modules/.installed: package.json package-lock.json
 	@touch $@
 
 # Two venvs, each from its pinned requirements: checkov's botocore pin conflicts with prefect-aws.
-$(VENV)/.installed: flows/requirements-dev.txt
+$(VENV)/.installed: flows/requirements-dev.txt flows/requirements.txt
 $(VENV_SCAN)/.installed: flows/requirements-scan.txt
 $(VENV)/.installed $(VENV_SCAN)/.installed:
 	python3 -m venv $(@D)
@@ -96,7 +97,8 @@ INTEGRATION_ENV := PREFECT_ECS_CDK_INTEGRATION=1 PREFECT_PYTHON=$(PYTHON) CHECKO
   PREFECT_ECS_CDK_TEMPLATE=$(CURDIR)/cdk.out/PrefectCompute.template.json \
   PREFECT_ECS_CDK_LIVEWORKER_TEMPLATES="$(foreach v,$(LIVE_VARIANTS),$(CURDIR)/cdk.out/variants/$(v)/PrefectCompute.template.json)"
 
-test: deps $(VENV)/.installed $(VENV_SCAN)/.installed lint ## everything CI runs: lint, synth, cfn-lint, checkov, unit + integration tests
+test: deps $(VENV)/.installed $(VENV_SCAN)/.installed lint ## everything CI runs: lint, flows' tests, synth, cfn-lint, checkov, unit + integration tests
+	$(MAKE) --no-print-directory flows-test
 	$(MAKE) --no-print-directory actionlint
 	$(MAKE) --no-print-directory synth
 	$(MAKE) --no-print-directory cfn-lint
@@ -105,6 +107,41 @@ test: deps $(VENV)/.installed $(VENV_SCAN)/.installed lint ## everything CI runs
 	$(MAKE) --no-print-directory variants
 	$(INTEGRATION_ENV) \
 	  go tool gotestsum --format pkgname-and-test-fails -- -count=1 -timeout 20m $(PKGS)
+
+# The flows' checks run against a local Prefect only: a temporary PREFECT_HOME, and no API URL
+# or key from the environment (ephemeral mode: Prefect starts a throwaway server for the run).
+FLOW_ENV := env -u PREFECT_API_URL -u PREFECT_API_KEY -u PREFECT_API_AUTH_STRING -u PREFECT_PROFILE \
+  PREFECT_SERVER_ALLOW_EPHEMERAL_MODE=true PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=120 \
+  PREFECT_SERVER_ANALYTICS_ENABLED=false
+
+# The flow image's Python packages without Docker: flows/requirements.txt plus the Prefect that
+# the Dockerfile's FROM line pins, resolved together (as pip does in the image) into a fresh
+# .venv-image/ whenever either file changes, so a removed requirement does not linger. Uses the
+# machine's python3 (the image has 3.12; image-check prints the difference).
+$(VENV_IMAGE)/.installed: flows/requirements.txt Dockerfile $(VENV)/.installed
+	@v=$$(sed -n 's|^FROM prefecthq/prefect:\([^-]*\)-python.*|\1|p' Dockerfile); \
+	  [ -n "$$v" ] || { echo "Dockerfile: no FROM prefecthq/prefect:<version>-python<x.y> line"; exit 1; }; \
+	  rm -rf $(@D); \
+	  UV_PYTHON_DOWNLOADS=never $(VENV)/bin/uv venv --quiet --python "$$(command -v python3)" $(@D); \
+	  $(VENV)/bin/uv pip install --quiet --python $(@D)/bin/python "prefect==$$v" -r flows/requirements.txt
+	@touch $@
+
+.PHONY: flows-test image-check run
+image-check: $(VENV_IMAGE)/.installed ## import every prefect.yaml entrypoint as the flow image would (no Docker)
+	@home=$$(mktemp -d); trap 'rm -rf "$$home"' EXIT; \
+	  $(FLOW_ENV) PREFECT_HOME=$$home $(VENV_IMAGE)/bin/python -P -B .ci/flows.py image-check $(CURDIR)
+
+flows-test: $(VENV)/.installed image-check ## pytest over flows/tests (prefect_test_harness, moto) and the image check
+	@home=$$(mktemp -d); trap 'rm -rf "$$home"' EXIT; \
+	  cd flows && $(FLOW_ENV) PREFECT_HOME=$$home PYTHONDONTWRITEBYTECODE=1 \
+	    $(PYTHON) -m pytest -q -p no:cacheprovider tests
+
+# make run FLOW=daily [PARAMS='{"rows": 5}']: the deployment's prefect.yaml parameters, PARAMS
+# (a JSON object) over them, with the flow image's packages; AWS credentials come from your shell.
+run: $(VENV_IMAGE)/.installed ## run one deployment's flow locally with its parameters: make run FLOW=<name> [PARAMS='{json}']
+	@[ -n "$(FLOW)" ] || { echo "make run: name a deployment of flows/prefect.yaml: make run FLOW=<name>"; exit 2; }
+	@home=$$(mktemp -d); trap 'rm -rf "$$home"' EXIT; \
+	  cd flows && $(FLOW_ENV) PREFECT_HOME=$$home $(CURDIR)/$(VENV_IMAGE)/bin/python -P -B ../.ci/flows.py run "$$FLOW" "$${PARAMS:-}"
 
 # actionlint is pinned in go.mod (go tool); it runs shellcheck over run: scripts when shellcheck is on PATH.
 .PHONY: actionlint

@@ -521,7 +521,7 @@ func TestEveryMistakeThroughTheEntryPoint(t *testing.T) {
 			want: `prefect.yaml: deployment "d": work_pool.job_variables: memory=8192 (job variable) does not fit cpu=256 (job variable) on Fargate: want one of 512, 1024, 2048`},
 
 		{name: "unknown parameter", yaml: "deployments:\n  - name: d\n    entrypoint: etl.py:etl\n    parameters: {rowz: 100}\n",
-			want: `prefect.yaml: deployment "d": parameters: unknown parameter "rowz" (the flow etl.py:etl takes multiplier, rows)`},
+			want: `prefect.yaml: deployment "d": parameters: unknown parameter "rowz" (the flow etl.py:etl takes multiplier, output, rows)`},
 		{name: "parameter type", yaml: "deployments:\n  - name: d\n    entrypoint: etl.py:etl\n    parameters: {rows: many}\n",
 			want: `prefect.yaml: deployment "d": parameters.rows: got string "many", want integer (the flow etl.py:etl)`},
 		{name: "stale parameter schema", yaml: "deployments:\n  - name: d\n    entrypoint: etl.py:etl\n",

@@ -18,11 +18,11 @@ func TestParametersCheckedAgainstFlowSchema(t *testing.T) {
 		{etl, ""},
 		{etl + "    parameters: {rows: 100, multiplier: 3}\n", ""},
 		{etl + "    enforce_parameter_schema: true\n    parameters: {rows: 1}\n", ""},
-		{etl + "    parameters: {rowz: 100}\n", `prefect.yaml: deployment "d": parameters: unknown parameter "rowz" (the flow etl.py:etl takes multiplier, rows)`},
+		{etl + "    parameters: {rowz: 100}\n", `prefect.yaml: deployment "d": parameters: unknown parameter "rowz" (the flow etl.py:etl takes multiplier, output, rows)`},
 		{etl + "    parameters: {rows: many}\n", `prefect.yaml: deployment "d": parameters.rows: got string "many", want integer (the flow etl.py:etl)`},
 		{etl + "    parameters: {rows: 1.5}\n", `prefect.yaml: deployment "d": parameters.rows: got number 1.5, want integer (the flow etl.py:etl)`},
 		{etl + "    schedules:\n      - interval: 60\n        parameters: {multiplier: [2]}\n", `prefect.yaml: deployment "d": schedule 1: parameters.multiplier: got array [2], want integer (the flow etl.py:etl)`},
-		{etl + "    schedules:\n      - interval: 60\n        parameters: {rowz: 2}\n", `prefect.yaml: deployment "d": schedule 1: parameters: unknown parameter "rowz" (the flow etl.py:etl takes multiplier, rows)`},
+		{etl + "    schedules:\n      - interval: 60\n        parameters: {rowz: 2}\n", `prefect.yaml: deployment "d": schedule 1: parameters: unknown parameter "rowz" (the flow etl.py:etl takes multiplier, output, rows)`},
 		{"deployments:\n  - {name: h, entrypoint: hello.py:ecs_flow, parameters: {name: x}}\n", `prefect.yaml: deployment "h": parameters: unknown parameter "name" (the flow hello.py:ecs_flow takes no parameters)`},
 	} {
 		f, err := Parse([]byte(c.yaml), "../../flows", "ecs-fargate")
