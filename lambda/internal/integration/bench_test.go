@@ -3,8 +3,15 @@ package integration
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -172,4 +179,122 @@ func BenchmarkRequest(b *testing.B) {
 	b.ReportMetric(ms(durations[(len(durations)*9)/10]), "ms-p90")
 	b.ReportMetric(ms(server[len(server)/2]), "ms-p50-in-prefect")
 	reportBootstrapSize(b, s)
+}
+
+// statusCounter is a reverse proxy in front of the Prefect server that counts the answers the
+// function met that its client retries: 429 and 5xx.
+type statusCounter struct {
+	URL      string
+	requests atomic.Int64
+	retried  atomic.Int64
+	srv      *httptest.Server
+}
+
+// startStatusCounter proxies to upstream (the server's …/api URL).
+func startStatusCounter(tb testing.TB, upstream string) *statusCounter {
+	tb.Helper()
+	target, err := url.Parse(upstream)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c := &statusCounter{}
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(&url.URL{Scheme: target.Scheme, Host: target.Host})
+			r.Out.Host = target.Host
+		},
+		ModifyResponse: func(resp *http.Response) error {
+			c.requests.Add(1)
+			if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
+				c.retried.Add(1)
+			}
+			return nil
+		},
+	}
+	c.srv = httptest.NewServer(proxy)
+	tb.Cleanup(c.srv.Close)
+	c.URL = c.srv.URL + target.Path
+	return c
+}
+
+// benchConcurrency is how many Create events are in flight at once in
+// BenchmarkCreate2000Deployments: CloudFormation creates independent resources in parallel
+// but publishes no figure; 20 is a moderate guess (BENCH_CONCURRENCY overrides it). Each
+// in-flight event has its own function instance (an RIE runs one invoke at a time), as Lambda
+// scales out for concurrent invokes.
+func benchConcurrency() int {
+	if n, err := strconv.Atoi(os.Getenv("BENCH_CONCURRENCY")); err == nil && n > 0 {
+		return n
+	}
+	return 20
+}
+
+// BenchmarkCreate2000Deployments: one pool, then 2,000 deployment Create events through the
+// real bootstrap under the RIE, benchConcurrency at a time, against the local Prefect server
+// behind a proxy that counts the 429 and 5xx answers (each retried by the client: every
+// Create must still succeed). Run it with -benchtime 1x (make bench does).
+func BenchmarkCreate2000Deployments(b *testing.B) {
+	s := need(b)
+	ctx := context.Background()
+	const n = 2000
+	k := benchConcurrency()
+	counter := startStatusCounter(b, s.prefect.URL)
+	runners := make([]*harness.Runner, k)
+	for i := range runners {
+		fn, err := s.startFunction(ctx, fmt.Sprintf("bench-2000-%d", i), s.functionEnv(counter.URL, map[string]string{contract.EnvAuthStringSecretARN: s.authARN}))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(fn.Stop)
+		runners[i] = s.newRunner(fn)
+	}
+	var total time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		pool, deps := benchSet(s, fmt.Sprintf("2000-%s-%d", randomHex(3), i), n)
+		if _, err := harness.Succeeded(runners[0].Create(ctx, pool)); err != nil {
+			b.Fatalf("create pool: %v", err)
+		}
+		b.StartTimer()
+		start := time.Now()
+		work := make(chan int)
+		ids := make([]string, n)
+		errs := make(chan error, k)
+		var wg sync.WaitGroup
+		for _, r := range runners {
+			wg.Add(1)
+			go func(r *harness.Runner) {
+				defer wg.Done()
+				for j := range work {
+					resp, err := harness.Succeeded(r.Create(ctx, deps[j]))
+					if err != nil {
+						errs <- fmt.Errorf("create %s: %w", deps[j].Prop("Name"), err)
+						for range work {
+						}
+						return
+					}
+					ids[j] = resp.PhysicalResourceID
+				}
+			}(r)
+		}
+		for j := range deps {
+			work <- j
+		}
+		close(work)
+		wg.Wait()
+		total += time.Since(start)
+		b.StopTimer()
+		close(errs)
+		for err := range errs {
+			b.Fatal(err)
+		}
+		cleanUp(b, s, pool.Prop("Name"), ids)
+		b.StartTimer()
+	}
+	b.StopTimer()
+	b.ReportMetric(total.Seconds()/float64(b.N), "s-for-2000")
+	b.ReportMetric(float64(k), "concurrent-invokes")
+	b.ReportMetric(float64(counter.retried.Load())/float64(b.N), "429-5xx-retried")
+	b.ReportMetric(float64(counter.requests.Load())/float64(b.N), "prefect-requests")
 }
