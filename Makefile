@@ -195,6 +195,13 @@ stress: deps $(VENV)/.installed $(VENV_SCAN)/.installed ## the Go suite 3 times 
 	    echo "stress: run $$run of $(STRESS_RUNS) passed in $$(( SECONDS - start )) s ($$(grep -c '^ok' <<<"$$out") packages ok)"; \
 	  done
 
+# make cost (issue 10 cost report): synthesizes with CDK_FLAGS, then prices every template
+# in cdk.out (stacks/cost; list prices in stacks/cost/prices.go). The last line is the total.
+.PHONY: cost
+cost: deps ## synthesize, then print each fixed monthly item, the per-use rates, and `fixed monthly: $X.XX` last
+	@$(MAKE) --no-print-directory synth >/dev/null
+	@go run ./stacks/cost/cmd -dir cdk.out
+
 bench: deps $(VENV)/.installed ## synth time, unit-test time, Lambda cold start + latency, binary size
 	@./.ci/bench
 

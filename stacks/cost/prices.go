@@ -1,0 +1,58 @@
+package cost
+
+// Prices are the us-east-1 (N. Virginia) list prices the report uses, in US dollars, taken on
+// 2026-11-30 from AWS's public price pages as last published (aws.amazon.com/fargate/pricing,
+// /vpc/pricing, /ec2/pricing/on-demand, /ebs/pricing, /privatelink/pricing,
+// /secrets-manager/pricing, /kms/pricing, /cloudwatch/pricing). They were not re-read
+// online when written: check them there before relying on a cent. Fargate Spot has no list
+// price (it follows spare capacity); the report assumes SpotFraction of the on-demand price,
+// AWS's "up to 70% off".
+var Prices = struct {
+	// HoursPerMonth is AWS's billing month: 365 × 24 / 12.
+	HoursPerMonth float64
+	// Fargate is per vCPU-hour and per GB-hour, Linux, by CPU architecture (the
+	// RuntimePlatform's CpuArchitecture: X86_64, ARM64).
+	Fargate map[string]struct{ VCPUHour, GBHour float64 }
+	// SpotFraction is the share of the on-demand Fargate price assumed for Fargate Spot.
+	SpotFraction float64
+	// NatGatewayHour and NatGatewayGB are the managed NAT gateway's hourly and data
+	// processing charges.
+	NatGatewayHour, NatGatewayGB float64
+	// PublicIPv4Hour is charged for every public IPv4 address, in use or not (NAT gateway
+	// EIPs, NAT instances and tasks with a public IP).
+	PublicIPv4Hour float64
+	// EC2Hour is the Linux on-demand price of the instance types a NAT instance may use.
+	EC2Hour map[string]float64
+	// GP3GBMonth is gp3 storage; NatRootGB the root volume of the Amazon Linux 2023 AMI.
+	GP3GBMonth float64
+	NatRootGB  float64
+	// EndpointAZHour and EndpointGB are an interface VPC endpoint's charges per AZ (subnet).
+	EndpointAZHour, EndpointGB float64
+	// SecretMonth and KMSKeyMonth are a Secrets Manager secret and a customer-managed key.
+	SecretMonth, KMSKeyMonth float64
+	// LogsIngestGB and LogsStoreGBMonth are CloudWatch Logs (standard class).
+	LogsIngestGB, LogsStoreGBMonth float64
+	// MetricMonth is a CloudWatch custom metric (Container Insights' metrics are billed so).
+	MetricMonth float64
+	// InternetOutGB is data transfer out to the internet (after the free 100 GB a month).
+	InternetOutGB float64
+}{
+	HoursPerMonth: 730,
+	Fargate: map[string]struct{ VCPUHour, GBHour float64 }{
+		"X86_64": {0.04048, 0.004445},
+		"ARM64":  {0.03238, 0.00356},
+	},
+	SpotFraction:   0.30,
+	NatGatewayHour: 0.045, NatGatewayGB: 0.045,
+	PublicIPv4Hour: 0.005,
+	EC2Hour: map[string]float64{
+		"t4g.nano": 0.0042, "t4g.micro": 0.0084, "t4g.small": 0.0168, "t4g.medium": 0.0336, "t4g.large": 0.0672,
+		"c6g.medium": 0.034, "c7g.medium": 0.0363, "c7gn.medium": 0.0624, "m6g.medium": 0.0385, "m7g.medium": 0.0408,
+	},
+	GP3GBMonth: 0.08, NatRootGB: 8,
+	EndpointAZHour: 0.01, EndpointGB: 0.01,
+	SecretMonth: 0.40, KMSKeyMonth: 1.00,
+	LogsIngestGB: 0.50, LogsStoreGBMonth: 0.03,
+	MetricMonth:   0.30,
+	InternetOutGB: 0.09,
+}

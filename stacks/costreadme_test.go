@@ -1,0 +1,76 @@
+package stacks
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/stacks/cost"
+)
+
+// costModes are the configurations README's cost table prices, each as `-c` would set it.
+var costModes = []struct {
+	mode   string
+	mutate func(*Config)
+}{
+	{"`private` (default)", nil},
+	{"`private`, `natProvider=instance`", func(c *Config) { c.NatProvider = NatInstance }},
+	{"`private`, `natProvider=instance`, `workerFargateSpot=true`", func(c *Config) { c.NatProvider = NatInstance; c.WorkerFargateSpot = true }},
+	{"`private`, `natGateways=2`", func(c *Config) { c.NatGateways = 2 }},
+	{"`private`, `interfaceEndpoints=true`", func(c *Config) { c.InterfaceEndpoints = true }},
+	{"`public`", func(c *Config) { c.NetworkMode = NetworkPublic }},
+	{"`public`, `cpuArchitecture=arm64`", func(c *Config) { c.NetworkMode = NetworkPublic; c.Architecture = ArchARM }},
+	{"`public`, `workerFargateSpot=true`", func(c *Config) { c.NetworkMode = NetworkPublic; c.WorkerFargateSpot = true }},
+}
+
+// costOf is the cost report of a synthesized variant, as `make cost` prints it for cdk.out.
+func costOf(t testing.TB, v *env) cost.Report {
+	t.Helper()
+	r, err := cost.FromTemplates(map[string]cost.Template{
+		*v.e.Network.StackName(): cost.Template(v.network.json), *v.e.Registry.StackName(): cost.Template(v.registry.json),
+		*v.e.Compute.StackName(): cost.Template(v.compute.json),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestReadmeCostTable: README's Cost section is `make cost` of each mode in costModes (its
+// rows, in order) and, in full, of the default configuration; a change to the stacks, the
+// defaults or the prices that moves a cent fails here, printing what the README should say.
+func TestReadmeCostTable(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(readme), "\n## Cost")
+	section, _, _ = strings.Cut(section, "\n## ")
+	var got []string
+	for _, line := range strings.Split(section, "\n") {
+		if strings.HasPrefix(line, "| `") {
+			got = append(got, line)
+		}
+	}
+	var want []string
+	for i, m := range costModes {
+		v := defaults(t)
+		if m.mutate != nil {
+			v = synth(t, fmt.Sprintf("cost%d", i), m.mutate)
+		}
+		r := costOf(t, v)
+		items := make([]string, len(r.Fixed))
+		for j, it := range r.Fixed {
+			items[j] = it.What + " " + cost.Money(it.Cents)
+		}
+		want = append(want, fmt.Sprintf("| %s | **%s** | %s |", m.mode, cost.Money(r.Total()), strings.Join(items, ", ")))
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("README.md's cost table differs from make cost; its rows should be:\n%s", strings.Join(want, "\n"))
+	}
+	report := costOf(t, defaults(t)).String()
+	if !strings.Contains(section, "\n```text\n"+report+"```\n") {
+		t.Errorf("README.md's Cost section should show make cost of the default configuration:\n```text\n%s```", report)
+	}
+}
