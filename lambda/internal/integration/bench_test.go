@@ -182,12 +182,14 @@ func BenchmarkRequest(b *testing.B) {
 }
 
 // statusCounter is a reverse proxy in front of the Prefect server that counts the answers the
-// function met that its client retries: 429 and 5xx.
+// function met that its client retries: 429 and 5xx from Prefect, and the proxy's own 502s
+// when its connection to the server failed (kept apart: those are not Prefect's answers).
 type statusCounter struct {
-	URL      string
-	requests atomic.Int64
-	retried  atomic.Int64
-	srv      *httptest.Server
+	URL         string
+	requests    atomic.Int64
+	retried     atomic.Int64
+	proxyErrors atomic.Int64
+	srv         *httptest.Server
 }
 
 // startStatusCounter proxies to upstream (the server's …/api URL).
@@ -209,6 +211,10 @@ func startStatusCounter(tb testing.TB, upstream string) *statusCounter {
 				c.retried.Add(1)
 			}
 			return nil
+		},
+		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, _ error) {
+			c.proxyErrors.Add(1)
+			w.WriteHeader(http.StatusBadGateway)
 		},
 	}
 	c.srv = httptest.NewServer(proxy)
@@ -296,5 +302,6 @@ func BenchmarkCreate2000Deployments(b *testing.B) {
 	b.ReportMetric(total.Seconds()/float64(b.N), "s-for-2000")
 	b.ReportMetric(float64(k), "concurrent-invokes")
 	b.ReportMetric(float64(counter.retried.Load())/float64(b.N), "429-5xx-retried")
+	b.ReportMetric(float64(counter.proxyErrors.Load())/float64(b.N), "proxy-502-retried")
 	b.ReportMetric(float64(counter.requests.Load())/float64(b.N), "prefect-requests")
 }
