@@ -3,7 +3,6 @@ package stacks
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -301,18 +300,7 @@ func TestCDKJSONContextIsTheDefaults(t *testing.T) {
 // TestReadmeConfigurationTable: README's configuration table is the Settings table: the same
 // keys in the same order, with the same defaults and docs.
 func TestReadmeConfigurationTable(t *testing.T) {
-	readme, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, section, _ := strings.Cut(string(readme), "\n## Configuration\n")
-	section, _, _ = strings.Cut(section, "\n## ")
-	var got []string
-	for _, line := range strings.Split(section, "\n") {
-		if strings.HasPrefix(line, "| `") {
-			got = append(got, line)
-		}
-	}
+	_, got := readmeSection(t, "Configuration\n")
 	want := make([]string, len(Settings))
 	for i, s := range Settings {
 		want[i] = fmt.Sprintf("| `%s` | %s | %s |", s.Key, readmeDefault(s.Default), s.Doc)

@@ -37,22 +37,29 @@ func costOf(t testing.TB, v *env) cost.Report {
 	return r
 }
 
-// TestReadmeCostTable: README's Cost section is `make cost` of each mode in costModes (its
-// rows, in order) and, in full, of the default configuration; a change to the stacks, the
-// defaults or the prices that moves a cent fails here, printing what the README should say.
-func TestReadmeCostTable(t *testing.T) {
+// readmeSection is README's section whose heading starts with "## "+heading, up to the next
+// "## ", and its table rows that start with "| `".
+func readmeSection(t testing.TB, heading string) (section string, rows []string) {
+	t.Helper()
 	readme, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, section, _ := strings.Cut(string(readme), "\n## Cost")
+	_, section, _ = strings.Cut(string(readme), "\n## "+heading)
 	section, _, _ = strings.Cut(section, "\n## ")
-	var got []string
 	for _, line := range strings.Split(section, "\n") {
 		if strings.HasPrefix(line, "| `") {
-			got = append(got, line)
+			rows = append(rows, line)
 		}
 	}
+	return section, rows
+}
+
+// TestReadmeCostTable: README's Cost section is `make cost` of each mode in costModes (its
+// rows, in order) and, in full, of the default configuration; a change to the stacks, the
+// defaults or the prices that moves a cent fails here, printing what the README should say.
+func TestReadmeCostTable(t *testing.T) {
+	section, got := readmeSection(t, "Cost")
 	var want []string
 	for i, m := range costModes {
 		v := defaults(t)
