@@ -278,7 +278,7 @@ var Settings = []Setting{
 		check: func(c Config) error {
 			return want(c.Architecture == ArchX86 || c.Architecture == ArchARM, "cpuArchitecture", c.Architecture, "x86_64 or arm64")
 		}},
-	{Key: "workerCpu", Default: 512,
+	{Key: "workerCpu", Default: 256,
 		Doc:   "worker task CPU units (a Fargate size: 256, 512, 1024, 2048, 4096, 8192 or 16384)",
 		parse: whole(func(c *Config) *int { return &c.WorkerCPU }),
 		check: func(c Config) error { return checkFargateCPU("worker", c.WorkerCPU) }},

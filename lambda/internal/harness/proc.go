@@ -108,6 +108,9 @@ func (s *Service) waitHealthy(ctx context.Context, url string, timeout time.Dura
 	return nil
 }
 
+// Pid is the program's process id, which is also its process group's id.
+func (s *Service) Pid() int { return s.cmd.Process.Pid }
+
 // Exited reports whether the program has ended.
 func (s *Service) Exited() bool {
 	select {

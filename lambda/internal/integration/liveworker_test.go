@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -66,7 +67,7 @@ func TestLiveWorker(t *testing.T) {
 	}
 }
 
-func liveVariants(t *testing.T, s *suite) []liveVariant {
+func liveVariants(t testing.TB, s *suite) []liveVariant {
 	list := strings.FieldsFunc(os.Getenv(liveTemplatesVar), func(r rune) bool { return r == ',' || r == ' ' })
 	if len(list) == 0 {
 		// The suite's own template is a Prefect Cloud one, whose worker event stream (which the
@@ -87,7 +88,7 @@ func liveVariants(t *testing.T, s *suite) []liveVariant {
 // startLiveAWS starts a moto of its own (the suite's stays unpatched) through
 // testdata/moto_server.py, which works around moto's Fargate memory gap, and turns its
 // recorder on.
-func startLiveAWS(t *testing.T, ctx context.Context, s *suite) *liveAWS {
+func startLiveAWS(t testing.TB, ctx context.Context, s *suite) *liveAWS {
 	t.Helper()
 	python, err := harness.VenvTool("python")
 	if err != nil {
@@ -175,7 +176,7 @@ type liveStack struct {
 //
 // The variants share one moto, so each gets its own stack name (which the resolver's physical
 // names start with), short enough for IAM's 64-character role names.
-func prepareLiveStack(t *testing.T, ctx context.Context, aws *liveAWS, template string, index int) *liveStack {
+func prepareLiveStack(t testing.TB, ctx context.Context, aws *liveAWS, template string, index int) *liveStack {
 	t.Helper()
 	tmpl, err := harness.LoadTemplate(template)
 	if err != nil {
@@ -281,7 +282,7 @@ type containerDef struct {
 }
 
 // workerContainer is the container whose command runs `prefect worker start`.
-func workerContainer(t *testing.T, tmpl *harness.Template, r *harness.Resolver) *containerDef {
+func workerContainer(t testing.TB, tmpl *harness.Template, r *harness.Resolver) *containerDef {
 	t.Helper()
 	for _, id := range slices.Sorted(maps.Keys(tmpl.Resources)) {
 		res := tmpl.Resources[id]
@@ -340,7 +341,7 @@ func asList(v any) []any {
 // id roleID: its inline Policies, and each AWS::IAM::Policy of the template that lists it in
 // Roles. Managed policies fail the test: their statements are not in the template, so no
 // check could account for them.
-func rolePolicy(t *testing.T, tmpl *harness.Template, r *harness.Resolver, roleID string) *iamcheck.Policy {
+func rolePolicy(t testing.TB, tmpl *harness.Template, r *harness.Resolver, roleID string) *iamcheck.Policy {
 	t.Helper()
 	role := tmpl.Resources[roleID]
 	var docs []any
@@ -380,7 +381,7 @@ func rolePolicy(t *testing.T, tmpl *harness.Template, r *harness.Resolver, roleI
 
 // stackOutputs lists the values the template takes from other stacks (Fn::GetStackOutput, by
 // "StackName:OutputName") with the fake value each resolves to now.
-func stackOutputs(t *testing.T, tmpl *harness.Template, r *harness.Resolver) map[string]string {
+func stackOutputs(t testing.TB, tmpl *harness.Template, r *harness.Resolver) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	var walk func(v any)
@@ -547,13 +548,13 @@ func runLiveVariant(t *testing.T, s *suite, aws *liveAWS, v liveVariant, index i
 //   - added: AWS_ENDPOINT_URL (moto), AWS_REGION/AWS_DEFAULT_REGION (Fargate sets them),
 //     AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (a key of the worker's own, instead of the task
 //     role's credentials, so the recorder tells its calls apart), AWS_EC2_METADATA_DISABLED,
-//     PREFECT_WORKER_QUERY_SECONDS=1 (poll fast), PATH (the venv), HOME, PREFECT_HOME and
+//     PREFECT_WORKER_QUERY_SECONDS=1 (poll fast, unless the container sets it), PATH (the venv), HOME, PREFECT_HOME and
 //     TMPDIR on a scratch directory (the container's scratch volumes), PYTHONDONTWRITEBYTECODE
 //     (the image's Python does not write bytecode next to the venv either), LANG, TZ.
 //
 // Run as root, the worker runs as the container's numeric User (or defaultWorkerUID), with
 // only the scratch directory writable to it: it must need nothing else.
-func startLiveWorker(t *testing.T, ctx context.Context, s *suite, aws *liveAWS, ls *liveStack, accessKey string) *harness.Service {
+func startLiveWorker(t testing.TB, ctx context.Context, s *suite, aws *liveAWS, ls *liveStack, accessKey string) *harness.Service {
 	t.Helper()
 	env := map[string]string{}
 	for k, v := range ls.worker.Environment {
@@ -593,7 +594,7 @@ func startLiveWorker(t *testing.T, ctx context.Context, s *suite, aws *liveAWS, 
 		"AWS_ACCESS_KEY_ID":             accessKey,
 		"AWS_SECRET_ACCESS_KEY":         harness.FakeSecretAccessKey,
 		"AWS_EC2_METADATA_DISABLED":     "true",
-		"PREFECT_WORKER_QUERY_SECONDS":  "1",
+		"PREFECT_WORKER_QUERY_SECONDS":  cmp.Or(env["PREFECT_WORKER_QUERY_SECONDS"], "1"),
 		"PATH":                          venvBin + ":/usr/local/bin:/usr/bin:/bin",
 		"HOME":                          filepath.Join(scratch, "home"),
 		"PREFECT_HOME":                  filepath.Join(scratch, "prefect"),
@@ -630,7 +631,7 @@ func startLiveWorker(t *testing.T, ctx context.Context, s *suite, aws *liveAWS, 
 // numeric User, else defaultWorkerUID. If that user cannot read the venv's interpreter (a
 // pyenv under a 0700 /root, say), the worker gets CAP_DAC_READ_SEARCH: it may then read any
 // file, but still write only where that user may, which is what the test shows.
-func workerScratch(t *testing.T, c *containerDef, python string) (string, *harness.RunAs) {
+func workerScratch(t testing.TB, c *containerDef, python string) (string, *harness.RunAs) {
 	t.Helper()
 	scratch, err := os.MkdirTemp("", "prefect-ecs-cdk-worker-")
 	if err != nil {
@@ -794,7 +795,7 @@ func flowRunState(ctx context.Context, s *suite, id string) (string, error) {
 
 // waitFor polls done every second until it reports true; it fails the test when ctx ends, the
 // worker exits, or done returns an error.
-func waitFor(t *testing.T, ctx context.Context, w *harness.Service, what string, done func() (bool, error)) {
+func waitFor(t testing.TB, ctx context.Context, w *harness.Service, what string, done func() (bool, error)) {
 	t.Helper()
 	for {
 		ok, err := done()
