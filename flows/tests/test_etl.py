@@ -8,6 +8,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+import etl as etl_module
 from etl import etl, parse_output
 
 BUCKET = "etl-sink"
@@ -61,7 +62,9 @@ def test_bad_output_fails_the_run_naming_it(output):
         state.result()
 
 
-def test_missing_bucket_fails_the_run(s3):
+def test_missing_bucket_fails_the_run(s3, monkeypatch):
+    # load retries twice, as deployed, without the 10 s waits.
+    monkeypatch.setattr(etl_module, "load", etl_module.load.with_options(retry_delay_seconds=0))
     state = etl(rows=1, output="s3://no-such-bucket/out.json", return_state=True)
     assert state.is_failed()
     with pytest.raises(Exception, match="NoSuchBucket"):
