@@ -72,6 +72,11 @@ func NewPrefectResources(scope constructs.Construct, props PrefectResourcesProps
 	if err != nil {
 		return r, err
 	}
+	if cfg.Architecture == ArchARM {
+		// The flow image is built for arm64; without a runtime platform ECS would start the
+		// task on x86_64 and the container would not run.
+		prefectcr.SetRuntimePlatform(template, "ARM64")
+	}
 	pool, err := prefectcr.NewWorkPool(scope, "WorkPool", prefectcr.WorkPoolProps{
 		Provider:         provider,
 		Name:             cfg.WorkPoolName,

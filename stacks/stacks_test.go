@@ -346,6 +346,15 @@ func TestWorkPoolTemplate(t *testing.T) {
 		"prefect_api_key_secret_arn":         absent(),
 		"prefect_api_auth_string_secret_arn": selfHostedAuthARN,
 	}), poolTemplate(t, selfHosted(t)))
+	// Flow runs run the arm64 flow image on arm64 (self-hosted is the arm64 variant), and an
+	// x86_64 stack leaves the platform to ECS's default.
+	taskDef := func(v *env) any {
+		return poolTemplate(t, v).(map[string]any)["job_configuration"].(map[string]any)["task_definition"]
+	}
+	matches(t, "arm64 task definition", objectLike(M{
+		"runtimePlatform": exact(M{"cpuArchitecture": "ARM64", "operatingSystemFamily": "LINUX"}),
+	}), taskDef(selfHosted(t)))
+	matches(t, "x86_64 task definition", objectLike(M{"runtimePlatform": absent()}), taskDef(v))
 }
 
 func TestDeploymentsFromPrefectYaml(t *testing.T) {

@@ -46,6 +46,14 @@ func ECSBaseJobTemplate(defaults map[string]any) (map[string]any, error) {
 	return tmpl, nil
 }
 
+// SetRuntimePlatform makes every task definition the pool registers run on cpuArchitecture
+// ("X86_64" or "ARM64") under Linux: prefect-aws passes job_configuration.task_definition's
+// keys through to RegisterTaskDefinition.
+func SetRuntimePlatform(tmpl map[string]any, cpuArchitecture string) {
+	td := tmpl["job_configuration"].(map[string]any)["task_definition"].(map[string]any)
+	td["runtimePlatform"] = map[string]any{"cpuArchitecture": cpuArchitecture, "operatingSystemFamily": "LINUX"}
+}
+
 // CheckTemplate applies Prefect's rule for a base job template (contract.CheckBaseJobTemplate,
 // the same check the function makes): job_configuration and variables.properties, with
 // every {{ placeholder }} declared.
