@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
@@ -37,13 +38,26 @@ func LoadConfig(app awscdk.App, projectRoot string) (stacks.Config, *prefectyaml
 		return cfg, nil, err
 	}
 	cfg.ProjectRoot = projectRoot
-	flowsDir := filepath.Join(projectRoot, "flows")
-	if err := checkFlowsSyntax(projectRoot, flowsDir); err != nil {
+	for i := range cfg.Environments {
+		cfg.Environments[i].Config.ProjectRoot = projectRoot
+	}
+	if err := checkFlowsSyntax(projectRoot, filepath.Join(projectRoot, "flows")); err != nil {
 		return cfg, nil, err
 	}
-	flows, err := prefectyaml.Load(filepath.Join(flowsDir, "prefect.yaml"), flowsDir, cfg.WorkPoolName)
+	flows, err := loadFlows(cfg)
 	if err != nil {
 		return cfg, nil, err
+	}
+	return cfg, flows, nil
+}
+
+// loadFlows parses flows/prefect.yaml for one environment's config (its work pool, its
+// flow-run size) and checks every deployment's job variables against it.
+func loadFlows(cfg stacks.Config) (*prefectyaml.File, error) {
+	flowsDir := filepath.Join(cfg.ProjectRoot, "flows")
+	flows, err := prefectyaml.Load(filepath.Join(flowsDir, "prefect.yaml"), flowsDir, cfg.WorkPoolName)
+	if err != nil {
+		return nil, err
 	}
 	var errs []error
 	for _, d := range flows.Deployments {
@@ -51,23 +65,78 @@ func LoadConfig(app awscdk.App, projectRoot string) (stacks.Config, *prefectyaml
 			errs = append(errs, fmt.Errorf("prefect.yaml: deployment %q: work_pool.job_variables: %w", d.Name, err))
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return cfg, nil, err
-	}
-	return cfg, flows, nil
+	return flows, errors.Join(errs...)
 }
 
-// NewApp builds the whole app: config, stacks, tags and the cdk-nag checks.
+// targetFlows is flows/prefect.yaml parsed for each of cfg.Targets(): flows itself for the
+// top-level config, parsed again for a named environment (whose overrides may change the
+// pool or the flow-run size), with every problem of every environment named after it.
+func targetFlows(cfg stacks.Config, flows *prefectyaml.File) ([]*prefectyaml.File, error) {
+	if len(cfg.Environments) == 0 {
+		return []*prefectyaml.File{flows}, nil
+	}
+	var out []*prefectyaml.File
+	var errs []error
+	for _, e := range cfg.Environments {
+		f, err := loadFlows(e.Config)
+		if err != nil {
+			for _, line := range strings.Split(err.Error(), "\n") {
+				errs = append(errs, fmt.Errorf("environments.%s: %s", e.Name, line))
+			}
+		}
+		out = append(out, f)
+	}
+	return out, errors.Join(errs...)
+}
+
+// NewApp builds the whole app: config, stacks, tags and the cdk-nag checks. The stacks of every
+// environment (cfg.Targets) are built in the app, in promotion order; the environment
+// returned is the first.
 func NewApp(props *awscdk.AppProps, projectRoot string) (awscdk.App, *stacks.Environment, error) {
 	app := awscdk.NewApp(props)
 	cfg, flows, err := LoadConfig(app, projectRoot)
 	if err != nil {
 		return nil, nil, err
 	}
-	env, err := stacks.NewEnvironment(app, cfg, flows)
+	perTarget, err := targetFlows(cfg, flows)
 	if err != nil {
 		return nil, nil, err
 	}
+	var envs []*stacks.Environment
+	if cfg.Pipeline != nil {
+		// The pipeline deploys the environments: their stacks live in its stages only, each
+		// stage checked by cdk-nag of its own (aspects do not cross a stage's boundary).
+		p, err := stacks.NewPipelineStack(app, cfg.StackPrefix+"Pipeline", cfg, perTarget, func(stage awscdk.Stage, env *stacks.Environment, i int) {
+			warn(env, cfg.Environments[i].Config, perTarget[i])
+			nag(stage)
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		envs = p.Environments
+	} else {
+		for i, target := range cfg.Targets() {
+			env, err := stacks.NewEnvironment(app, target, perTarget[i])
+			if err != nil {
+				return nil, nil, err
+			}
+			warn(env, target, perTarget[i])
+			envs = append(envs, env)
+		}
+	}
+	stacks.NewTrust(app, cfg)
+	nag(app)
+	return app, envs[0], nil
+}
+
+// nag checks every stack of scope, an app or a stage, with cdk-nag's AwsSolutions pack.
+func nag(scope constructs.IConstruct) {
+	awscdk.Aspects_Of(scope).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
+}
+
+// warn adds the warnings of one environment to its Compute stack: placeholder Prefect ids, no
+// deployments, flows/ not compiled for want of a Python.
+func warn(env *stacks.Environment, cfg stacks.Config, flows *prefectyaml.File) {
 	if cfg.UsesPlaceholderWorkspace() {
 		awscdk.Annotations_Of(env.Compute.Stack).AddWarningV2(jsii.String("prefect-ecs-cdk:placeholder"),
 			jsii.String("prefectAccountId/prefectWorkspaceId are the placeholder ids from cdk.json: set yours (cdk.json or -c) before deploying, or the work pool step will fail"), nil)
@@ -76,13 +145,10 @@ func NewApp(props *awscdk.AppProps, projectRoot string) (awscdk.App, *stacks.Env
 		awscdk.Annotations_Of(env.Compute.Stack).AddWarningV2(jsii.String("prefect-ecs-cdk:no-deployments"),
 			jsii.String("flows/prefect.yaml has no deployments: deploying this deletes every Prefect deployment the stack created before"), nil)
 	}
-	if pythonFor(projectRoot) == "" {
+	if pythonFor(cfg.ProjectRoot) == "" {
 		awscdk.Annotations_Of(env.Compute.Stack).AddWarningV2(jsii.String("prefect-ecs-cdk:no-python"),
 			jsii.String("the Python syntax of flows/ was not checked: there is neither .venv/bin/python (make deps) nor python3 on PATH"), nil)
 	}
-	stacks.NewTrust(app, cfg)
-	awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
-	return app, env, nil
 }
 
 func main() {

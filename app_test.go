@@ -132,24 +132,30 @@ func TestGoldenTemplates(t *testing.T) {
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		got := normalize(s.templates[name]) + "\n"
-		path := filepath.Join("testdata", name+".template.json")
-		if *update {
-			if err := os.MkdirAll("testdata", 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
+		golden(t, name, normalize(s.templates[name])+"\n", "TestGoldenTemplates")
+	}
+}
+
+// golden compares the normalized template got of stack name with testdata/<name>.template.json,
+// or rewrites that file with -update; test is the test that refreshes it.
+func golden(t *testing.T, name, got, test string) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".template.json")
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
 		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (run `go test . -run TestGoldenTemplates -update` to create it)", err)
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
 		}
-		if string(want) != got {
-			t.Errorf("%s differs from %s: review the change, then run `go test . -run TestGoldenTemplates -update`\n%s", name, path, unifiedDiff(path, name+" (synthesized)", string(want), got))
-		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run `go test . -run %s -update` to create it)", err, test)
+	}
+	if string(want) != got {
+		t.Errorf("%s differs from %s: review the change, then run `go test . -run %s -update`\n%s", name, path, test, unifiedDiff(path, name+" (synthesized)", string(want), got))
 	}
 }
 
@@ -458,6 +464,26 @@ func TestEveryMistakeThroughTheEntryPoint(t *testing.T) {
 		{name: "fractional AZs", ctx: map[string]any{"maxAzs": 2.5}, want: "config: maxAzs=2.5 is not valid: want a whole number"},
 		{name: "NAT gateways", ctx: map[string]any{"natGateways": 3}, want: "config: natGateways=3 is not valid: want 1 to maxAzs (2) in private mode"},
 		{name: "NAT gateways in public mode", ctx: map[string]any{"networkMode": "public", "natGateways": "5"}, want: "config: natGateways=5 has no effect with networkMode=public (no NAT gateways): remove it, or set networkMode=private"},
+		// config: environments and the pipeline
+		{name: "environment override", ctx: map[string]any{"environments": `{"prod": {"account": "222222222222", "region": "eu-west-1", "natGateways": 3}}`},
+			want: "config: environments.prod.natGateways=3 is not valid: want 1 to maxAzs (2) in private mode"},
+		{name: "environment key typo", ctx: map[string]any{"environments": map[string]any{"dev": map[string]any{"account": "222222222222", "region": "eu-west-1", "natgateways": 2}}},
+			want: "config: unknown key(s) environments.dev.natgateways (did you mean natGateways?); an environment takes approval, order and any top-level setting but environments and pipeline"},
+		{name: "environments without account or order", ctx: map[string]any{"environments": map[string]any{"dev": map[string]any{}, "prod": map[string]any{"account": "333333333333", "region": "eu-west-1", "order": 2}}},
+			want: "config: environments.dev needs account and region: the 12-digit AWS account id and the region its stacks deploy to\n" +
+				"config: environments.dev.order is missing: want a whole number, the environment's place in the promotion order (e.g. dev 1, prod 2)"},
+		{name: "environment flow-run size against a job variable", yaml: d + "    work_pool:\n      job_variables:\n        memory: 8192\n",
+			ctx:  map[string]any{"environments": map[string]any{"prod": map[string]any{"account": "333333333333", "region": "eu-west-1", "flowRunCpu": 512, "flowRunMemory": 1024}}},
+			want: `environments.prod: prefect.yaml: deployment "d": work_pool.job_variables: memory=8192 (job variable) does not fit cpu=512 (pool default) on Fargate: want one of 1024, 2048, 3072, 4096`},
+		{name: "pipeline without environments", ctx: map[string]any{"pipeline": `{"connectionArn": "arn:aws:codeconnections:eu-west-1:111111111111:connection/12345678-1234-1234-1234-123456789012", "repository": "acme/infra"}`},
+			want: "config: pipeline needs environments: add at least one to `environments` (each becomes a stage of the pipeline)\n" +
+				"config: pipeline needs account and region: the top-level account and region are where the pipeline itself runs"},
+		{name: "pipeline architectures", env: true, ctx: map[string]any{
+			"pipeline":     map[string]any{"connectionArn": "arn:aws:codeconnections:us-east-1:123456789012:connection/12345678-1234-1234-1234-123456789012", "repository": "acme/infra"},
+			"environments": map[string]any{"dev": map[string]any{"order": 1}, "prod": map[string]any{"order": 2, "cpuArchitecture": "arm64"}}},
+			want: "config: pipeline: environments dev and prod have different cpuArchitecture (x86_64, arm64): the pipeline builds every image on one architecture, so give them the same"},
+		{name: "pipeline connection", env: true, ctx: map[string]any{"pipeline": map[string]any{"connectionArn": "github", "repository": "acme/infra"}, "environments": map[string]any{"dev": map[string]any{}}},
+			want: "config: pipeline.connectionArn=github is not valid: want the ARN of a CodeStar connection to your repository host, arn:aws:codeconnections:<region>:<account>:connection/<id> (Developer Tools > Settings > Connections)"},
 		{name: "architecture", ctx: map[string]any{"cpuArchitecture": "riscv"}, want: "config: cpuArchitecture=riscv is not valid: want x86_64 or arm64"},
 		{name: "worker CPU", ctx: map[string]any{"workerCpu": "lots"}, want: "config: workerCpu=lots is not valid: want a whole number"},
 		{name: "worker memory", ctx: map[string]any{"workerCpu": 256, "workerMemory": 4096}, want: "config: workerMemory=4096 does not fit workerCpu=256 on Fargate: want one of 512, 1024, 2048"},
@@ -579,6 +605,34 @@ func TestEveryMistakeThroughTheEntryPoint(t *testing.T) {
 	}
 	hash := func(key string) string { return fmt.Sprintf("%x", sha256.Sum256([]byte(key)))[:8] }
 	validInputs := []entryRow{
+		{name: "two environments", yaml: d, ctx: map[string]any{"environments": map[string]any{
+			"dev":  map[string]any{"account": "222222222222", "region": "eu-west-1", "order": 1, "workerDesiredCount": 0},
+			"prod": map[string]any{"account": "333333333333", "region": "eu-west-1", "order": 2, "natGateways": 2},
+		}}, check: func(t *testing.T, env *stacks.Environment, _ []string) {
+			app := awscdk.Stage_Of(env.Network.Stack)
+			var names []string
+			for _, c := range *app.Node().Children() {
+				if *awscdk.Stack_IsStack(c) {
+					names = append(names, *c.(awscdk.Stack).StackName()+"@"+*c.(awscdk.Stack).Account())
+				}
+			}
+			slices.Sort(names)
+			if got := strings.Join(names, " "); got != "Prefect-dev-Compute@222222222222 Prefect-dev-Network@222222222222 Prefect-dev-Registry@222222222222 "+
+				"Prefect-prod-Compute@333333333333 Prefect-prod-Network@333333333333 Prefect-prod-Registry@333333333333" {
+				t.Errorf("stacks %s", got)
+			}
+			prod := app.Node().FindChild(jsii.String("Prefect-prod-Network")).(awscdk.Stack)
+			assertions.Template_FromStack(prod, nil).ResourceCountIs(jsii.String("AWS::EC2::NatGateway"), jsii.Number(2))
+			assertions.Template_FromStack(env.Network.Stack, nil).ResourceCountIs(jsii.String("AWS::EC2::NatGateway"), jsii.Number(1))
+		}},
+		{name: "pipeline", yaml: d, ctx: map[string]any{"account": "111111111111", "region": "eu-west-1",
+			"environments": map[string]any{"dev": map[string]any{"account": "111111111111", "region": "eu-west-1"}},
+			"pipeline":     map[string]any{"connectionArn": "arn:aws:codeconnections:eu-west-1:111111111111:connection/12345678-1234-1234-1234-123456789012", "repository": "acme/infra"}},
+			check: func(t *testing.T, env *stacks.Environment, _ []string) {
+				if got := *env.Network.Node().Path(); got != "PrefectPipeline/dev/Prefect-dev-Network" {
+					t.Errorf("the environment's stacks are at %s, want in the pipeline's dev stage", got)
+				}
+			}},
 		{name: "2,000 deployments in nested stacks", yaml: deploymentsYAML(2000, 0), check: func(t *testing.T, env *stacks.Environment, _ []string) {
 			if n := len(env.Compute.Deployments); n != 2000 {
 				t.Errorf("%d deployments, want 2000", n)

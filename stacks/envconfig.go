@@ -271,3 +271,18 @@ func checkPipeline(c Config) error {
 	}
 	return errors.Join(errs...)
 }
+
+// Targets is the config of every environment the app deploys, in promotion order: each named
+// environment's merged Config, or, with no environments, the top-level config alone (stacks
+// named <stackPrefix>Network, … as before environments existed).
+func (c Config) Targets() []Config {
+	if len(c.Environments) == 0 {
+		return []Config{c}
+	}
+	out := make([]Config, len(c.Environments))
+	for i, e := range c.Environments {
+		out[i] = e.Config
+		out[i].ProjectRoot = c.ProjectRoot
+	}
+	return out
+}

@@ -17,24 +17,26 @@ type Environment struct {
 }
 
 // NewEnvironment builds the stacks from a validated config and a parsed prefect.yaml. A
-// mistake that only shows while building (see NewComputeStack) comes back as an error.
+// mistake that only shows while building (see NewComputeStack) comes back as an error. The
+// stacks are named <StackPrefix>Network, … whatever the scope (a named environment's prefix
+// carries its name, see EnvironmentConfig), and the config's tags go on them alone.
 func NewEnvironment(scope constructs.Construct, cfg Config, flows *prefectyaml.File) (*Environment, error) {
 	var env *awscdk.Environment
 	if cfg.Account != "" {
 		env = &awscdk.Environment{Account: jsii.String(cfg.Account), Region: jsii.String(cfg.Region)}
 	}
-	props := func(desc string) awscdk.StackProps {
-		return awscdk.StackProps{Env: env, Description: jsii.String("prefect-ecs-cdk: " + desc)}
+	props := func(name, desc string) awscdk.StackProps {
+		return awscdk.StackProps{Env: env, StackName: jsii.String(cfg.StackPrefix + name), Description: jsii.String("prefect-ecs-cdk: " + desc)}
 	}
 	e := &Environment{}
 	e.Network = NewNetworkStack(scope, cfg.StackPrefix+"Network", &NetworkStackProps{
-		StackProps: props("VPC, endpoints, flow logs and security groups for Prefect on ECS"), Config: cfg,
+		StackProps: props("Network", "VPC, endpoints, flow logs and security groups for Prefect on ECS"), Config: cfg,
 	})
 	e.Registry = NewRegistryStack(scope, cfg.StackPrefix+"Registry", &RegistryStackProps{
-		StackProps: props("flow and worker container images"), Config: cfg,
+		StackProps: props("Registry", "flow and worker container images"), Config: cfg,
 	})
 	compute, err := NewComputeStack(scope, cfg.StackPrefix+"Compute", &ComputeStackProps{
-		StackProps: props("ECS cluster, Prefect worker, work pool and deployments"), Config: cfg,
+		StackProps: props("Compute", "ECS cluster, Prefect worker, work pool and deployments"), Config: cfg,
 		Network: e.Network, Registry: e.Registry, Flows: flows,
 	})
 	if err != nil {
@@ -43,8 +45,10 @@ func NewEnvironment(scope constructs.Construct, cfg Config, flows *prefectyaml.F
 	e.Compute = compute
 	// Images are referenced by URI (no CloudFormation reference), so the order is explicit.
 	e.Compute.AddStackDependency(e.Registry.Stack, jsii.String("flow and worker images are published first"))
-	for k, v := range cfg.Tags {
-		awscdk.Tags_Of(scope).Add(jsii.String(k), jsii.String(v), nil)
+	for _, st := range []awscdk.Stack{e.Network.Stack, e.Registry.Stack, e.Compute.Stack} {
+		for k, v := range cfg.Tags {
+			awscdk.Tags_Of(st).Add(jsii.String(k), jsii.String(v), nil)
+		}
 	}
 	ApplyFindings(e)
 	return e, nil

@@ -334,3 +334,53 @@ func (f Finding) nagSuppression() *cdknag.NagPackSuppression {
 	}
 	return s
 }
+
+// PipelineFinding is a Finding of the PipelineStack (pipeline.go): the resources CDK Pipelines
+// creates, selected from the stack rather than from an environment.
+type PipelineFinding struct {
+	// On selects the constructs of the pipeline the finding is about.
+	On func(p *PipelineStack) []constructs.IConstruct
+	Finding
+}
+
+// PipelineFindings is every cdk-nag finding of the PipelineStack that is not fixed, and why.
+// The environments' stacks in its stages have Findings, as in the app.
+var PipelineFindings = []PipelineFinding{
+	{
+		On: func(p *PipelineStack) []constructs.IConstruct { return list(p.Pipeline) },
+		Finding: Finding{Nag: "AwsSolutions-IAM5",
+			AppliesTo: []string{"Resource::*",
+				`/^Action::(s3|kms):[A-Za-z]+\*$/`,
+				`/^Resource::<PipelineArtifactsBucket[A-Za-z0-9]+\.Arn>\/\*$/`,
+				`/^Resource::arn:(<AWS::Partition>|aws[a-z-]*):codebuild:[a-z0-9-]+:[0-9]{12}:report-group\/.*$/`,
+				`/^Resource::arn:(<AWS::Partition>|aws[a-z-]*):logs:[a-z0-9-]+:[0-9]{12}:log-group:\/aws\/codebuild\/.*$/`,
+				`/^Resource::arn:\*:iam::[0-9]{12}:role\/\*$/`},
+			Reason: "CDK Pipelines writes these grants: read/write on the pipeline's own artifact bucket and key (the s3:GetObject*/kms:ReEncrypt* " +
+				"action groups), its CodeBuild projects' own log groups and report groups (named per build), the asset roles' " +
+				"codebuild:StartBuild/BatchGetBuilds, and self-mutation's cloudformation:DescribeStacks and s3:ListBucket (which read any " +
+				"stack and the bootstrap bucket) with sts:AssumeRole limited to the CDK bootstrap roles by their aws-cdk:bootstrap-role tag."},
+	},
+	{
+		On: func(p *PipelineStack) []constructs.IConstruct { return list(p.Pipeline) },
+		Finding: Finding{Nag: "AwsSolutions-CB4",
+			Reason: "With every environment in the pipeline's account there is no cross-account key: CodeBuild and the artifact bucket " +
+				"use AWS-managed encryption, and no role outside the account reads the artifacts. Environments in other accounts " +
+				"give the pipeline a customer-managed key (with rotation), which the projects then use."},
+	},
+	{
+		On: func(p *PipelineStack) []constructs.IConstruct { return list(p.Pipeline.Pipeline().ArtifactBucket()) },
+		Finding: Finding{Nag: "AwsSolutions-S1",
+			Reason: "The artifact bucket holds only the pipeline's source and build artifacts, encrypted, with public access blocked and TLS " +
+				"enforced; CloudTrail records access, and CodePipeline itself is the only writer."},
+	},
+}
+
+// ApplyPipelineFindings records every finding of PipelineFindings as a cdk-nag suppression on
+// its constructs and their children.
+func ApplyPipelineFindings(p *PipelineStack) {
+	for _, f := range PipelineFindings {
+		for _, c := range f.On(p) {
+			cdknag.NagSuppressions_AddResourceSuppressions(c, &[]*cdknag.NagPackSuppression{f.nagSuppression()}, jsii.Bool(true))
+		}
+	}
+}
