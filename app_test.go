@@ -18,6 +18,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/stacks"
@@ -708,4 +709,416 @@ func settingKeys() []string {
 		keys = append(keys, s.Key)
 	}
 	return keys
+}
+
+// TestCostSettingsThroughTheEntryPoint: the cost settings as the CDK CLI passes them (`-c`,
+// strings) through NewApp and Synth: a mistake is one line naming the key, the value and what
+// is allowed; the lean private mode synthesizes (cdk-nag and the CDK validator included) with
+// a NAT instance, the worker on Spot, and neither Container Insights nor flow logs.
+func TestCostSettingsThroughTheEntryPoint(t *testing.T) {
+	for _, r := range []entryRow{
+		{name: "instance in public mode", ctx: map[string]any{"natProvider": "instance", "networkMode": "public"},
+			want: "config: natProvider=instance has no effect with networkMode=public (no NAT): remove it, or set networkMode=private"},
+		{name: "x86 NAT instance", ctx: map[string]any{"natProvider": "instance", "natInstanceType": "t3.nano"},
+			want: "config: natInstanceType=t3.nano is not valid: want a Graviton (arm64) EC2 instance type such as t4g.nano, t4g.micro or c7g.medium"},
+		{name: "worker Spot on arm64", ctx: map[string]any{"workerFargateSpot": "true", "cpuArchitecture": "arm64"},
+			want: "config: workerFargateSpot=true needs cpuArchitecture=x86_64 (Fargate Spot does not run arm64 tasks)"},
+		{name: "flow logs not a boolean", ctx: map[string]any{"flowLogs": "off"},
+			want: "config: flowLogs=off is not valid: want true or false"},
+		{name: "lean private mode", ctx: map[string]any{"natProvider": "instance", "natInstanceType": "t4g.micro", "workerFargateSpot": "true",
+			"containerInsights": "false", "flowLogs": "false"},
+			check: func(t *testing.T, env *stacks.Environment, msgs []string) {
+				if len(env.Network.NatInstances) != 1 || *env.Network.NatInstances[0].Node().DefaultChild().(awsec2.CfnInstance).InstanceType() != "t4g.micro" {
+					t.Errorf("NAT instances: %v", env.Network.NatInstances)
+				}
+				for _, m := range msgs {
+					if strings.HasPrefix(m, "error") || strings.Contains(m, "AwsSolutions-") {
+						t.Errorf("synthesis message: %s", m)
+					}
+				}
+			}},
+	} {
+		t.Run(r.name, func(t *testing.T) {
+			env, msgs, err := runEntry(t, r)
+			switch {
+			case r.want != "":
+				if err == nil || err.Error() != r.want {
+					t.Errorf("got %v, want %s", err, r.want)
+				}
+			case err != nil:
+				t.Fatal(err)
+			default:
+				r.check(t, env, msgs)
+			}
+		})
+	}
+}
+
+// diffContext is how many unchanged lines a hunk shows around its changes.
+const diffContext = 3
+
+// edit is one line of a line diff: kept (' '), removed ('-') or added ('+'), with its
+// 0-based line numbers in the old and new text (the next line's, for the side it is not on).
+type edit struct {
+	kind         byte
+	line         string
+	oldAt, newAt int
+}
+
+// unifiedDiff renders every line that differs between old and new as a unified diff
+// (`--- old`, `+++ new`, `@@ -l,n +l,n @@` hunks with 3 lines of context), the way
+// `diff -u` would: a golden failure shows the whole change, not just its first line.
+func unifiedDiff(oldName, newName, old, new string) string {
+	edits := lineEdits(strings.Split(old, "\n"), strings.Split(new, "\n"))
+	var b strings.Builder
+	fmt.Fprintf(&b, "--- %s\n+++ %s\n", oldName, newName)
+	for i := 0; i < len(edits); {
+		if edits[i].kind == ' ' {
+			i++
+			continue
+		}
+		// A hunk: from diffContext lines before this change to diffContext lines after the
+		// last change that is at most 2*diffContext unchanged lines from the previous one.
+		start, end := max(i-diffContext, 0), i
+		for j := i; j < len(edits) && j <= end+2*diffContext; j++ {
+			if edits[j].kind != ' ' {
+				end = j
+			}
+		}
+		stop := min(end+1+diffContext, len(edits))
+		var oldLen, newLen int
+		for _, e := range edits[start:stop] {
+			if e.kind != '+' {
+				oldLen++
+			}
+			if e.kind != '-' {
+				newLen++
+			}
+		}
+		fmt.Fprintf(&b, "@@ -%d,%d +%d,%d @@\n", edits[start].oldAt+1, oldLen, edits[start].newAt+1, newLen)
+		for _, e := range edits[start:stop] {
+			fmt.Fprintf(&b, "%c%s\n", e.kind, e.line)
+		}
+		i = stop
+	}
+	return b.String()
+}
+
+// lineEdits is a shortest edit script from a to b: the common prefix and suffix are kept
+// as they are, and the lines between are aligned on their longest common subsequence.
+func lineEdits(a, b []string) []edit {
+	p := 0
+	for p < len(a) && p < len(b) && a[p] == b[p] {
+		p++
+	}
+	s := 0
+	for s < len(a)-p && s < len(b)-p && a[len(a)-1-s] == b[len(b)-1-s] {
+		s++
+	}
+	midA, midB := a[p:len(a)-s], b[p:len(b)-s]
+	// lcs[i][j] is the length of the longest common subsequence of midA[i:] and midB[j:].
+	lcs := make([][]int32, len(midA)+1)
+	for i := range lcs {
+		lcs[i] = make([]int32, len(midB)+1)
+	}
+	for i := len(midA) - 1; i >= 0; i-- {
+		for j := len(midB) - 1; j >= 0; j-- {
+			if midA[i] == midB[j] {
+				lcs[i][j] = lcs[i+1][j+1] + 1
+			} else {
+				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
+			}
+		}
+	}
+	var out []edit
+	for i := 0; i < p; i++ {
+		out = append(out, edit{' ', a[i], i, i})
+	}
+	i, j := 0, 0
+	for i < len(midA) || j < len(midB) {
+		switch {
+		case i < len(midA) && j < len(midB) && midA[i] == midB[j]:
+			out = append(out, edit{' ', midA[i], p + i, p + j})
+			i, j = i+1, j+1
+		case i < len(midA) && (j == len(midB) || lcs[i+1][j] >= lcs[i][j+1]):
+			out = append(out, edit{'-', midA[i], p + i, p + j})
+			i++
+		default:
+			out = append(out, edit{'+', midB[j], p + i, p + j})
+			j++
+		}
+	}
+	for k := 0; k < s; k++ {
+		out = append(out, edit{' ', a[len(a)-s+k], len(a) - s + k, len(b) - s + k})
+	}
+	return out
+}
+
+func TestUnifiedDiff(t *testing.T) {
+	lines := func(from, to int, changed map[int]string) string {
+		var out []string
+		for i := from; i <= to; i++ {
+			if c, ok := changed[i]; ok {
+				if c != "" {
+					out = append(out, c)
+				}
+				continue
+			}
+			out = append(out, fmt.Sprint("line ", i))
+		}
+		return strings.Join(out, "\n")
+	}
+	old := lines(1, 30, nil)
+	// Two changes far apart give two hunks; a removal and an insertion in the second.
+	new := lines(1, 30, map[int]string{2: "line two", 20: "", 22: "line 22\nline 22b"})
+	want := `--- want
++++ got
+@@ -1,5 +1,5 @@
+ line 1
+-line 2
++line two
+ line 3
+ line 4
+ line 5
+@@ -17,9 +17,9 @@
+ line 17
+ line 18
+ line 19
+-line 20
+ line 21
+ line 22
++line 22b
+ line 23
+ line 24
+ line 25
+`
+	if got := unifiedDiff("want", "got", old, new); got != want {
+		t.Errorf("diff:\n%s\nwant:\n%s", got, want)
+	}
+	// Every differing line is shown, however many there are.
+	if got := unifiedDiff("a", "b", "x\ny\nz", "1\n2\n3\n4"); got != "--- a\n+++ b\n@@ -1,3 +1,4 @@\n-x\n-y\n-z\n+1\n+2\n+3\n+4\n" {
+		t.Errorf("disjoint texts:\n%s", got)
+	}
+}
+
+// TestTrustStackOptional: through NewApp with cdk.json's context, the GitHub trust stack is
+// absent by default and present with githubRepository; with environments in two accounts,
+// there is one per account.
+func TestTrustStackOptional(t *testing.T) {
+	root, _ := filepath.Abs(".")
+	build := func(extra map[string]any) awscdk.App {
+		ctx := cdkJSONContext(t)
+		ctx["aws:cdk:bundling-stacks"] = []any{}
+		for k, v := range extra {
+			ctx[k] = v
+		}
+		app, _, err := NewApp(&awscdk.AppProps{Context: &ctx}, root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return app
+	}
+	has := func(app awscdk.App, id string) bool { return app.Node().TryFindChild(jsii.String(id)) != nil }
+	if app := build(nil); has(app, "PrefectGitHubTrust") {
+		t.Error("the trust stack is there without githubRepository")
+	}
+	if app := build(map[string]any{"githubRepository": "acme/prefect-infra"}); !has(app, "PrefectGitHubTrust") || !has(app, "PrefectCompute") {
+		t.Error("githubRepository set: want PrefectGitHubTrust beside the stacks")
+	}
+	app := build(map[string]any{"githubRepository": "acme/prefect-infra", "environments": map[string]any{
+		"dev":  map[string]any{"account": "111111111111", "region": "us-east-1", "order": 1},
+		"prod": map[string]any{"account": "222222222222", "region": "eu-west-1", "order": 2},
+	}})
+	if !has(app, "PrefectGitHubTrust-111111111111") || !has(app, "PrefectGitHubTrust-222222222222") || has(app, "PrefectGitHubTrust") {
+		t.Error("environments in two accounts: want one trust stack per account")
+	}
+}
+
+const (
+	pipelineConnection = "arn:aws:codeconnections:eu-west-1:111111111111:connection/12345678-1234-1234-1234-123456789012"
+	toolsAccount       = "111111111111"
+	devAccount         = "222222222222"
+	prodAccount        = "333333333333"
+)
+
+// environmentsContext is cdk.json's context with a tooling account, dev and prod in accounts of
+// their own (prod: two NAT gateways and an approval) and the CLI's cached AZ lookups; with
+// pipeline set, the CodePipeline too.
+func environmentsContext(t testing.TB, pipeline bool) map[string]any {
+	ctx := cdkJSONContext(t)
+	ctx["aws:cdk:bundling-stacks"] = []any{}
+	ctx["account"], ctx["region"] = toolsAccount, "eu-west-1"
+	ctx["environments"] = map[string]any{
+		"prod": map[string]any{"account": prodAccount, "region": "eu-west-1", "order": 2, "approval": true, "natGateways": 2},
+		"dev":  map[string]any{"account": devAccount, "region": "eu-west-1", "order": 1, "workerDesiredCount": 0},
+	}
+	for _, a := range []string{toolsAccount, devAccount, prodAccount} {
+		ctx["availability-zones:account="+a+":region=eu-west-1"] = []any{"eu-west-1a", "eu-west-1b", "eu-west-1c"}
+	}
+	if pipeline {
+		ctx["pipeline"] = map[string]any{"connectionArn": pipelineConnection, "repository": "acme/prefect-infra", "branch": "main"}
+	}
+	return ctx
+}
+
+// synthWith builds the app through NewApp with ctx, for a project of one deployment, and
+// synthesizes it; it returns the app and the names of the top-level stacks of the assembly.
+func synthWith(t *testing.T, ctx map[string]any) (awscdk.App, []string) {
+	t.Helper()
+	root := project(t, "deployments:\n  - name: d\n    entrypoint: hello.py:ecs_flow\n", nil, false)
+	app, _, err := NewApp(&awscdk.AppProps{Context: &ctx, Outdir: jsii.String(t.TempDir())}, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Synth(app); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, st := range *app.Synth(nil).Stacks() {
+		names = append(names, *st.StackName())
+	}
+	return app, names
+}
+
+// pipelineStacks is the PipelineStack of app and every stack of its stages.
+func pipelineStacks(app awscdk.App) (awscdk.Stack, []awscdk.Stack) {
+	p := app.Node().FindChild(jsii.String("PrefectPipeline")).(awscdk.Stack)
+	var staged []awscdk.Stack
+	for _, c := range *p.Node().Children() {
+		if !*awscdk.Stage_IsStage(c) {
+			continue
+		}
+		for _, s := range *c.Node().Children() {
+			if *awscdk.Stack_IsStack(s) {
+				staged = append(staged, s.(awscdk.Stack))
+			}
+		}
+	}
+	return p, staged
+}
+
+// TestPipelineNag: the PipelineStack and every stack of its stages are cdk-nag clean, with
+// environments in other accounts (cross-account keys) and all in the pipeline's account.
+func TestPipelineNag(t *testing.T) {
+	sameAccount := environmentsContext(t, true)
+	sameAccount["environments"] = map[string]any{
+		"dev":  map[string]any{"account": toolsAccount, "region": "eu-west-1", "order": 1},
+		"prod": map[string]any{"account": toolsAccount, "region": "eu-west-1", "order": 2, "approval": true, "cpuArchitecture": "arm64"},
+	}
+	sameAccount["cpuArchitecture"] = "arm64"
+	for name, ctx := range map[string]map[string]any{"cross-account": environmentsContext(t, true), "same account, arm64": sameAccount} {
+		app, _ := synthWith(t, ctx)
+		p, staged := pipelineStacks(app)
+		if len(staged) != 6 {
+			t.Fatalf("%s: %d stacks in the stages, want 6", name, len(staged))
+		}
+		for _, st := range append([]awscdk.Stack{p}, staged...) {
+			ann := assertions.Annotations_FromStack(st)
+			nag := assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*"))
+			for _, msg := range append(*ann.FindError(jsii.String("*"), nag), *ann.FindWarning(jsii.String("*"), nag)...) {
+				t.Errorf("%s: %s %s: %v", name, *st.StackName(), *msg.Id, msg.Entry.Data)
+			}
+		}
+	}
+}
+
+// TestPipelineOptional: without `pipeline` the app holds no pipeline; with it, the app holds the
+// PipelineStack alone, the environments' stacks being in its stages, named after them.
+func TestPipelineOptional(t *testing.T) {
+	_, names := synthWith(t, environmentsContext(t, false))
+	slices.Sort(names)
+	want := "Prefect-dev-Compute Prefect-dev-Network Prefect-dev-Registry Prefect-prod-Compute Prefect-prod-Network Prefect-prod-Registry"
+	if got := strings.Join(names, " "); got != want {
+		t.Errorf("without a pipeline the stacks are %s, want %s", got, want)
+	}
+	app, names := synthWith(t, environmentsContext(t, true))
+	if got := strings.Join(names, " "); got != "PrefectPipeline" {
+		t.Errorf("with a pipeline the app's stacks are %s, want PrefectPipeline alone", got)
+	}
+	_, staged := pipelineStacks(app)
+	var stagedNames []string
+	for _, st := range staged {
+		stagedNames = append(stagedNames, *awscdk.Stage_Of(st).StageName()+"/"+*st.StackName())
+	}
+	if got := strings.Join(stagedNames, " "); got != "dev/Prefect-dev-Network dev/Prefect-dev-Registry dev/Prefect-dev-Compute prod/Prefect-prod-Network prod/Prefect-prod-Registry prod/Prefect-prod-Compute" {
+		t.Errorf("the stages hold %s", got)
+	}
+}
+
+// destinationHashRe matches an asset's publishing destination in the pipeline's buildspecs,
+// <account>-<region>-<hash>, whose hash covers the asset's hash (the image tag): it varies with
+// the flows as the asset hashes do, which normalize removes.
+var destinationHashRe = regexp.MustCompile(`([0-9]{12}-[a-z]{2}(?:-[a-z]+)+-[0-9])-[0-9a-f]{8}\b`)
+
+// pipelineTemplate is the PipelineStack's template for ctx.
+func pipelineTemplate(t *testing.T, ctx map[string]any) (assertions.Template, map[string]any) {
+	t.Helper()
+	app, _ := synthWith(t, ctx)
+	p, _ := pipelineStacks(app)
+	tmpl := assertions.Template_FromStack(p, nil)
+	return tmpl, *tmpl.ToJSON()
+}
+
+// TestPipelineStack: source from the connection, `make synth`, self-mutation, a stage per
+// environment in order with an approval before prod only, Docker for the image assets,
+// cross-account keys with rotation; the template is testdata/PrefectPipeline.template.json.
+func TestPipelineStack(t *testing.T) {
+	tmpl, doc := pipelineTemplate(t, environmentsContext(t, true))
+	var pipeline map[string]any
+	for _, r := range doc["Resources"].(map[string]any) {
+		if r := r.(map[string]any); r["Type"] == "AWS::CodePipeline::Pipeline" {
+			pipeline = r["Properties"].(map[string]any)
+		}
+	}
+	var stages []string
+	actions := map[string][]string{}
+	for _, s := range pipeline["Stages"].([]any) {
+		name := s.(map[string]any)["Name"].(string)
+		stages = append(stages, name)
+		for _, a := range s.(map[string]any)["Actions"].([]any) {
+			typ := a.(map[string]any)["ActionTypeId"].(map[string]any)
+			actions[name] = append(actions[name], typ["Category"].(string))
+			if typ["Provider"] == "CodeStarSourceConnection" {
+				c := a.(map[string]any)["Configuration"].(map[string]any)
+				if c["ConnectionArn"] != pipelineConnection || c["FullRepositoryId"] != "acme/prefect-infra" || c["BranchName"] != "main" {
+					t.Errorf("source: %v", c)
+				}
+			}
+		}
+	}
+	if got := strings.Join(stages, " "); got != "Source Build UpdatePipeline Assets dev prod" {
+		t.Errorf("stages %s, want Source Build UpdatePipeline Assets dev prod", got)
+	}
+	if slices.Contains(actions["dev"], "Approval") || len(actions["prod"]) == 0 || actions["prod"][0] != "Approval" {
+		t.Errorf("want an approval first in prod and none in dev: dev %v, prod %v", actions["dev"], actions["prod"])
+	}
+	synth, docker := false, false
+	for _, r := range *tmpl.FindResources(jsii.String("AWS::CodeBuild::Project"), nil) {
+		props := (*r)["Properties"].(map[string]any)
+		spec, _ := json.Marshal(props["Source"])
+		env := props["Environment"].(map[string]any)
+		if strings.Contains(string(spec), "make synth") {
+			synth = true
+			if vars, _ := json.Marshal(env["EnvironmentVariables"]); !strings.Contains(string(vars), `{"Name":"GOTOOLCHAIN","Type":"PLAINTEXT","Value":"auto"}`) {
+				t.Errorf("the synth project does not let Go fetch go.mod's toolchain: %s", vars)
+			}
+		}
+		if strings.Contains(string(spec), "cdk-assets") && env["PrivilegedMode"] == true {
+			docker = true
+		}
+	}
+	if !synth || !docker {
+		t.Errorf("want a project running make synth (%v) and a privileged (Docker) asset project (%v)", synth, docker)
+	}
+	tmpl.HasResourceProperties(jsii.String("AWS::KMS::Key"), map[string]any{"EnableKeyRotation": true})
+
+	// All environments in the pipeline's account: no cross-account key.
+	same := environmentsContext(t, true)
+	same["environments"] = map[string]any{"dev": map[string]any{"account": toolsAccount, "region": "eu-west-1"}}
+	sameTmpl, _ := pipelineTemplate(t, same)
+	sameTmpl.ResourceCountIs(jsii.String("AWS::KMS::Key"), jsii.Number(0))
+
+	b, _ := json.MarshalIndent(doc, "", "  ")
+	got := destinationHashRe.ReplaceAllString(normalize(string(b)), "$1-<DESTINATION_HASH>") + "\n"
+	golden(t, "PrefectPipeline", got, "TestPipelineStack")
 }
