@@ -225,13 +225,17 @@ type WorkPool interface {
 	Resource() awscdk.CustomResource
 }
 
-type workPool struct {
+// customResource is a construct that holds one custom resource: a pool or a deployment.
+type customResource struct {
 	constructs.Construct
 	res awscdk.CustomResource
 }
 
-func (w *workPool) Name() *string                   { return w.res.GetAttString(jsii.String("Name")) }
-func (w *workPool) Resource() awscdk.CustomResource { return w.res }
+func (r *customResource) Resource() awscdk.CustomResource { return r.res }
+
+type workPool struct{ customResource }
+
+func (w *workPool) Name() *string { return w.res.GetAttString(jsii.String("Name")) }
 
 // NewWorkPool declares the pool. The template is serialized with the stack's JSON
 // serializer so that tokens (cluster ARN, subnet ids…) resolve inside it. It fails, before
@@ -252,7 +256,7 @@ func NewWorkPool(scope constructs.Construct, id string, props WorkPoolProps) (Wo
 		spec.ConcurrencyLimit = &props.ConcurrencyLimit
 	}
 	res := newResource(c, props.Provider, contract.WorkPoolType, spec.Properties(tokenJSON(c)))
-	return &workPool{Construct: c, res: res}, nil
+	return &workPool{customResource{Construct: c, res: res}}, nil
 }
 
 // DeploymentProps describes one deployment from prefect.yaml.
@@ -276,13 +280,9 @@ type Deployment interface {
 	Resource() awscdk.CustomResource
 }
 
-type deployment struct {
-	constructs.Construct
-	res awscdk.CustomResource
-}
+type deployment struct{ customResource }
 
-func (d *deployment) DeploymentID() *string           { return d.res.GetAttString(jsii.String("DeploymentId")) }
-func (d *deployment) Resource() awscdk.CustomResource { return d.res }
+func (d *deployment) DeploymentID() *string { return d.res.GetAttString(jsii.String("DeploymentId")) }
 
 // NewDeployment declares one deployment on the pool. It fails when the deployment's values
 // cannot be encoded as its properties.
@@ -303,7 +303,7 @@ func NewDeployment(scope constructs.Construct, id string, props DeploymentProps)
 		return nil, fmt.Errorf("prefect.yaml: deployment %q: %w", spec.Name, err)
 	}
 	res := newResource(c, props.Provider, contract.DeploymentType, properties)
-	return &deployment{Construct: c, res: res}, nil
+	return &deployment{customResource{Construct: c, res: res}}, nil
 }
 
 func newResource(c constructs.Construct, p Provider, typ string, properties map[string]any) awscdk.CustomResource {

@@ -18,35 +18,8 @@ type Flow struct {
 	Name string `json:"name"`
 }
 
-// DeploymentCreate is the body of POST /deployments/, which upserts on
-// (flow_id, name). Prefect keeps the old value of an omitted field, so every
-// field here is always sent: nil pointers go out as null, empty collections
-// as [] or {}, and a field removed from the spec is cleared on the server.
-// Prefect forbids unknown fields (422), so only DeploymentCreate's own names
-// appear.
-type DeploymentCreate struct {
-	Name                   string                        `json:"name"`
-	FlowID                 string                        `json:"flow_id"`
-	WorkPoolName           *string                       `json:"work_pool_name"`
-	WorkQueueName          *string                       `json:"work_queue_name"`
-	Entrypoint             *string                       `json:"entrypoint"`
-	Description            *string                       `json:"description"`
-	Version                *string                       `json:"version"`
-	Tags                   []string                      `json:"tags"`
-	Parameters             map[string]any                `json:"parameters"`
-	JobVariables           map[string]any                `json:"job_variables"`
-	Labels                 map[string]any                `json:"labels"`
-	PullSteps              []map[string]any              `json:"pull_steps"`
-	Schedules              []contract.DeploymentSchedule `json:"schedules"`
-	ConcurrencyLimit       *int                          `json:"concurrency_limit"`
-	Paused                 bool                          `json:"paused"`
-	EnforceParameterSchema bool                          `json:"enforce_parameter_schema"`
-	ParameterOpenAPISchema map[string]any                `json:"parameter_openapi_schema"`
-}
-
-// Deployment is Prefect's deployment answer, reduced to what callers check.
-type Deployment struct {
-	ID            string         `json:"id"`
+// DeploymentFields are the fields Prefect's deployment body and its answer share.
+type DeploymentFields struct {
 	Name          string         `json:"name"`
 	FlowID        string         `json:"flow_id"`
 	WorkPoolName  *string        `json:"work_pool_name"`
@@ -59,6 +32,27 @@ type Deployment struct {
 	JobVariables  map[string]any `json:"job_variables"`
 	Labels        map[string]any `json:"labels"`
 	Paused        bool           `json:"paused"`
+}
+
+// DeploymentCreate is the body of POST /deployments/, which upserts on
+// (flow_id, name). Prefect keeps the old value of an omitted field, so every
+// field here is always sent: nil pointers go out as null, empty collections
+// as [] or {}, and a field removed from the spec is cleared on the server.
+// Prefect forbids unknown fields (422), so only DeploymentCreate's own names
+// appear.
+type DeploymentCreate struct {
+	DeploymentFields
+	PullSteps              []map[string]any              `json:"pull_steps"`
+	Schedules              []contract.DeploymentSchedule `json:"schedules"`
+	ConcurrencyLimit       *int                          `json:"concurrency_limit"`
+	EnforceParameterSchema bool                          `json:"enforce_parameter_schema"`
+	ParameterOpenAPISchema map[string]any                `json:"parameter_openapi_schema"`
+}
+
+// Deployment is Prefect's deployment answer, reduced to what callers check.
+type Deployment struct {
+	ID string `json:"id"`
+	DeploymentFields
 }
 
 // UpsertFlow returns the flow with this name, creating it if needed (201 new,

@@ -34,7 +34,7 @@ func (memAPI) UpsertDeployment(_ context.Context, in prefect.DeploymentCreate) (
 	if _, err := json.Marshal(in); err != nil { // what the client would send must encode
 		return nil, err
 	}
-	return &prefect.Deployment{ID: "2b6c1b8e-7c39-4a43-9f55-0d0a5f0f2a11", Name: in.Name, FlowID: in.FlowID}, nil
+	return &prefect.Deployment{ID: "2b6c1b8e-7c39-4a43-9f55-0d0a5f0f2a11", DeploymentFields: prefect.DeploymentFields{Name: in.Name, FlowID: in.FlowID}}, nil
 }
 func (memAPI) ReadDeployment(context.Context, string) (*prefect.Deployment, error) {
 	return nil, &prefect.APIError{StatusCode: 404}
