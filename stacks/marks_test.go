@@ -71,7 +71,14 @@ func environmentWithPrefectYAML(t *testing.T, yaml string) *Environment {
 	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	file, err := prefectyaml.Load(path, filepath.Join(root, "flows"), "ecs-fargate")
+	return loadEnvironment(t, root, path, filepath.Join(root, "flows"))
+}
+
+// loadEnvironment synthesizes the default configuration for the project at root with the
+// prefect.yaml at path over the flows in flows.
+func loadEnvironment(t *testing.T, root, path, flows string) *Environment {
+	t.Helper()
+	file, err := prefectyaml.Load(path, flows, "ecs-fargate")
 	if err != nil {
 		t.Fatal(err)
 	}

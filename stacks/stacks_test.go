@@ -545,16 +545,7 @@ func TestDeploymentIDTwinsAreDistinct(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	file, err := prefectyaml.Load(filepath.Join(flows, "prefect.yaml"), flows, "ecs-fargate")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := DefaultConfig()
-	cfg.ProjectRoot = root
-	env, err := NewEnvironment(awscdk.NewApp(&awscdk.AppProps{Context: appContext(t)}), cfg, file)
-	if err != nil {
-		t.Fatal(err)
-	}
+	env := loadEnvironment(t, root, filepath.Join(flows, "prefect.yaml"), flows)
 	var ids []string
 	for _, d := range env.Compute.Deployments {
 		ids = append(ids, *d.Node().Id())

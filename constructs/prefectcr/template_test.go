@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/internal/prefectpy"
 )
 
 func TestECSBaseJobTemplateDefaults(t *testing.T) {
@@ -49,7 +51,7 @@ func TestCheckTemplate(t *testing.T) {
 // TestEmbeddedTemplateMatchesPinnedPrefectAws fails when the embedded template drifts from
 // what the pinned prefect-aws generates; `make template` refreshes it.
 func TestEmbeddedTemplateMatchesPinnedPrefectAws(t *testing.T) {
-	py := prefectPython(t)
+	py := prefectpy.Python(t)
 	prefect := filepath.Join(filepath.Dir(py), "prefect")
 	cmd := exec.Command(prefect, "work-pool", "get-default-base-job-template", "--type", "ecs")
 	cmd.Env = append(os.Environ(), "PREFECT_HOME="+t.TempDir(), "PREFECT_SERVER_ANALYTICS_ENABLED=false")
@@ -67,16 +69,5 @@ func TestEmbeddedTemplateMatchesPinnedPrefectAws(t *testing.T) {
 	}
 }
 
-// prefectPython is the pinned Prefect's interpreter, $PREFECT_PYTHON; the test is skipped
-// without it, and fails without it under `make test`.
-func prefectPython(t *testing.T) string {
-	t.Helper()
-	py := os.Getenv("PREFECT_PYTHON")
-	if py == "" {
-		if os.Getenv("PREFECT_ECS_CDK_INTEGRATION") == "1" {
-			t.Fatal("PREFECT_PYTHON is not set (make test sets it to the venv's python)")
-		}
-		t.Skip("PREFECT_PYTHON not set; run through `make test`")
-	}
-	return py
-}
+// prefectPython is prefectpy.Python, for the package's tests that run the pinned Prefect.
+func prefectPython(t *testing.T) string { t.Helper(); return prefectpy.Python(t) }

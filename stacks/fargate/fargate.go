@@ -12,33 +12,32 @@ import (
 // CPUs are the Fargate CPU sizes, in CPU units.
 var CPUs = []int{256, 512, 1024, 2048, 4096, 8192, 16384}
 
+// memorySpans gives, for each CPU size but 256 (which pairs with 512, 1024 and 2048
+// only), the memory Fargate accepts: lo to hi MiB in steps of step.
+var memorySpans = map[int]struct{ lo, hi, step int }{
+	512:   {1024, 4096, 1024},
+	1024:  {2048, 8192, 1024},
+	2048:  {4096, 16384, 1024},
+	4096:  {8192, 30720, 1024},
+	8192:  {16384, 61440, 4096},
+	16384: {32768, 122880, 8192},
+}
+
 // Memory lists the memory sizes (MiB) Fargate accepts with cpu, or nil if cpu is not a
 // Fargate CPU size.
 func Memory(cpu int) []int {
-	span := func(lo, hi, step int) []int {
-		var out []int
-		for m := lo; m <= hi; m += step {
-			out = append(out, m)
-		}
-		return out
-	}
-	switch cpu {
-	case 256:
+	if cpu == 256 {
 		return []int{512, 1024, 2048}
-	case 512:
-		return span(1024, 4096, 1024)
-	case 1024:
-		return span(2048, 8192, 1024)
-	case 2048:
-		return span(4096, 16384, 1024)
-	case 4096:
-		return span(8192, 30720, 1024)
-	case 8192:
-		return span(16384, 61440, 4096)
-	case 16384:
-		return span(32768, 122880, 8192)
 	}
-	return nil
+	span, ok := memorySpans[cpu]
+	if !ok {
+		return nil
+	}
+	var out []int
+	for m := span.lo; m <= span.hi; m += span.step {
+		out = append(out, m)
+	}
+	return out
 }
 
 // Fits reports whether memory pairs with cpu on Fargate.

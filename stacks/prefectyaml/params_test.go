@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/internal/prefectpy"
 )
 
 // TestParametersCheckedAgainstFlowSchema drives prefect.yaml entries of the real flows
@@ -70,13 +72,7 @@ func TestStaleSchemaStopsSynth(t *testing.T) {
 // generateSchemas runs `make schemas`' script (schemas.py) with the pinned Prefect in dir.
 func generateSchemas(t *testing.T, dir string) []byte {
 	t.Helper()
-	py := os.Getenv("PREFECT_PYTHON")
-	if py == "" {
-		if os.Getenv("PREFECT_ECS_CDK_INTEGRATION") == "1" {
-			t.Fatal("PREFECT_PYTHON is not set (make test sets it to the venv's python)")
-		}
-		t.Skip("PREFECT_PYTHON not set; run through `make test`")
-	}
+	py := prefectpy.Python(t)
 	script, _ := filepath.Abs("schemas.py")
 	cmd := exec.Command(py, script)
 	cmd.Dir = dir

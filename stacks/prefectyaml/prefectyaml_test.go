@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/internal/prefectpy"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/stacks/prefectyaml"
 )
 
@@ -60,7 +61,7 @@ func TestFlowName(t *testing.T) {
 // TestFlowNamesMatchPrefect loads every example flow with the pinned Prefect and compares
 // the name it registers with ours. `make test` provides the interpreter.
 func TestFlowNamesMatchPrefect(t *testing.T) {
-	py := prefectPython(t)
+	py := prefectpy.Python(t)
 	f, err := prefectyaml.Load(filepath.Join(flowsDir, "prefect.yaml"), flowsDir, "ecs-fargate")
 	if err != nil {
 		t.Fatal(err)
@@ -155,20 +156,6 @@ deployments:
 	if *cr.Schedule.DayOr != false || cr.Parameters["rows"] != 5 {
 		t.Errorf("cron schedule %+v", cr)
 	}
-}
-
-// prefectPython is the pinned Prefect's interpreter, $PREFECT_PYTHON; the test is skipped
-// without it, and fails without it when the integration suite runs.
-func prefectPython(t *testing.T) string {
-	t.Helper()
-	py := os.Getenv("PREFECT_PYTHON")
-	if py == "" {
-		if os.Getenv("PREFECT_ECS_CDK_INTEGRATION") == "1" {
-			t.Fatal("PREFECT_PYTHON is not set (make test sets it to the venv's python)")
-		}
-		t.Skip("PREFECT_PYTHON not set; run through `make test`")
-	}
-	return py
 }
 
 // TestFlowNameIsTheFlowsOwn: the deployment is registered under the @flow name, as

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/internal/prefectpy"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/contract"
 )
 
@@ -254,28 +255,23 @@ func TestScheduleTableVerdicts(t *testing.T) {
 // (RRuleSchedule.to_rrule). Ours must agree, except where a case says why we are stricter;
 // there Prefect must still accept, so a change in Prefect shows here.
 func TestScheduleTableMatchesPrefect(t *testing.T) {
-	py := prefectPython(t)
+	py := prefectpy.Python(t)
 	cases := scheduleTable()
 	var schedules []map[string]any
 	for _, c := range cases {
 		schedules = append(schedules, c.schedule)
 	}
-	script := `import json, sys, warnings
+	script := `import warnings
 warnings.simplefilter("ignore")
 from prefect.client.schemas import schedules as client
 from prefect.server.schemas import schedules as server
-out = []
-for d in json.load(sys.stdin):
+refused = Exception
+def check(d):
     kind = "CronSchedule" if "cron" in d else "RRuleSchedule" if "rrule" in d else "IntervalSchedule"
-    try:
-        for module in (client, server):
-            s = getattr(module, kind)(**d)
-            if kind == "RRuleSchedule":
-                s.to_rrule()
-        out.append(True)
-    except Exception:
-        out.append(False)
-print(json.dumps(out))`
+    for module in (client, server):
+        s = getattr(module, kind)(**d)
+        if kind == "RRuleSchedule":
+            s.to_rrule()`
 	verdicts := prefectVerdicts(t, py, script, schedules)
 	for i, c := range cases {
 		label := mustJSON(t, c.schedule)
@@ -290,11 +286,24 @@ print(json.dumps(out))`
 	}
 }
 
-// prefectVerdicts runs a Python script under the pinned Prefect with inputs as JSON on
-// stdin; the script prints one JSON list of booleans, one per input, as its last line.
+// verdictLoop follows a prefectVerdicts script: it reads the inputs as JSON from stdin and
+// prints, as its last line, one JSON list of booleans: false where check raised refused.
+const verdictLoop = `
+out = []
+for x in json.load(sys.stdin):
+    try:
+        check(x)
+        out.append(True)
+    except refused:
+        out.append(False)
+print(json.dumps(out))`
+
+// prefectVerdicts runs a Python script under the pinned Prefect on each of inputs, and
+// reports which it accepts. The script defines check(x), which raises refused (an
+// exception class it names) when Prefect refuses x; json and sys are imported for it.
 func prefectVerdicts[T any](t *testing.T, py, script string, inputs []T) []bool {
 	t.Helper()
-	cmd := exec.Command(py, "-c", script)
+	cmd := exec.Command(py, "-c", "import json, sys\n"+script+"\n"+verdictLoop)
 	cmd.Stdin = strings.NewReader(mustJSON(t, inputs))
 	cmd.Env = append(os.Environ(), "PREFECT_HOME="+t.TempDir(), "PREFECT_SERVER_ANALYTICS_ENABLED=false")
 	out, err := cmd.Output()

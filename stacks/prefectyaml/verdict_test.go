@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/constructs/prefectcr"
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/internal/prefectpy"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/contract"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/resources"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/stacks"
@@ -238,21 +239,15 @@ func TestTemplateVerdicts(t *testing.T) {
 // TestTemplateVerdictsMatchPrefect asks the pinned Prefect's own validator for the verdict
 // of each template case. `make test` provides the interpreter.
 func TestTemplateVerdictsMatchPrefect(t *testing.T) {
-	py := prefectPython(t)
+	py := prefectpy.Python(t)
 	var templates []string
 	for _, c := range templateCases {
 		templates = append(templates, c.template)
 	}
-	script := `import json, sys
-from prefect.server.schemas.actions import validate_base_job_template
-out = []
-for t in json.load(sys.stdin):
-    try:
-        validate_base_job_template(json.loads(t))
-        out.append(True)
-    except ValueError:
-        out.append(False)
-print(json.dumps(out))`
+	script := `from prefect.server.schemas.actions import validate_base_job_template
+refused = ValueError
+def check(t):
+    validate_base_job_template(json.loads(t))`
 	verdicts := prefectVerdicts(t, py, script, templates)
 	for i, c := range templateCases {
 		if verdicts[i] != c.ok {
