@@ -278,37 +278,25 @@ var Settings = []Setting{
 		check: func(c Config) error {
 			return want(c.Architecture == ArchX86 || c.Architecture == ArchARM, "cpuArchitecture", c.Architecture, "x86_64 or arm64")
 		}},
-	{Key: "workerCpu", Default: 256,
-		Doc:   "worker task CPU units (a Fargate size: 256, 512, 1024, 2048, 4096, 8192 or 16384)",
-		parse: whole(func(c *Config) *int { return &c.WorkerCPU }),
-		check: func(c Config) error { return checkFargateCPU("worker", c.WorkerCPU) }},
-	{Key: "workerMemory", Default: 1024,
-		Doc:   "worker task memory (MiB), a size Fargate pairs with `workerCpu`",
-		parse: whole(func(c *Config) *int { return &c.WorkerMemory }),
-		check: func(c Config) error { return checkFargateMemory("worker", c.WorkerCPU, c.WorkerMemory) }},
+	fargateCPU("worker", 256, workerCPU,
+		"worker task CPU units (a Fargate size: 256, 512, 1024, 2048, 4096, 8192 or 16384)"),
+	fargateMemory("worker", 1024, workerCPU, func(c *Config) *int { return &c.WorkerMemory },
+		"worker task memory (MiB), a size Fargate pairs with `workerCpu`"),
 	// Cost settings (issue 10): the worker on Fargate Spot.
-	{Key: "workerFargateSpot", Default: false,
-		Doc:   "run the worker on Fargate Spot (x86_64 only; about 70% cheaper); on an interruption running flow runs continue, scheduled runs wait until the replacement worker polls",
-		parse: truth(func(c *Config) *bool { return &c.WorkerFargateSpot }),
-		check: func(c Config) error { return checkSpotArch("workerFargateSpot", c.WorkerFargateSpot, c.Architecture) }},
+	fargateSpot("worker", func(c *Config) *bool { return &c.WorkerFargateSpot },
+		"run the worker on Fargate Spot (x86_64 only; about 70% cheaper); on an interruption running flow runs continue, scheduled runs wait until the replacement worker polls"),
 	{Key: "workerDesiredCount", Default: 1,
 		Doc:   "worker tasks (0 stops all flow runs)",
 		parse: whole(func(c *Config) *int { return &c.WorkerDesiredCount }),
 		check: func(c Config) error {
 			return want(c.WorkerDesiredCount >= 0 && c.WorkerDesiredCount <= 10, "workerDesiredCount", c.WorkerDesiredCount, "0 to 10 (0 stops the worker: nothing will run)")
 		}},
-	{Key: "flowRunCpu", Default: 1024,
-		Doc:   "default CPU units of a flow run (deployments may override with the `cpu` job variable)",
-		parse: whole(func(c *Config) *int { return &c.FlowRunCPU }),
-		check: func(c Config) error { return checkFargateCPU("flowRun", c.FlowRunCPU) }},
-	{Key: "flowRunMemory", Default: 2048,
-		Doc:   "default memory (MiB) of a flow run, a size Fargate pairs with `flowRunCpu` (job variable `memory`)",
-		parse: whole(func(c *Config) *int { return &c.FlowRunMemory }),
-		check: func(c Config) error { return checkFargateMemory("flowRun", c.FlowRunCPU, c.FlowRunMemory) }},
-	{Key: "flowRunFargateSpot", Default: false,
-		Doc:   "start flow runs on Fargate Spot (x86_64 only; up to 70% cheaper, may be interrupted)",
-		parse: truth(func(c *Config) *bool { return &c.FlowRunFargateSpot }),
-		check: func(c Config) error { return checkSpotArch("flowRunFargateSpot", c.FlowRunFargateSpot, c.Architecture) }},
+	fargateCPU("flowRun", 1024, flowRunCPU,
+		"default CPU units of a flow run (deployments may override with the `cpu` job variable)"),
+	fargateMemory("flowRun", 2048, flowRunCPU, func(c *Config) *int { return &c.FlowRunMemory },
+		"default memory (MiB) of a flow run, a size Fargate pairs with `flowRunCpu` (job variable `memory`)"),
+	fargateSpot("flowRun", func(c *Config) *bool { return &c.FlowRunFargateSpot },
+		"start flow runs on Fargate Spot (x86_64 only; up to 70% cheaper, may be interrupted)"),
 	{Key: "logRetentionDays", Default: 30,
 		Doc:   "retention of every log group (a CloudWatch Logs value: 1, 3, 5, 7, 14, 30, 60, 90, …)",
 		parse: whole(func(c *Config) *int { return &c.LogRetentionDays }),
@@ -699,12 +687,17 @@ func checkNatProvider(c Config) error {
 	return nil
 }
 
-// checkSpotArch checks a Fargate Spot setting (key): Spot runs x86_64 tasks only.
-func checkSpotArch(key string, spot bool, arch Architecture) error {
-	if spot && arch == ArchARM {
-		return fmt.Errorf("config: %s=true needs cpuArchitecture=x86_64 (Fargate Spot does not run arm64 tasks)", key)
-	}
-	return nil
+// fargateSpot is the setting <prefix>FargateSpot, bound to the field spot, off by default:
+// Spot runs x86_64 tasks only.
+func fargateSpot(prefix string, spot func(*Config) *bool, doc string) Setting {
+	key := prefix + "FargateSpot"
+	return Setting{Key: key, Default: false, Doc: doc, parse: truth(spot),
+		check: func(c Config) error {
+			if *spot(&c) && c.Architecture == ArchARM {
+				return fmt.Errorf("config: %s=true needs cpuArchitecture=x86_64 (Fargate Spot does not run arm64 tasks)", key)
+			}
+			return nil
+		}}
 }
 
 // checkNatInstanceType checks natInstanceType: a Graviton type (the AMI is arm64), and set
@@ -787,22 +780,34 @@ func checkTags(c Config) error {
 	return errors.Join(errs...)
 }
 
-// checkFargateCPU checks <prefix>Cpu is a Fargate CPU size.
-func checkFargateCPU(prefix string, cpu int) error {
-	if fargate.Memory(cpu) == nil {
-		return fmt.Errorf("config: %sCpu=%d is not a Fargate CPU size: want one of %s", prefix, cpu, fargate.List(fargate.CPUs))
-	}
-	return nil
+// The CPU fields of the Fargate tasks, which their memory settings are checked against.
+func workerCPU(c *Config) *int  { return &c.WorkerCPU }
+func flowRunCPU(c *Config) *int { return &c.FlowRunCPU }
+
+// fargateCPU is the setting <prefix>Cpu, bound to the field cpu: a Fargate CPU size.
+func fargateCPU(prefix string, def int, cpu func(*Config) *int, doc string) Setting {
+	return Setting{Key: prefix + "Cpu", Default: def, Doc: doc, parse: whole(cpu),
+		check: func(c Config) error {
+			if v := *cpu(&c); fargate.Memory(v) == nil {
+				return fmt.Errorf("config: %sCpu=%d is not a Fargate CPU size: want one of %s", prefix, v, fargate.List(fargate.CPUs))
+			}
+			return nil
+		}}
 }
 
-// checkFargateMemory checks <prefix>Memory fits <prefix>Cpu (once that is a Fargate size).
-func checkFargateMemory(prefix string, cpu, memory int) error {
-	mems := fargate.Memory(cpu)
-	if mems == nil || fargate.Fits(cpu, memory) {
-		return nil
-	}
-	return fmt.Errorf("config: %sMemory=%d does not fit %sCpu=%d on Fargate: want one of %s",
-		prefix, memory, prefix, cpu, fargate.List(mems))
+// fargateMemory is the setting <prefix>Memory, bound to the field memory: a size Fargate
+// pairs with <prefix>Cpu (checked once that is a Fargate size).
+func fargateMemory(prefix string, def int, cpu, memory func(*Config) *int, doc string) Setting {
+	return Setting{Key: prefix + "Memory", Default: def, Doc: doc, parse: whole(memory),
+		check: func(c Config) error {
+			cpu, memory := *cpu(&c), *memory(&c)
+			mems := fargate.Memory(cpu)
+			if mems == nil || fargate.Fits(cpu, memory) {
+				return nil
+			}
+			return fmt.Errorf("config: %sMemory=%d does not fit %sCpu=%d on Fargate: want one of %s",
+				prefix, memory, prefix, cpu, fargate.List(mems))
+		}}
 }
 
 // IsCloud reports whether the target is Prefect Cloud (as opposed to a self-hosted server).
