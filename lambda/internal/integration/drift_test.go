@@ -25,9 +25,7 @@ import (
 // environment) finds no drift, and that after a schedule and a job variable are edited
 // through the Prefect API it names exactly those two fields and exits 1.
 func TestDriftAndMarks(t *testing.T) {
-	s := need(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
+	s, ctx := needWithin(t, 5*time.Minute)
 	suffix := randomHex(3)
 	template, stack := renamedTemplate(t, s.template, "drift-"+suffix)
 	ids := map[string]string{}

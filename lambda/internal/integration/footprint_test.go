@@ -203,13 +203,7 @@ func allStates(ctx context.Context, s *suite, runs []string, want ...string) (bo
 // observeStoppedTask's, through moto's SQS JSON API with the test's own key.
 func sendStoppedEvents(b *testing.B, ctx context.Context, aws *liveAWS, ls *liveStack, runs []string) {
 	b.Helper()
-	var tasks []struct {
-		TaskArn, ClusterArn, TaskDefinitionArn string
-		Tags                                   map[string]string
-	}
-	if err := aws.call(ctx, map[string]any{"op": "tasks", "cluster": ls.cluster}, &tasks); err != nil {
-		b.Fatal(err)
-	}
+	tasks := aws.tasks(b, ctx, ls.cluster)
 	var queue struct{ QueueUrl string }
 	if err := sqsCall(ctx, aws.moto.URL, "GetQueueUrl", map[string]string{"QueueName": ls.queue}, &queue); err != nil || queue.QueueUrl == "" {
 		b.Fatalf("GetQueueUrl %s: %v", ls.queue, err)

@@ -121,6 +121,22 @@ func startLiveAWS(t testing.TB, ctx context.Context, s *suite) *liveAWS {
 	return &liveAWS{moto: m, python: python, script: script, dir: dir}
 }
 
+// liveTask is a task as testdata/liveworker_aws.py's "tasks" operation lists it.
+type liveTask struct {
+	TaskArn, ClusterArn, TaskDefinitionArn string
+	Tags                                   map[string]string
+}
+
+// tasks lists the tasks of cluster; it fails tb on error.
+func (a *liveAWS) tasks(tb testing.TB, ctx context.Context, cluster string) []liveTask {
+	tb.Helper()
+	var tasks []liveTask
+	if err := a.call(ctx, map[string]any{"op": "tasks", "cluster": cluster}, &tasks); err != nil {
+		tb.Fatal(err)
+	}
+	return tasks
+}
+
 // call runs one operation of testdata/liveworker_aws.py with the test's own credentials
 // (harness.FakeAccessKeyID), so the recorder attributes it to the test, not the worker.
 func (a *liveAWS) call(ctx context.Context, req map[string]any, out any) error {
@@ -693,13 +709,7 @@ func workerScratch(t testing.TB, c *containerDef, python string) (string, *harne
 // task's prefect.io/flow-run-id tag), and waits until the run is CRASHED.
 func observeStoppedTask(t *testing.T, ctx context.Context, s *suite, aws *liveAWS, ls *liveStack, runs []string, w *harness.Service, accessKey string) string {
 	t.Helper()
-	var tasks []struct {
-		TaskArn, ClusterArn, TaskDefinitionArn string
-		Tags                                   map[string]string
-	}
-	if err := aws.call(ctx, map[string]any{"op": "tasks", "cluster": ls.cluster}, &tasks); err != nil {
-		t.Fatal(err)
-	}
+	tasks := aws.tasks(t, ctx, ls.cluster)
 	var run, taskArn, taskDef string
 	for _, task := range tasks {
 		if id := task.Tags["prefect.io/flow-run-id"]; indexOf(runs, id) >= 0 {

@@ -83,6 +83,16 @@ func need(tb testing.TB) *suite {
 	return env
 }
 
+// needWithin is need for a test that must end within d: its context is done after d, or when
+// t ends, before t's cleanups run.
+func needWithin(t *testing.T, d time.Duration) (*suite, context.Context) {
+	t.Helper()
+	s := need(t)
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	t.Cleanup(cancel)
+	return s, ctx
+}
+
 func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)

@@ -80,9 +80,7 @@ func asSlice(v any) []any {
 // pool. Every deployment field must match, ids and timestamps aside, unless parityAllowed
 // says why not.
 func TestParityWithPrefectDeploy(t *testing.T) {
-	s := need(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
+	s, ctx := needWithin(t, 10*time.Minute)
 	dir := t.TempDir()
 	root := parityProject(t, ctx, s.root, dir)
 
