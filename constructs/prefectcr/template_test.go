@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/internal/prefectpy"
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/stacks/prefectpy"
 )
 
 func TestECSBaseJobTemplateDefaults(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/internal/prefectpy"
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/stacks/prefectpy"
 )
 
 // TestParametersCheckedAgainstFlowSchema drives prefect.yaml entries of the real flows

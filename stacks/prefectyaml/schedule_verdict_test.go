@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/internal/prefectpy"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/contract"
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/stacks/prefectpy"
 )
 
 // scheduleCase is one schedule as prefect.yaml writes it, with our verdict. stricter is

@@ -10,10 +10,10 @@ import (
 	"testing"
 
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/constructs/prefectcr"
-	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/internal/prefectpy"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/contract"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/resources"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/stacks"
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/stacks/prefectpy"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/stacks/prefectyaml"
 )
 
