@@ -57,6 +57,11 @@ func (c *Client) DeleteWorkPool(ctx context.Context, name string) error {
 
 func poolPath(name string) string { return "/work_pools/" + url.PathEscape(name) }
 
+// Get reads path into a new T: for tools and tests that read what the function writes.
+func Get[T any](ctx context.Context, c *Client, path string) (*T, error) {
+	return call[T](ctx, c, "GET", path, nil)
+}
+
 // call sends one request and decodes Prefect's answer into a new T.
 func call[T any](ctx context.Context, c *Client, method, path string, in any) (*T, error) {
 	var out T

@@ -2,7 +2,6 @@ package harness
 
 import (
 	"context"
-	"net/http"
 	"net/url"
 
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/prefect"
@@ -33,21 +32,12 @@ type Deployment struct {
 	} `json:"global_concurrency_limit"`
 }
 
-// get reads path into a new T.
-func get[T any](ctx context.Context, c PrefectClient, path string) (*T, error) {
-	var v T
-	if err := c.Do(ctx, http.MethodGet, path, nil, &v); err != nil {
-		return nil, err
-	}
-	return &v, nil
-}
-
 // Deployment reads a deployment by id.
 func (c PrefectClient) Deployment(ctx context.Context, id string) (*Deployment, error) {
-	return get[Deployment](ctx, c, "/deployments/"+url.PathEscape(id))
+	return prefect.Get[Deployment](ctx, c.Client, "/deployments/"+url.PathEscape(id))
 }
 
 // Flow reads a flow by id.
 func (c PrefectClient) Flow(ctx context.Context, id string) (*prefect.Flow, error) {
-	return get[prefect.Flow](ctx, c, "/flows/"+url.PathEscape(id))
+	return prefect.Get[prefect.Flow](ctx, c.Client, "/flows/"+url.PathEscape(id))
 }
