@@ -1,5 +1,6 @@
 // Command bootstrap is the custom-resource function of the ComputeStack: the
-// service token of Custom::PrefectWorkPool and Custom::PrefectDeployment.
+// service token of Custom::PrefectWorkPool and Custom::PrefectDeployment, and of the
+// ServerStack's Custom::PrefectMigration.
 // It wires the environment and Secrets Manager to the Prefect client, the
 // resources and the CloudFormation adapter, and hands the adapter to Lambda.
 package main
@@ -43,6 +44,7 @@ func (c *connector) adapter(logs io.Writer, opts ...cfn.Option) *cfn.Adapter {
 	return cfn.New(map[string]cfn.Handler{
 		contract.WorkPoolType:   resources.NewWorkPools(c.Connect),
 		contract.DeploymentType: resources.NewDeployments(c.Connect),
+		contract.MigrationType:  resources.NewMigrations(c.tasks(), nil),
 	}, append(base, opts...)...)
 }
 
@@ -58,8 +60,18 @@ type connector struct {
 	httpClient *http.Client
 
 	redactor prefect.Redactor
-	mu       sync.Mutex
-	client   *prefect.Client
+	// ecs runs the server's migration task; nil means the AWS API (see tasks).
+	ecs    resources.Tasks
+	mu     sync.Mutex
+	client *prefect.Client
+}
+
+// tasks is the ECS API of Custom::PrefectMigration.
+func (c *connector) tasks() resources.Tasks {
+	if c.ecs != nil {
+		return c.ecs
+	}
+	return &ecsTasks{getenv: c.getenv}
 }
 
 // Connect satisfies resources.Connect.
