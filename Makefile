@@ -21,7 +21,7 @@ CDK_FLAGS ?=
 # Stacks the live worker test runs against (make test): <networkMode>-<ondemand|spot>.
 LIVE_VARIANTS := private-ondemand private-spot public-ondemand public-spot
 
-.PHONY: help deps synth diff deploy destroy test unit lint cfn-lint checkov reproducible variants bench preview template schemas clean
+.PHONY: help deps synth diff deploy destroy test unit lint cfn-lint checkov reproducible variants bench preview template schemas clean server-deps
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -97,7 +97,17 @@ INTEGRATION_ENV := PREFECT_ECS_CDK_INTEGRATION=1 PREFECT_PYTHON=$(PYTHON) CHECKO
   PREFECT_ECS_CDK_TEMPLATE=$(CURDIR)/cdk.out/PrefectCompute.template.json \
   PREFECT_ECS_CDK_LIVEWORKER_TEMPLATES="$(foreach v,$(LIVE_VARIANTS),$(CURDIR)/cdk.out/variants/$(v)/PrefectCompute.template.json)"
 
-test: deps $(VENV)/.installed $(VENV_SCAN)/.installed lint ## everything CI runs: lint, flows' tests, synth, cfn-lint, checkov, unit + integration tests
+# The live server test (lambda/internal/serverlive) starts Debian's PostgreSQL and Redis on
+# loopback: installed here when missing (as root, as CI runs), found by the test under
+# /usr/lib/postgresql/<version>/bin and on PATH.
+server-deps: ## install Debian's postgresql and redis-server when missing (for the live server test)
+	@pg=$$(ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | head -n1); \
+	  if [ -z "$$pg" ] || ! command -v redis-server >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql redis-server >/dev/null; \
+	  fi; \
+	  echo "server-deps: $$(ls -d /usr/lib/postgresql/*/bin/initdb | head -n1 | xargs dirname), $$(redis-server --version | cut -d' ' -f1-3)"
+
+test: deps $(VENV)/.installed $(VENV_SCAN)/.installed lint server-deps ## everything CI runs: lint, flows' tests, synth, cfn-lint, checkov, unit + integration tests
 	$(MAKE) --no-print-directory flows-test
 	$(MAKE) --no-print-directory actionlint
 	$(MAKE) --no-print-directory synth
