@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/contract"
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/stackspec"
 )
 
 // The fake AWS identity of the resolver, moto and the function (moto takes any credentials).
@@ -31,12 +32,12 @@ type Resolver struct {
 	// Outputs overrides Fn::GetStackOutput by "StackName:OutputName".
 	Outputs map[string]string
 
-	t      *Template
+	t      *stackspec.Template
 	naming map[string]bool // pools whose Name is being resolved: a reference back is a cycle
 }
 
 // NewResolver returns a Resolver for t with the fake account in FakeRegion.
-func NewResolver(t *Template, stackName string) *Resolver {
+func NewResolver(t *stackspec.Template, stackName string) *Resolver {
 	return &Resolver{StackName: stackName, Outputs: map[string]string{}, t: t, naming: map[string]bool{},
 		StackID: fmt.Sprintf("arn:aws:cloudformation:%s:%s:stack/%s/%s", FakeRegion, FakeAccountID, stackName, fakeHash(stackName, 32))}
 }

@@ -1,51 +1,21 @@
 package harness
 
 import (
-	"bytes"
 	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/contract"
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/stackspec"
 )
 
 // DefaultTemplateName is the ComputeStack template `make synth` writes under cdk.out.
 const DefaultTemplateName = "PrefectCompute.template.json"
-
-// Template is a synthesized CloudFormation template, as far as the harness needs it.
-type Template struct {
-	Path      string `json:"-"`
-	Resources map[string]*struct {
-		Type       string
-		Properties map[string]any
-		DependsOn  any
-		Condition  string
-	}
-}
-
-// LoadTemplate reads a template, numbers as written (json.Number).
-func LoadTemplate(path string) (*Template, error) {
-	b, err := os.ReadFile(path)
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	t := &Template{Path: path}
-	if err = cmp.Or(err, dec.Decode(t)); err != nil || len(t.Resources) == 0 {
-		return nil, fmt.Errorf("harness: template %s has no Resources (%v)", path, err)
-	}
-	return t, nil
-}
-
-// ofType lists the logical ids of the resources of type typ, sorted.
-func (t *Template) ofType(typ string) []string {
-	return slices.DeleteFunc(slices.Sorted(maps.Keys(t.Resources)), func(id string) bool { return t.Resources[id].Type != typ })
-}
 
 // CustomResource is a pool or deployment with the ResourceProperties CloudFormation would
 // send (every leaf a string, ServiceToken included); DependsOn lists the pools it references.
@@ -100,19 +70,18 @@ func (s *Stack) ofType(typ string) []*CustomResource {
 
 // LoadStack resolves the template at path, the stack named after the file.
 func LoadStack(path string) (*Stack, error) {
-	t, err := LoadTemplate(path)
+	t, err := stackspec.LoadTemplate(path)
 	if err != nil {
 		return nil, err
 	}
-	name, _, _ := strings.Cut(filepath.Base(path), ".")
-	return NewStack(NewResolver(t, name))
+	return NewStack(NewResolver(t, t.StackName()))
 }
 
 // NewStack resolves r's template. The resources are ordered pools first, so a pool that
 // references a custom resource, or a deployment another deployment, is an error.
 func NewStack(r *Resolver) (*Stack, error) {
 	t, s, fn := r.t, &Stack{StackID: r.StackID}, ""
-	for _, id := range append(t.ofType(contract.WorkPoolType), t.ofType(contract.DeploymentType)...) {
+	for _, id := range append(t.OfType(contract.WorkPoolType), t.OfType(contract.DeploymentType)...) {
 		res := t.Resources[id]
 		props, err := r.resolveResource(id)
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/cfn"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/contract"
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/stackspec"
 )
 
 // loadGolden resolves the golden ComputeStack template, a real synthesized one
@@ -186,7 +187,7 @@ func decode(t *testing.T, s string) any {
 }
 
 func TestResolveIntrinsics(t *testing.T) {
-	var tmpl Template
+	var tmpl stackspec.Template
 	if err := json.Unmarshal([]byte(`{"Resources": {
 		"Q": {"Type": "AWS::SQS::Queue"},
 		"Role": {"Type": "AWS::IAM::Role"},

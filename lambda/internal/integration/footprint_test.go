@@ -21,6 +21,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/harness"
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/stackspec"
 )
 
 // footprintIdleVar shortens (or lengthens) the benchmark's idle phase: a Go duration.
@@ -265,7 +266,7 @@ func sqsCall(ctx context.Context, url, action string, in, out any) error {
 // healthCheckCommand is the worker container's CMD-SHELL health check in template.
 func healthCheckCommand(b *testing.B, template string) string {
 	b.Helper()
-	tmpl, err := harness.LoadTemplate(template)
+	tmpl, err := stackspec.LoadTemplate(template)
 	if err != nil {
 		b.Fatal(err)
 	}

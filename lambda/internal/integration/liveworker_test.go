@@ -23,6 +23,7 @@ import (
 
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/harness"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/iamcheck"
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/stackspec"
 )
 
 // liveTemplatesVar lists the synthesized ComputeStack templates the live worker test runs
@@ -194,7 +195,7 @@ type liveStack struct {
 // names start with), short enough for IAM's 64-character role names.
 func prepareLiveStack(t testing.TB, ctx context.Context, aws *liveAWS, template string, index int) *liveStack {
 	t.Helper()
-	tmpl, err := harness.LoadTemplate(template)
+	tmpl, err := stackspec.LoadTemplate(template)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,11 +281,9 @@ func prepareLiveStack(t testing.TB, ctx context.Context, aws *liveAWS, template 
 	return &liveStack{stack: stack, worker: worker, policy: rolePolicy(t, tmpl, r, worker.TaskRoleID), cluster: made.Cluster, queue: queue, resolver: r}
 }
 
-func clusterID(tmpl *harness.Template) string {
-	for _, id := range slices.Sorted(maps.Keys(tmpl.Resources)) {
-		if tmpl.Resources[id].Type == "AWS::ECS::Cluster" {
-			return id
-		}
+func clusterID(tmpl *stackspec.Template) string {
+	if ids := tmpl.OfType("AWS::ECS::Cluster"); len(ids) > 0 {
+		return ids[0]
 	}
 	return ""
 }
@@ -298,7 +297,7 @@ type containerDef struct {
 }
 
 // workerContainer is the container whose command runs `prefect worker start`.
-func workerContainer(t testing.TB, tmpl *harness.Template, r *harness.Resolver) *containerDef {
+func workerContainer(t testing.TB, tmpl *stackspec.Template, r *harness.Resolver) *containerDef {
 	t.Helper()
 	for _, id := range slices.Sorted(maps.Keys(tmpl.Resources)) {
 		res := tmpl.Resources[id]
@@ -357,7 +356,7 @@ func asList(v any) []any {
 // id roleID: its inline Policies, and each AWS::IAM::Policy of the template that lists it in
 // Roles. Managed policies fail the test: their statements are not in the template, so no
 // check could account for them.
-func rolePolicy(t testing.TB, tmpl *harness.Template, r *harness.Resolver, roleID string) *iamcheck.Policy {
+func rolePolicy(t testing.TB, tmpl *stackspec.Template, r *harness.Resolver, roleID string) *iamcheck.Policy {
 	t.Helper()
 	role := tmpl.Resources[roleID]
 	var docs []any
@@ -397,7 +396,7 @@ func rolePolicy(t testing.TB, tmpl *harness.Template, r *harness.Resolver, roleI
 
 // stackOutputs lists the values the template takes from other stacks (Fn::GetStackOutput, by
 // "StackName:OutputName") with the fake value each resolves to now.
-func stackOutputs(t testing.TB, tmpl *harness.Template, r *harness.Resolver) map[string]string {
+func stackOutputs(t testing.TB, tmpl *stackspec.Template, r *harness.Resolver) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	var walk func(v any)

@@ -4,11 +4,11 @@
 // Ref, a Fn::GetAtt, a cross-stack output, a pseudo parameter) cannot be known offline: it
 // becomes a marker string (DeployTime tells it apart), so callers can say which fields they
 // did not compare or which values a preview made up. A work pool's Name, which deployments
-// read with Fn::GetAtt, resolves to the pool's literal name.
+// read with Fn::GetAtt, resolves to the pool's literal name. Template is the one reader of a
+// synthesized template: the test harness resolves the same Template with fake values.
 package stackspec
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -53,25 +53,58 @@ const (
 // DeployTime reports whether s holds a value only CloudFormation knows (wholly or in part).
 func DeployTime(s string) bool { return strings.Contains(s, markerOpen) }
 
-// Load reads the template at path.
-func Load(path string) (*Spec, error) {
-	b, err := os.ReadFile(path)
+// Template is a synthesized CloudFormation template, as far as its readers need it: Load
+// here, and the test harness, which resolves it with fake values instead of markers.
+type Template struct {
+	Path      string `json:"-"`
+	Resources map[string]*Resource
+}
+
+// Resource is one resource of a Template.
+type Resource struct {
+	Type       string
+	Properties map[string]any
+	DependsOn  any
+	Condition  string
+}
+
+// LoadTemplate reads the template at path, numbers as written (json.Number).
+func LoadTemplate(path string) (*Template, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	var t struct {
-		Resources map[string]struct {
-			Type       string
-			Properties map[string]any
-		}
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
+	defer f.Close()
+	dec := json.NewDecoder(f)
 	dec.UseNumber()
-	if err := dec.Decode(&t); err != nil {
+	t := &Template{Path: path}
+	if err := dec.Decode(t); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	name, _, _ := strings.Cut(filepath.Base(path), ".")
-	spec := &Spec{Stack: name}
+	if len(t.Resources) == 0 {
+		return nil, fmt.Errorf("template %s has no Resources", path)
+	}
+	return t, nil
+}
+
+// StackName is the stack's name: the template file's name up to the first dot.
+func (t *Template) StackName() string {
+	name, _, _ := strings.Cut(filepath.Base(t.Path), ".")
+	return name
+}
+
+// OfType lists the logical ids of the resources of type typ, sorted.
+func (t *Template) OfType(typ string) []string {
+	return slices.DeleteFunc(slices.Sorted(maps.Keys(t.Resources)), func(id string) bool { return t.Resources[id].Type != typ })
+}
+
+// Load reads the template at path.
+func Load(path string) (*Spec, error) {
+	t, err := LoadTemplate(path)
+	if err != nil {
+		return nil, err
+	}
+	spec := &Spec{Stack: t.StackName()}
 	r := resolver{types: map[string]string{}, names: map[string]any{}}
 	for id, res := range t.Resources {
 		r.types[id] = res.Type
