@@ -17,9 +17,7 @@ import (
 // well, through the real function and checks the summary. It starts a Prefect server (about
 // 20 s), so it runs with the integration suite.
 func TestPreviewGolden(t *testing.T) {
-	if os.Getenv("PREFECT_ECS_CDK_INTEGRATION") != "1" {
-		t.Skip("set PREFECT_ECS_CDK_INTEGRATION=1 to run the preview end to end")
-	}
+	harness.NeedIntegration(t, "runs the preview end to end")
 	root, err := harness.RepoRoot()
 	if err != nil {
 		t.Fatal(err)

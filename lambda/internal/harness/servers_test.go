@@ -3,7 +3,6 @@ package harness
 import (
 	"context"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,9 +14,7 @@ import (
 // TestServers starts the Python servers the integration suite needs and checks the clients
 // against them. Slow (a Prefect start), so only with the integration suite.
 func TestServers(t *testing.T) {
-	if os.Getenv("PREFECT_ECS_CDK_INTEGRATION") != "1" {
-		t.Skip("set PREFECT_ECS_CDK_INTEGRATION=1 (starts Prefect and moto)")
-	}
+	NeedIntegration(t, "starts Prefect and moto")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
@@ -63,9 +60,7 @@ func TestServers(t *testing.T) {
 // server and the Runner, so the plumbing is tested apart from the real function. It builds
 // RIE, so it runs with the integration suite only.
 func TestLambdaUnderRIE(t *testing.T) {
-	if os.Getenv("PREFECT_ECS_CDK_INTEGRATION") != "1" {
-		t.Skip("set PREFECT_ECS_CDK_INTEGRATION=1 (builds the Runtime Interface Emulator)")
-	}
+	NeedIntegration(t, "builds the Runtime Interface Emulator")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	root, err := RepoRoot()

@@ -30,6 +30,27 @@ func succeed(t *testing.T) func(*cfn.Response, error) *cfn.Response {
 	}
 }
 
+// applyStack creates every resource of stack through the function, as CloudFormation would,
+// and deletes those it created, in reverse order, when t ends. It returns the physical ids by
+// logical id.
+func applyStack(t *testing.T, ctx context.Context, stack *harness.Stack) map[string]string {
+	t.Helper()
+	ids := map[string]string{}
+	t.Cleanup(func() {
+		for _, cr := range slices.Backward(stack.Resources) {
+			if id, ok := ids[cr.LogicalID]; ok {
+				if _, err := harness.Succeeded(env.runner.Delete(context.Background(), cr, id)); err != nil {
+					t.Errorf("cleanup %s: %v", cr.LogicalID, err)
+				}
+			}
+		}
+	})
+	for _, cr := range stack.Resources {
+		ids[cr.LogicalID] = succeed(t)(env.runner.Create(ctx, cr)).PhysicalResourceID
+	}
+	return ids
+}
+
 // jsonProp decodes a JSON-string property ("" → nil).
 func jsonProp(t *testing.T, cr *harness.CustomResource, name string) any {
 	t.Helper()

@@ -2,7 +2,6 @@ package integration
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -28,18 +27,7 @@ func TestDriftAndMarks(t *testing.T) {
 	s, ctx := needWithin(t, 5*time.Minute)
 	suffix := randomHex(3)
 	template, stack := renamedTemplate(t, s.template, "drift-"+suffix)
-	ids := map[string]string{}
-	for _, cr := range stack.Resources {
-		resp := succeed(t)(s.runner.Create(ctx, cr))
-		ids[cr.LogicalID] = resp.PhysicalResourceID
-	}
-	t.Cleanup(func() {
-		for _, cr := range slices.Backward(stack.Resources) {
-			if _, err := s.runner.Delete(context.Background(), cr, ids[cr.LogicalID]); err != nil {
-				t.Logf("cleanup %s: %v", cr.LogicalID, err)
-			}
-		}
-	})
+	ids := applyStack(t, ctx, stack)
 	c := s.prefect.Client
 	stackName := "PrefectCompute"
 

@@ -43,16 +43,14 @@ type suite struct {
 
 var env *suite
 
-const enableVar = "PREFECT_ECS_CDK_INTEGRATION"
-
 func TestMain(m *testing.M) {
-	if os.Getenv(enableVar) != "1" {
+	if !harness.Integration() {
 		// Plain `go test ./...`: the tests skip themselves.
 		os.Exit(m.Run())
 	}
 	s, err := setUp()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: integration prerequisites (%s=1): %v\n", enableVar, err)
+		fmt.Fprintf(os.Stderr, "FAIL: integration prerequisites (%s=1): %v\n", harness.IntegrationVar, err)
 		if s != nil {
 			s.tearDown()
 			fmt.Fprintf(os.Stderr, "logs kept in %s\n", s.dir)
@@ -78,7 +76,7 @@ func TestMain(m *testing.M) {
 func need(tb testing.TB) *suite {
 	tb.Helper()
 	if env == nil {
-		tb.Skipf("set %s=1 to run the integration tests", enableVar)
+		tb.Skipf("set %s=1 to run the integration tests", harness.IntegrationVar)
 	}
 	return env
 }

@@ -109,17 +109,7 @@ func TestParityWithPrefectDeploy(t *testing.T) {
 	}
 
 	// Ours: the function, as CloudFormation would call it.
-	ids := map[string]string{}
-	for _, cr := range append([]*harness.CustomResource{pools[0]}, deps...) {
-		ids[cr.LogicalID] = succeed(t)(s.runner.Create(ctx, cr)).PhysicalResourceID
-	}
-	t.Cleanup(func() {
-		for _, cr := range append(slices.Clone(deps), pools[0]) {
-			if _, err := harness.Succeeded(s.runner.Delete(context.Background(), cr, ids[cr.LogicalID])); err != nil {
-				t.Errorf("cleanup: %v", err)
-			}
-		}
-	})
+	applyStack(t, ctx, stack)
 
 	bjt := filepath.Join(dir, "base-job-template.json")
 	if err := os.WriteFile(bjt, []byte(pools[0].Prop("BaseJobTemplate")), 0o600); err != nil {
