@@ -1,0 +1,164 @@
+package serverlive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/harness"
+)
+
+// PostgresConfig is the database the stack's RDS instance would hold: its master user and
+// password, and the database it creates (DBName). Dir keeps the data directory and logs.
+type PostgresConfig struct {
+	Dir, User, Password, Database string
+}
+
+// Postgres is a running Debian PostgreSQL on loopback; Port is its TCP port.
+type Postgres struct {
+	*harness.Service
+	Host string
+	Port int
+}
+
+// identifier is what the test accepts as a role or database name (it quotes them as is).
+var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+
+// PostgresBin is the directory of Debian's initdb and postgres: the newest
+// /usr/lib/postgresql/<major>/bin (`make server-deps` installs it), else the one on PATH.
+func PostgresBin() (string, error) {
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
+	slices.SortFunc(dirs, func(a, b string) int { return majorOf(a) - majorOf(b) })
+	if len(dirs) > 0 {
+		return filepath.Dir(dirs[len(dirs)-1]), nil
+	}
+	if p, err := exec.LookPath("initdb"); err == nil {
+		return filepath.Dir(p), nil
+	}
+	return "", errors.New("serverlive: no PostgreSQL (initdb) under /usr/lib/postgresql/*/bin or on PATH: run `make server-deps`")
+}
+
+func majorOf(initdb string) int {
+	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(initdb))))
+	return n
+}
+
+// StartPostgres initializes a cluster in cfg.Dir with a superuser of the test's own, starts
+// it on a free loopback port (no Unix socket, no fsync: throw-away data), and creates
+// cfg.User (LOGIN, not a superuser, like RDS's master user) with cfg.Password and
+// cfg.Database owned by it. As root it runs as the postgres user (PostgreSQL refuses root)
+// from / (it may search the test's private directories only once it runs).
+func StartPostgres(ctx context.Context, cfg PostgresConfig) (*Postgres, error) {
+	if !identifier.MatchString(cfg.User) || !identifier.MatchString(cfg.Database) || cfg.Password == "" || strings.Contains(cfg.Password, "'") {
+		return nil, fmt.Errorf("serverlive: database user %q, database %q or password not usable", cfg.User, cfg.Database)
+	}
+	bin, err := PostgresBin()
+	if err != nil {
+		return nil, err
+	}
+	runAs, err := postgresUser()
+	if err != nil {
+		return nil, err
+	}
+	data, adminPW := filepath.Join(cfg.Dir, "pgdata"), randomHex(16)
+	pwFile := filepath.Join(cfg.Dir, "pgadmin.pw")
+	if err := errors.Join(os.MkdirAll(data, 0o700), os.WriteFile(pwFile, []byte(adminPW+"\n"), 0o600)); err != nil {
+		return nil, err
+	}
+	if runAs != nil {
+		err = errors.Join(os.Chown(data, int(runAs.UID), int(runAs.GID)), os.Chown(pwFile, int(runAs.UID), int(runAs.GID)))
+		if err != nil {
+			return nil, err
+		}
+	}
+	env := []string{"LANG=C.UTF-8", "TZ=UTC", "PATH=" + os.Getenv("PATH")}
+	err = harness.Run(ctx, harness.ServiceConfig{Name: "initdb", LogDir: cfg.Dir, WorkDir: "/", RunAs: runAs, Env: env,
+		Argv: []string{filepath.Join(bin, "initdb"), "-D", data, "-U", "serverlive_admin", "--pwfile", pwFile,
+			"--auth", "scram-sha-256", "-E", "UTF8", "--locale", "C.UTF-8", "--no-sync"}})
+	if err != nil {
+		return nil, err
+	}
+	for range 3 {
+		port, err := harness.FreePort()
+		if err != nil {
+			return nil, err
+		}
+		svc, err := harness.StartService(ctx, harness.ServiceConfig{Name: "postgres", LogDir: cfg.Dir, WorkDir: "/", RunAs: runAs, Env: env,
+			Argv: []string{filepath.Join(bin, "postgres"), "-D", data, "-p", strconv.Itoa(port), "-c", "listen_addresses=127.0.0.1",
+				"-c", "unix_socket_directories=", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+				"-c", "max_connections=300"}})
+		if err != nil {
+			return nil, err
+		}
+		pg := &Postgres{Service: svc, Host: "127.0.0.1", Port: port}
+		sql := fmt.Sprintf(`CREATE ROLE "%s" LOGIN PASSWORD '%s'; CREATE DATABASE "%s" OWNER "%s";`, cfg.User, cfg.Password, cfg.Database, cfg.User)
+		if err = pg.psql(ctx, cfg.Dir, bin, adminPW, sql); err == nil {
+			return pg, nil
+		}
+		svc.Stop()
+		if !strings.Contains(svc.Log(), "already in use") {
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("serverlive: postgres found no free port in 3 tries; logs in %s", cfg.Dir)
+}
+
+// psql runs sql as the admin once the server accepts connections (it may still be starting).
+func (p *Postgres) psql(ctx context.Context, dir, bin, password, sql string) error {
+	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	psql := filepath.Join(bin, "psql")
+	if _, err := os.Stat(psql); err != nil {
+		psql = "psql"
+	}
+	args := []string{psql, "-h", p.Host, "-p", strconv.Itoa(p.Port), "-U", "serverlive_admin", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-q"}
+	env := []string{"PGPASSWORD=" + password, "PGCONNECT_TIMEOUT=5", "LANG=C.UTF-8", "PATH=" + os.Getenv("PATH")}
+	for {
+		// Ready when a query succeeds; until then psql fails to connect.
+		err := harness.Run(ctx, harness.ServiceConfig{Name: "psql-ready", LogDir: dir, Env: env, Argv: append(args, "-c", "SELECT 1")})
+		if err == nil {
+			break
+		}
+		if p.Exited() || ctx.Err() != nil {
+			return fmt.Errorf("serverlive: postgres not ready: %w; log %s:\n%s", err, p.LogPath, p.LogTail(20))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// One statement per -c: CREATE DATABASE cannot run inside the implicit transaction of a
+	// multi-statement string.
+	for _, stmt := range strings.SplitAfter(sql, ";") {
+		if stmt = strings.TrimSpace(stmt); stmt != "" {
+			if err := harness.Run(ctx, harness.ServiceConfig{Name: "psql", LogDir: dir, Env: env, Argv: append(args, "-c", stmt)}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// postgresUser is whom PostgreSQL runs as: nobody else when the test is not root; as root,
+// the postgres user of Debian's package, which may search the test's private directories.
+func postgresUser() (*harness.RunAs, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return nil, fmt.Errorf("serverlive: running as root, PostgreSQL needs the postgres user of Debian's package: %w", err)
+	}
+	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
+	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, err
+	}
+	return &harness.RunAs{UID: uint32(uid), GID: uint32(gid), ReadAnywhere: true}, nil
+}

@@ -1,0 +1,178 @@
+package serverlive
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/harness"
+)
+
+// RedisConfig is the cache the stack's ElastiCache replication group would be: its AUTH
+// token (the default user's password) and whether it takes TLS only (transit encryption).
+type RedisConfig struct {
+	Dir, Password string
+	TLS           bool
+}
+
+// Redis is a running Debian redis-server on loopback. With TLS it accepts TLS only, with a
+// certificate for 127.0.0.1 from a CA of its own: CAFile, which clients must trust.
+type Redis struct {
+	*harness.Service
+	Host   string
+	Port   int
+	CAFile string
+}
+
+// StartRedis starts redis-server with cfg's password (from a 0600 config file, not the
+// command line) on a free loopback port, nothing persisted, and waits until AUTH and PING
+// answer over the same kind of connection a client makes.
+func StartRedis(ctx context.Context, cfg RedisConfig) (*Redis, error) {
+	exe, err := exec.LookPath("redis-server")
+	if err != nil {
+		return nil, errors.New("serverlive: no redis-server on PATH: run `make server-deps`")
+	}
+	if cfg.Password == "" || strings.ContainsAny(cfg.Password, "\" \n") {
+		return nil, errors.New("serverlive: redis password empty or not quotable")
+	}
+	r := &Redis{Host: "127.0.0.1"}
+	var tlsConf *tls.Config
+	if cfg.TLS {
+		if r.CAFile, tlsConf, err = writeTLS(cfg.Dir); err != nil {
+			return nil, err
+		}
+	}
+	for range 3 {
+		if r.Port, err = harness.FreePort(); err != nil {
+			return nil, err
+		}
+		conf := []string{"bind 127.0.0.1", "protected-mode yes", `save ""`, "appendonly no", "dir " + cfg.Dir,
+			`requirepass "` + cfg.Password + `"`}
+		if cfg.TLS {
+			conf = append(conf, "port 0", "tls-port "+strconv.Itoa(r.Port), "tls-auth-clients no",
+				"tls-cert-file "+filepath.Join(cfg.Dir, "redis.crt"), "tls-key-file "+filepath.Join(cfg.Dir, "redis.key"),
+				"tls-ca-cert-file "+r.CAFile)
+		} else {
+			conf = append(conf, "port "+strconv.Itoa(r.Port))
+		}
+		file := filepath.Join(cfg.Dir, "redis.conf")
+		if err := os.WriteFile(file, []byte(strings.Join(conf, "\n")+"\n"), 0o600); err != nil {
+			return nil, err
+		}
+		if r.Service, err = harness.StartService(ctx, harness.ServiceConfig{Name: "redis", LogDir: cfg.Dir,
+			Env: []string{"LANG=C.UTF-8", "PATH=" + os.Getenv("PATH")}, Argv: []string{exe, file}}); err != nil {
+			return nil, err
+		}
+		if err = r.waitReady(ctx, cfg.Password, tlsConf); err == nil {
+			return r, nil
+		}
+		r.Stop()
+		if !strings.Contains(r.Log(), "already in use") {
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("serverlive: redis found no free port in 3 tries: %w", err)
+}
+
+// waitReady polls AUTH default <password> + PING until PONG, the server exits or 60 s pass.
+func (r *Redis) waitReady(ctx context.Context, password string, tlsConf *tls.Config) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	var err error
+	for {
+		if err = r.ping(ctx, password, tlsConf); err == nil {
+			return nil
+		}
+		if r.Exited() || ctx.Err() != nil {
+			return fmt.Errorf("serverlive: redis not ready: %w; log %s:\n%s", err, r.LogPath, r.LogTail(20))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (r *Redis) ping(ctx context.Context, password string, tlsConf *tls.Config) error {
+	d := net.Dialer{Timeout: 5 * time.Second}
+	addr := net.JoinHostPort(r.Host, strconv.Itoa(r.Port))
+	var conn net.Conn
+	var err error
+	if tlsConf != nil {
+		conn, err = (&tls.Dialer{NetDialer: &d, Config: tlsConf}).DialContext(ctx, "tcp", addr)
+	} else {
+		conn, err = d.DialContext(ctx, "tcp", addr)
+	}
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(conn, "AUTH default %s\r\nPING\r\n", password)
+	br := bufio.NewReader(conn)
+	for _, want := range []string{"+OK", "+PONG"} {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return err
+		}
+		if got := strings.TrimSpace(line); got != want {
+			return fmt.Errorf("redis answered %q, want %s", got, want)
+		}
+	}
+	return nil
+}
+
+// writeTLS writes a CA (ca.crt) and a server certificate for 127.0.0.1 and localhost signed
+// by it (redis.crt, redis.key) into dir, and returns the CA's path and a client config
+// trusting only that CA.
+func writeTLS(dir string) (string, *tls.Config, error) {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", nil, err
+	}
+	now := time.Now()
+	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "serverlive test CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	if err != nil {
+		return "", nil, err
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", nil, err
+	}
+	leaf := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"}}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &key.PublicKey, caKey)
+	if err != nil {
+		return "", nil, err
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return "", nil, err
+	}
+	caFile := filepath.Join(dir, "ca.crt")
+	err = errors.Join(
+		os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644),
+		os.WriteFile(filepath.Join(dir, "redis.crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER}), 0o644),
+		os.WriteFile(filepath.Join(dir, "redis.key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600))
+	pool := x509.NewCertPool()
+	pool.AddCert(caCert)
+	return caFile, &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, err
+}
