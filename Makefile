@@ -20,6 +20,8 @@ UV        := uv==0.13.8
 CDK_FLAGS ?=
 # Stacks the live worker test runs against (make test): <networkMode>-<ondemand|spot>.
 LIVE_VARIANTS := private-ondemand private-spot public-ondemand public-spot
+# The self-hosted server stacks the live server test reads (make test): server-<prefectServer>.
+SERVER_VARIANTS := server-single server-ha
 
 .PHONY: help deps synth diff deploy destroy test unit lint cfn-lint checkov reproducible variants bench preview template schemas clean server-deps
 
@@ -79,8 +81,9 @@ checkov: $(VENV_SCAN)/.installed ## checkov every synthesized template (skips an
 
 # The live worker test runs against every network mode with Fargate Spot off and on, each with
 # its own pool, self-hosted: the worker's event stream (the observer's) authenticates with the
-# auth string off Cloud (lambda/internal/integration/liveworker_test.go).
-variants: deps ## synthesize the live worker test's variants into cdk.out/variants/
+# auth string off Cloud (lambda/internal/integration/liveworker_test.go). The server variants
+# are the self-hosted server in both modes (stack PrefectServer; lambda/internal/serverlive).
+variants: deps ## synthesize the live worker and server tests' variants into cdk.out/variants/
 	@rm -rf cdk.out/variants && mkdir -p cdk.out/variants; pids=(); \
 	  for v in $(LIVE_VARIANTS); do \
 	    spot=false; [[ $$v == *-spot ]] && spot=true; \
@@ -88,6 +91,11 @@ variants: deps ## synthesize the live worker test's variants into cdk.out/varian
 	      -c workPoolName=live-$$v -c prefectAccountId= -c prefectWorkspaceId= \
 	      -c prefectApiUrl=http://prefect.internal:4200/api \
 	      -c prefectAuthStringSecret=arn:aws:secretsmanager:us-east-1:123456789012:secret:prefect-auth-string-AbCdEf \
+	      >cdk.out/variants/$$v.log 2>&1 & pids+=($$!); \
+	  done; \
+	  for v in $(SERVER_VARIANTS); do \
+	    $(CDK) synth --quiet -o cdk.out/variants/$$v -c prefectServer=$${v#server-} \
+	      -c prefectAccountId= -c prefectWorkspaceId= \
 	      >cdk.out/variants/$$v.log 2>&1 & pids+=($$!); \
 	  done; \
 	  for p in "$${pids[@]}"; do wait $$p || { tail -n 20 cdk.out/variants/*.log; exit 1; }; done

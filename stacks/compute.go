@@ -21,6 +21,9 @@ type ComputeStackProps struct {
 	Config   Config
 	Network  *NetworkStack
 	Registry *RegistryStack
+	// Server is the self-hosted server the worker and the function use (prefectServer);
+	// nil otherwise.
+	Server *ServerStack
 	// Flows is the parsed flows/prefect.yaml: one Custom::PrefectDeployment per entry.
 	Flows *prefectyaml.File
 }
@@ -72,6 +75,12 @@ func NewComputeStack(scope constructs.Construct, id string, props *ComputeStackP
 		EnableFargateCapacityProviders: jsii.Bool(true),
 	})
 	secrets := importPrefectSecrets(stack, cfg)
+	apiURL := cfg.APIURL()
+	if srv := props.Server; srv != nil {
+		// The server's load balancer and generated auth string, for the worker, the flow
+		// runs and the function alike.
+		apiURL, secrets.AuthString = *srv.APIURL, srv.AuthString
+	}
 	workerLogs := newLogGroup(stack, "WorkerLogs", cfg.LogRetentionDays)
 	flowRunLogs := newLogGroup(stack, "FlowRunLogs", cfg.LogRetentionDays)
 
@@ -80,14 +89,14 @@ func NewComputeStack(scope constructs.Construct, id string, props *ComputeStackP
 	})
 	observer := NewObserver(stack, ObserverProps{Cluster: cluster})
 	prefect, err := NewPrefectResources(stack, PrefectResourcesProps{
-		Config: cfg, Network: net, Cluster: cluster, FlowImageURI: reg.FlowImage.ImageUri(), FlowImageHash: *reg.FlowImage.AssetHash(),
+		Config: cfg, APIURL: apiURL, Network: net, Cluster: cluster, FlowImageURI: reg.FlowImage.ImageUri(), FlowImageHash: *reg.FlowImage.AssetHash(),
 		FlowRun: flowRun, FlowRunLogGroup: flowRunLogs, Secrets: secrets, Flows: props.Flows,
 	})
 	if err != nil {
 		return nil, err
 	}
 	worker := NewWorker(stack, WorkerProps{
-		Config: cfg, Cluster: cluster, Network: net, Image: reg.WorkerImage, LogGroup: workerLogs,
+		Config: cfg, APIURL: apiURL, Cluster: cluster, Network: net, Image: reg.WorkerImage, LogGroup: workerLogs,
 		Pool: prefect.WorkPool, ObserverQueue: observer.Queue, Secrets: secrets,
 		FlowRun: flowRun, FlowRunLogGroup: flowRunLogs,
 	})

@@ -102,6 +102,20 @@ type Config struct {
 	// BootstrapQualifier is the `cdk bootstrap --qualifier` whose roles the deploy role may assume.
 	BootstrapQualifier string
 
+	// PrefectServer builds a self-hosted Prefect server (the <prefix>Server stack, server.go)
+	// that the worker and the custom resource then use; ServerOff: none.
+	PrefectServer ServerMode
+	// ServerBackupRetentionDays keeps the database's automated backups that many days.
+	ServerBackupRetentionDays int
+	// ServerCertificateARN gives the load balancer an HTTPS listener for ServerDomain;
+	// empty: an internal load balancer serving HTTP.
+	ServerCertificateARN string
+	ServerDomain         string
+	// ServerAllowedCidrs may reach the load balancer; empty: the VPC's CIDR only.
+	ServerAllowedCidrs []string
+	// ServerAPITaskCount is the number of API tasks in ha mode.
+	ServerAPITaskCount int
+
 	// Environments are the named environments of `environments`, in promotion order, each
 	// with its merged and validated Config; empty: the one environment of the top-level
 	// settings, named as before. See envconfig.go.
@@ -203,7 +217,7 @@ var Settings = []Setting{
 			case c.PrefectSecretKMSKeyARN == "":
 			case !kmsKeyArnRe.MatchString(c.PrefectSecretKMSKeyARN):
 				return bad("prefectSecretKmsKeyArn", c.PrefectSecretKMSKeyARN, "a KMS key ARN such as arn:aws:kms:<region>:<account>:key/<key-id> (not an alias), or empty for the AWS-managed key")
-			case !c.IsCloud() && c.PrefectAuthStringSecret == "":
+			case !c.IsCloud() && !c.ServerOn() && c.PrefectAuthStringSecret == "":
 				return fmt.Errorf("config: prefectSecretKmsKeyArn=%s decrypts the Prefect secret, but none is used: set prefectAuthStringSecret or leave the key empty", c.PrefectSecretKMSKeyARN)
 			}
 			return nil
@@ -351,6 +365,33 @@ var Settings = []Setting{
 		check: func(c Config) error {
 			return want(qualifierRe.MatchString(c.BootstrapQualifier), "bootstrapQualifier", c.BootstrapQualifier, "1 to 10 lowercase letters or digits, as given to cdk bootstrap --qualifier (CDK's default is hnb659fds)")
 		}},
+	// Self-hosted server (issue 9): the <prefix>Server stack (server.go, serverconfig.go).
+	{Key: "prefectServer", Default: string(ServerOff),
+		Doc:   "`off`, `single` (one API task that also runs the services, single-AZ PostgreSQL) or `ha` (API tasks across AZs, a services task, Multi-AZ PostgreSQL, Redis): adds the `<prefix>Server` stack, which the worker then uses (see Self-hosted server)",
+		parse: text(func(c *Config) *ServerMode { return &c.PrefectServer }),
+		check: checkPrefectServer},
+	{Key: "serverBackupRetentionDays", Default: 7,
+		Doc:   "days the server database's automated backups are kept (1–35)",
+		parse: whole(func(c *Config) *int { return &c.ServerBackupRetentionDays }),
+		check: func(c Config) error {
+			return want(c.ServerBackupRetentionDays >= 1 && c.ServerBackupRetentionDays <= 35, "serverBackupRetentionDays", c.ServerBackupRetentionDays, "1 to 35 days (RDS's range; 0 would turn backups off)")
+		}},
+	{Key: "serverCertificateArn", Default: "",
+		Doc:   "ACM certificate for `serverDomain`: an internet-facing load balancer with HTTPS (private mode); empty = an internal load balancer serving HTTP",
+		parse: text(func(c *Config) *string { return &c.ServerCertificateARN }),
+		check: checkServerCertificate},
+	{Key: "serverDomain", Default: "",
+		Doc:   "the name clients use for the server (the certificate's), e.g. `prefect.example.com`; needs `serverCertificateArn`; point it at the load balancer (output `LoadBalancerDns`)",
+		parse: text(func(c *Config) *string { return &c.ServerDomain }),
+		check: checkServerDomain},
+	{Key: "serverAllowedCidrs", Default: []any{},
+		Doc:   "IPv4 CIDRs that may reach the server's load balancer, besides the worker; `[]` = the VPC's CIDR only; from the command line as JSON or comma-separated",
+		parse: cidrList(func(c *Config) *[]string { return &c.ServerAllowedCidrs }),
+		check: checkServerCidrs},
+	{Key: "serverApiTaskCount", Default: serverAPITaskCountDefault,
+		Doc:   "API tasks in `ha` mode, spread across AZs (2–10); `single` runs one",
+		parse: whole(func(c *Config) *int { return &c.ServerAPITaskCount }),
+		check: checkServerAPITaskCount},
 }
 
 var (
@@ -621,7 +662,7 @@ func cloudID(c Config, key, id, allowed string) error {
 
 // checkAPIURL checks a self-hosted server's API URL; empty selects Prefect Cloud.
 func checkAPIURL(c Config) error {
-	if c.IsCloud() {
+	if c.IsCloud() || c.ServerOn() { // checkPrefectServer reports a URL set with prefectServer
 		return nil
 	}
 	if err := checkCloudURL(c); err != nil {
@@ -810,8 +851,9 @@ func fargateMemory(prefix string, def int, cpu, memory func(*Config) *int, doc s
 		}}
 }
 
-// IsCloud reports whether the target is Prefect Cloud (as opposed to a self-hosted server).
-func (c Config) IsCloud() bool { return c.PrefectAPIURL == "" }
+// IsCloud reports whether the target is Prefect Cloud (as opposed to a self-hosted server,
+// given by prefectApiUrl or built by prefectServer).
+func (c Config) IsCloud() bool { return c.PrefectAPIURL == "" && !c.ServerOn() }
 
 // UsesPlaceholderWorkspace reports whether the Prefect Cloud ids are still the shipped
 // placeholders: synth works, but a deploy would fail at the work-pool step.
@@ -822,8 +864,10 @@ func (c Config) UsesPlaceholderWorkspace() bool {
 // CustomResourceInVpc reports whether the custom-resource function runs inside the VPC: for a
 // self-hosted server in private mode, where the server may be reachable only from the VPC.
 // (Lambda never gets a public IP, so in public mode it stays outside and uses the internet.)
+// With prefectServer it always does: the server's load balancer admits the worker's
+// security group, which the function shares.
 func (c Config) CustomResourceInVpc() bool {
-	return !c.IsCloud() && c.NetworkMode == NetworkPrivate
+	return !c.IsCloud() && (c.NetworkMode == NetworkPrivate || c.ServerOn())
 }
 
 // APIURL is the PREFECT_API_URL the worker, the flow runs and the custom resource use.
@@ -837,6 +881,9 @@ func (c Config) APIURL() string {
 // APIPort is the TCP port the worker must reach the Prefect API on; the worker's security
 // group allows egress to it and HTTPS only.
 func (c Config) APIPort() int {
+	if c.ServerOn() {
+		return c.ServerPort()
+	}
 	if c.IsCloud() {
 		return 443
 	}

@@ -13,7 +13,9 @@ import (
 type Environment struct {
 	Network  *NetworkStack
 	Registry *RegistryStack
-	Compute  *ComputeStack
+	// Server is the self-hosted Prefect server (prefectServer); nil when it is off.
+	Server  *ServerStack
+	Compute *ComputeStack
 }
 
 // NewEnvironment builds the stacks from a validated config and a parsed prefect.yaml. A
@@ -35,9 +37,23 @@ func NewEnvironment(scope constructs.Construct, cfg Config, flows *prefectyaml.F
 	e.Registry = NewRegistryStack(scope, cfg.StackPrefix+"Registry", &RegistryStackProps{
 		StackProps: props("Registry", "flow and worker container images"), Config: cfg,
 	})
+	stacks := []awscdk.Stack{e.Network.Stack, e.Registry.Stack}
+	if cfg.ServerOn() {
+		server, err := NewServerStack(scope, cfg.StackPrefix+"Server", &ServerStackProps{
+			StackProps: props("Server", "self-hosted Prefect server: PostgreSQL, Redis, API and services on ECS behind a load balancer"), Config: cfg,
+			Network: e.Network, Registry: e.Registry,
+		})
+		if err != nil {
+			return nil, err
+		}
+		e.Server = server
+		// The server runs the worker image, referenced by URI like the Compute stack's.
+		server.AddStackDependency(e.Registry.Stack, jsii.String("the worker image, which the server runs, is published first"))
+		stacks = append(stacks, server.Stack)
+	}
 	compute, err := NewComputeStack(scope, cfg.StackPrefix+"Compute", &ComputeStackProps{
 		StackProps: props("Compute", "ECS cluster, Prefect worker, work pool and deployments"), Config: cfg,
-		Network: e.Network, Registry: e.Registry, Flows: flows,
+		Network: e.Network, Registry: e.Registry, Server: e.Server, Flows: flows,
 	})
 	if err != nil {
 		return nil, err
@@ -45,7 +61,11 @@ func NewEnvironment(scope constructs.Construct, cfg Config, flows *prefectyaml.F
 	e.Compute = compute
 	// Images are referenced by URI (no CloudFormation reference), so the order is explicit.
 	e.Compute.AddStackDependency(e.Registry.Stack, jsii.String("flow and worker images are published first"))
-	for _, st := range []awscdk.Stack{e.Network.Stack, e.Registry.Stack, e.Compute.Stack} {
+	if e.Server != nil {
+		// The pool and deployments are created on the server, migrated and serving.
+		e.Compute.AddStackDependency(e.Server.Stack, jsii.String("the Prefect server serves the API the pool and deployments are created on"))
+	}
+	for _, st := range append(stacks, e.Compute.Stack) {
 		for k, v := range cfg.Tags {
 			awscdk.Tags_Of(st).Add(jsii.String(k), jsii.String(v), nil)
 		}

@@ -33,6 +33,17 @@ type NetworkStack struct {
 	// NatInstances are the NAT instances with natProvider=instance (one per NAT); empty
 	// with NAT gateways, in public mode and with an imported VPC.
 	NatInstances []awsec2.Instance
+	// ServerSubnets hold the server's database and Redis (prefectServer): the isolated
+	// subnets, no route to or from the internet; nil without a server.
+	ServerSubnets *awsec2.SubnetSelection
+	// FunctionSubnets place a custom-resource function that runs in the VPC: the task
+	// subnets in private mode; in public mode (no NAT, and a function gets no public IP) the
+	// server subnets, with a Secrets Manager endpoint.
+	FunctionSubnets *awsec2.SubnetSelection
+	// NatPublicIPs are the public IPv4 addresses the private subnets reach the internet from
+	// (the NAT gateways' Elastic IPs, the NAT instances' IPs); empty when the stack creates
+	// no NAT. An internet-facing server load balancer admits them, for the worker.
+	NatPublicIPs []*string
 }
 
 // interfaceEndpoints are the services a task in a private subnet needs without NAT: image
@@ -75,6 +86,13 @@ func NewNetworkStack(scope constructs.Construct, id string, props *NetworkStackP
 				Name: jsii.String("private"), SubnetType: awsec2.SubnetType_PRIVATE_WITH_EGRESS, CidrMask: jsii.Number(privateMask(cfg.VpcCidr)),
 			})
 		}
+		if cfg.ServerOn() {
+			// Appended last: CDK allocates CIDRs in this order, so the existing subnets keep
+			// theirs when a server is added to a deployed VPC.
+			subnets = append(subnets, &awsec2.SubnetConfiguration{
+				Name: jsii.String("server"), SubnetType: awsec2.SubnetType_PRIVATE_ISOLATED, CidrMask: jsii.Number(publicMask(cfg.VpcCidr)),
+			})
+		}
 		var flowLogs *map[string]*awsec2.FlowLogOptions
 		if cfg.FlowLogs {
 			flowLogGroup := newLogGroup(stack, "FlowLogs", cfg.LogRetentionDays)
@@ -103,6 +121,7 @@ func NewNetworkStack(scope constructs.Construct, id string, props *NetworkStackP
 			hardenNatInstances(natInstances, cfg.VpcCidr)
 			s.NatInstances = *natInstances.GatewayInstances()
 		}
+		s.NatPublicIPs = natPublicIPs(s.Vpc, s.NatInstances)
 		// Image layers come from S3: a gateway endpoint is free and keeps pulls off the NAT.
 		s.Vpc.AddGatewayEndpoint(jsii.String("S3"), &awsec2.GatewayVpcEndpointOptions{
 			Service: awsec2.GatewayVpcEndpointAwsService_S3(),
@@ -116,6 +135,11 @@ func NewNetworkStack(scope constructs.Construct, id string, props *NetworkStackP
 				})
 			}
 		}
+	}
+
+	s.FunctionSubnets = s.TaskSubnets
+	if cfg.ServerOn() {
+		addServerSubnets(s, cfg)
 	}
 
 	worker := awsec2.NewSecurityGroup(stack, jsii.String("WorkerSecurityGroup"), &awsec2.SecurityGroupProps{
@@ -136,6 +160,42 @@ func NewNetworkStack(scope constructs.Construct, id string, props *NetworkStackP
 
 	awscdk.NewCfnOutput(stack, jsii.String("VpcId"), &awscdk.CfnOutputProps{Value: s.Vpc.VpcId()})
 	return s
+}
+
+// addServerSubnets selects the server's subnets: the isolated ones (an imported VPC without
+// any: its private ones). In public mode a function in the VPC goes there too, and reads its
+// secret through a Secrets Manager endpoint (unless interfaceEndpoints already adds one).
+func addServerSubnets(s *NetworkStack, cfg Config) {
+	s.ServerSubnets = &awsec2.SubnetSelection{SubnetType: awsec2.SubnetType_PRIVATE_ISOLATED}
+	if len(*s.Vpc.IsolatedSubnets()) == 0 {
+		s.ServerSubnets = &awsec2.SubnetSelection{SubnetType: awsec2.SubnetType_PRIVATE_WITH_EGRESS}
+	}
+	if cfg.NetworkMode != NetworkPublic {
+		return
+	}
+	s.FunctionSubnets = s.ServerSubnets
+	if !cfg.InterfaceEndpoints {
+		s.Vpc.AddInterfaceEndpoint(jsii.String("ServerSecretsManager"), &awsec2.InterfaceVpcEndpointOptions{
+			Service:           awsec2.InterfaceVpcEndpointAwsService_SECRETS_MANAGER(),
+			Subnets:           s.ServerSubnets,
+			PrivateDnsEnabled: jsii.Bool(true),
+		})
+	}
+}
+
+// natPublicIPs are the public IPs of the NAT gateways (their Elastic IPs, CDK's "EIP" child
+// of each public subnet that holds one) and of the NAT instances.
+func natPublicIPs(vpc awsec2.IVpc, instances []awsec2.Instance) []*string {
+	var out []*string
+	for _, sn := range *vpc.PublicSubnets() {
+		if eip, ok := sn.Node().TryFindChild(jsii.String("EIP")).(awsec2.CfnEIP); ok {
+			out = append(out, eip.AttrPublicIp())
+		}
+	}
+	for _, in := range instances {
+		out = append(out, in.InstancePublicIp())
+	}
+	return out
 }
 
 // flowLogID is the construct id of the VPC's flow log (flowLogs).

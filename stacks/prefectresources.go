@@ -19,6 +19,8 @@ import (
 type PrefectResourcesProps struct {
 	// Config gives the API, the pool's settings and the flow-run size and launch type.
 	Config Config
+	// APIURL is the Prefect API the function calls: Config.APIURL(), or the server stack's.
+	APIURL string
 	// Network places flow runs (and, for a self-hosted server in private mode, the function).
 	Network *NetworkStack
 	// Cluster runs the flow runs.
@@ -53,7 +55,7 @@ func NewPrefectResources(scope constructs.Construct, props PrefectResourcesProps
 	cfg, net := props.Config, props.Network
 	providerProps := prefectcr.ProviderProps{
 		ProjectRoot:      cfg.ProjectRoot,
-		APIURL:           cfg.APIURL(),
+		APIURL:           props.APIURL,
 		APIKeySecret:     props.Secrets.APIKey,
 		AuthStringSecret: props.Secrets.AuthString,
 		SecretKey:        props.Secrets.Key,
@@ -61,7 +63,7 @@ func NewPrefectResources(scope constructs.Construct, props PrefectResourcesProps
 	}
 	if cfg.CustomResourceInVpc() {
 		// A self-hosted server is usually private: reach it the way the worker does.
-		providerProps.Vpc, providerProps.Subnets, providerProps.SecurityGroup = net.Vpc, net.TaskSubnets, net.WorkerSecurityGroup
+		providerProps.Vpc, providerProps.Subnets, providerProps.SecurityGroup = net.Vpc, net.FunctionSubnets, net.WorkerSecurityGroup
 	}
 	var r PrefectResources
 	provider, err := prefectcr.NewProvider(scope, "PrefectResources", providerProps)

@@ -24,6 +24,8 @@ const healthCheckCommand = `python -c "import sys,urllib.request; sys.exit(0 if 
 type WorkerProps struct {
 	// Config gives the worker's size, count and architecture, the pool name and the API URL.
 	Config Config
+	// APIURL is PREFECT_API_URL: Config.APIURL(), or the server stack's (a token).
+	APIURL string
 	// Cluster and Network place the service (task subnets, worker security group).
 	Cluster awsecs.ICluster
 	Network *NetworkStack
@@ -71,7 +73,7 @@ func NewWorker(scope constructs.Construct, props WorkerProps) Worker {
 		Command: jsii.Strings("prefect", "worker", "start", "--pool", cfg.WorkPoolName, "--type", "ecs",
 			"--with-healthcheck", "--no-create-pool-if-not-found"),
 		Environment: &map[string]*string{
-			"PREFECT_API_URL":                                      jsii.String(cfg.APIURL()),
+			"PREFECT_API_URL":                                      jsii.String(props.APIURL),
 			"PREFECT_HOME":                                         jsii.String(WorkerPrefectHome),
 			"PREFECT_WORKER_WEBSERVER_HOST":                        jsii.String("0.0.0.0"),
 			"PREFECT_WORKER_WEBSERVER_PORT":                        jsii.String("8080"),

@@ -67,24 +67,7 @@ func (p *provider) Function() awslambda.IFunction { return p.fn }
 // write its own log group, read the Prefect secrets. Nothing else. A failed build is an
 // error (the compiler's output follows its first line).
 func NewProvider(scope constructs.Construct, id string, props ProviderProps) (Provider, error) {
-	bundler, err := prebuild(*awscdk.Stack_Of(scope).BundlingRequired(), props.ProjectRoot, "./lambda")
-	if err != nil {
-		return nil, err
-	}
-	defer bundler.cleanup()
 	c := constructs.NewConstruct(scope, &id)
-	logGroup := awslogs.NewLogGroup(c, jsii.String("Logs"), &awslogs.LogGroupProps{
-		Retention:     props.LogRetention,
-		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
-	})
-	role := awsiam.NewRole(c, jsii.String("Role"), &awsiam.RoleProps{
-		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
-		Description: jsii.String("Prefect custom resources: writes its logs, reads the Prefect API secret"),
-	})
-	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions:   jsii.Strings("logs:CreateLogStream", "logs:PutLogEvents"),
-		Resources: jsii.Strings(*logGroup.LogGroupArn() + ":*"),
-	}))
 	env := map[string]*string{contract.EnvAPIURL: jsii.String(props.APIURL)}
 	for name, secret := range map[string]awssecretsmanager.ISecret{
 		contract.EnvAPIKeySecretARN:     props.APIKeySecret,
@@ -94,9 +77,70 @@ func NewProvider(scope constructs.Construct, id string, props ProviderProps) (Pr
 			env[name] = secret.SecretArn()
 		}
 	}
-	GrantSecretRead(role, props.SecretKey, props.APIKeySecret, props.AuthStringSecret)
+	fn, err := newFunction(c, functionProps{
+		ProjectRoot:     props.ProjectRoot,
+		LogRetention:    props.LogRetention,
+		RoleDescription: "Prefect custom resources: writes its logs, reads the Prefect API secret",
+		Description:     "prefect-ecs-cdk: creates, updates and deletes the Prefect work pool and deployments",
+		Timeout:         functionTimeout,
+		Environment:     env,
+		grant: func(role awsiam.Role) {
+			GrantSecretRead(role, props.SecretKey, props.APIKeySecret, props.AuthStringSecret)
+		},
+		vpc: func(fnProps *awslambda.FunctionProps, role awsiam.Role) {
+			if props.Vpc == nil {
+				return
+			}
+			fnProps.Vpc = props.Vpc
+			fnProps.VpcSubnets = props.Subnets
+			fnProps.SecurityGroups = &[]awsec2.ISecurityGroup{props.SecurityGroup}
+			grantNetworkInterfaces(role, props)
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &provider{Construct: c, fn: fn}, nil
+}
+
+// functionProps are what tell the instances of the custom-resource function apart: the
+// binary (built from ProjectRoot/lambda) is one asset for all of them.
+type functionProps struct {
+	ProjectRoot                  string
+	LogRetention                 awslogs.RetentionDays
+	RoleDescription, Description string
+	// Timeout is the function's timeout in seconds.
+	Timeout     float64
+	Environment map[string]*string
+	// grant adds the role's permissions beyond its own logs; vpc, when set, places the
+	// function in a VPC (and grants what Lambda needs for that).
+	grant func(role awsiam.Role)
+	vpc   func(fnProps *awslambda.FunctionProps, role awsiam.Role)
+}
+
+// newFunction adds the custom-resource function to c: the log group Logs, the role Role
+// (its own log streams, plus props.grant) and the function Function.
+func newFunction(c constructs.Construct, props functionProps) (awslambda.Function, error) {
+	bundler, err := prebuild(*awscdk.Stack_Of(c).BundlingRequired(), props.ProjectRoot, "./lambda")
+	if err != nil {
+		return nil, err
+	}
+	defer bundler.cleanup()
+	logGroup := awslogs.NewLogGroup(c, jsii.String("Logs"), &awslogs.LogGroupProps{
+		Retention:     props.LogRetention,
+		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+	})
+	role := awsiam.NewRole(c, jsii.String("Role"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
+		Description: jsii.String(props.RoleDescription),
+	})
+	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("logs:CreateLogStream", "logs:PutLogEvents"),
+		Resources: jsii.Strings(*logGroup.LogGroupArn() + ":*"),
+	}))
+	props.grant(role)
 	fnProps := &awslambda.FunctionProps{
-		Description:  jsii.String("prefect-ecs-cdk: creates, updates and deletes the Prefect work pool and deployments"),
+		Description:  jsii.String(props.Description),
 		Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
 		Architecture: awslambda.Architecture_ARM_64(),
 		Handler:      jsii.String("bootstrap"),
@@ -108,20 +152,19 @@ func NewProvider(scope constructs.Construct, id string, props ProviderProps) (Pr
 				Local: bundler,
 			},
 		}),
-		MemorySize:  jsii.Number(256),
-		Timeout:     awscdk.Duration_Seconds(jsii.Number(functionTimeout)),
-		Role:        role,
-		LogGroup:    logGroup,
-		Environment: &env,
+		MemorySize: jsii.Number(256),
+		Timeout:    awscdk.Duration_Seconds(jsii.Number(props.Timeout)),
+		Role:       role,
+		LogGroup:   logGroup,
 		// CloudFormation invokes the function asynchronously; a retry of a crashed attempt is
 		// safe (every handler is idempotent), but more than one wastes the deadline.
 		RetryAttempts: jsii.Number(1),
 	}
-	if props.Vpc != nil {
-		fnProps.Vpc = props.Vpc
-		fnProps.VpcSubnets = props.Subnets
-		fnProps.SecurityGroups = &[]awsec2.ISecurityGroup{props.SecurityGroup}
-		grantNetworkInterfaces(role, props)
+	if props.Environment != nil {
+		fnProps.Environment = &props.Environment
+	}
+	if props.vpc != nil {
+		props.vpc(fnProps, role)
 	}
 	// The role is ours, so CDK attaches no managed policy to it (and the function, which
 	// depends on the role, waits for its default policy, network-interface grants included).
@@ -129,7 +172,7 @@ func NewProvider(scope constructs.Construct, id string, props ProviderProps) (Pr
 	if err := bundler.stage(func() { fn = awslambda.NewFunction(c, jsii.String("Function"), fnProps) }); err != nil {
 		return nil, err
 	}
-	return &provider{Construct: c, fn: fn}, nil
+	return fn, nil
 }
 
 // grantNetworkInterfaces gives a function in a VPC what Lambda does with its role to attach
@@ -307,11 +350,16 @@ func NewDeployment(scope constructs.Construct, id string, props DeploymentProps)
 }
 
 func newResource(c constructs.Construct, p Provider, typ string, properties map[string]any) awscdk.CustomResource {
+	return newCustomResource(c, p.Function(), typ, properties, serviceTimeout)
+}
+
+// newCustomResource adds the custom resource Resource of type typ, served by fn, to c.
+func newCustomResource(c constructs.Construct, fn awslambda.IFunction, typ string, properties map[string]any, timeout float64) awscdk.CustomResource {
 	return awscdk.NewCustomResource(c, jsii.String("Resource"), &awscdk.CustomResourceProps{
-		ServiceToken:   p.Function().FunctionArn(),
+		ServiceToken:   fn.FunctionArn(),
 		ResourceType:   jsii.String(typ),
 		Properties:     &properties,
-		ServiceTimeout: awscdk.Duration_Seconds(jsii.Number(serviceTimeout)),
+		ServiceTimeout: awscdk.Duration_Seconds(jsii.Number(timeout)),
 		RemovalPolicy:  awscdk.RemovalPolicy_DESTROY,
 	})
 }

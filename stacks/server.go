@@ -1,0 +1,293 @@
+package stacks
+
+import (
+	"fmt"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsecrassets"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsecs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awselasticloadbalancingv2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/constructs/prefectcr"
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/contract"
+)
+
+// ServerStackProps wires the ServerStack to the network and the worker image.
+type ServerStackProps struct {
+	awscdk.StackProps
+	Config   Config
+	Network  *NetworkStack
+	Registry *RegistryStack
+}
+
+// ServerStack is a self-hosted Prefect server (prefectServer=single or ha): PostgreSQL, Redis
+// in ha, the API (and UI) behind a load balancer, the background services, and the database
+// migration that runs once per deploy before any of them starts. It runs the worker image.
+type ServerStack struct {
+	awscdk.Stack
+	Cluster awsecs.Cluster
+	// Database is the PostgreSQL instance and its generated credentials.
+	Database ServerDatabase
+	// Redis carries messaging between the server's processes; nil in single mode.
+	Redis *ServerRedis
+	// AuthString is the generated secret every client (worker, flow runs, function, UI
+	// users) authenticates with: PREFECT_SERVER_API_AUTH_STRING on the server.
+	AuthString awssecretsmanager.ISecret
+	// LoadBalancer fronts the API tasks; APIURL is its URL + /api (PREFECT_API_URL).
+	LoadBalancer ServerLoadBalancer
+	APIURL       *string
+	// TaskSecurityGroup is the API, services and migration tasks': ingress from the load
+	// balancer only, egress to the database, Redis and HTTPS (images, logs, secrets).
+	TaskSecurityGroup awsec2.SecurityGroup
+	// Migration runs MigrateTask once per deploy; the services wait for it.
+	Migration   prefectcr.Migration
+	MigrateTask awsecs.FargateTaskDefinition
+	// API serves the API and UI (and, in single mode, the services); Services runs the
+	// background services in ha mode (nil in single).
+	API, Services awsecs.FargateService
+}
+
+// serverTaskSize is a server task's Fargate size (CPU units, MiB).
+type serverTaskSize struct{ cpu, memory float64 }
+
+var (
+	// migrateSize runs alembic once.
+	migrateSize = serverTaskSize{256, 1024}
+	// apiSizeSingle serves the API and runs every background service in one process.
+	apiSizeSingle = serverTaskSize{512, 2048}
+	// apiSizeHA serves the API and UI only; servicesSize runs the services.
+	apiSizeHA    = serverTaskSize{512, 1024}
+	servicesSize = serverTaskSize{512, 1024}
+)
+
+// NewServerStack builds the server top to bottom: the secrets and the data stores, the
+// load balancer (whose URL the UI needs), the task definitions, the migration, and the
+// services that wait for it. Each part is a small function with explicit inputs.
+func NewServerStack(scope constructs.Construct, id string, props *ServerStackProps) (*ServerStack, error) {
+	cfg, net := props.Config, props.Network
+	stack := awscdk.NewStack(scope, &id, &props.StackProps)
+	s := &ServerStack{Stack: stack}
+
+	s.Cluster = awsecs.NewCluster(stack, jsii.String("Cluster"), &awsecs.ClusterProps{
+		Vpc: net.Vpc, ContainerInsightsV2: containerInsights(cfg),
+	})
+	s.TaskSecurityGroup = awsec2.NewSecurityGroup(stack, jsii.String("TaskSecurityGroup"), &awsec2.SecurityGroupProps{
+		Vpc:              net.Vpc,
+		Description:      jsii.String("Prefect server tasks: ingress from the load balancer, egress to the database, Redis and HTTPS"),
+		AllowAllOutbound: jsii.Bool(false),
+	})
+	s.TaskSecurityGroup.AddEgressRule(awsec2.Peer_AnyIpv4(), awsec2.Port_Tcp(jsii.Number(443)), jsii.String("HTTPS to ECR, CloudWatch Logs and Secrets Manager"), nil)
+	s.AuthString = newGeneratedSecret(stack, "AuthString", "Prefect server auth string (PREFECT_SERVER_API_AUTH_STRING; PREFECT_API_AUTH_STRING of clients)", 48)
+	s.Database = NewServerDatabase(stack, ServerDatabaseProps{Config: cfg, Network: net, Clients: s.TaskSecurityGroup})
+	if cfg.PrefectServer == ServerHA {
+		s.Redis = NewServerRedis(stack, ServerRedisProps{Network: net, Clients: s.TaskSecurityGroup})
+	}
+	s.LoadBalancer = NewServerLoadBalancer(stack, ServerLoadBalancerProps{Config: cfg, Network: net})
+	s.APIURL = awscdk.Fn_Join(jsii.String(""), &[]*string{s.LoadBalancer.URL, jsii.String("/api")})
+
+	logs := newLogGroup(stack, "ServerLogs", cfg.LogRetentionDays)
+	task := func(id, container string, size serverTaskSize, command []string, env serverEnv) awsecs.FargateTaskDefinition {
+		return newServerTask(stack, id, serverTaskProps{
+			Config: cfg, Image: props.Registry.WorkerImage, LogGroup: logs,
+			Container: container, Size: size, Command: command, Env: env,
+		})
+	}
+	dbEnv := serverEnv{Database: s.Database}
+	s.MigrateTask = task("MigrateTask", contract.MigrationContainer, migrateSize, migrateCommand, dbEnv)
+	runEnv := serverEnv{Database: s.Database, Redis: s.Redis, AuthString: s.AuthString, UIAPIURL: s.APIURL}
+	apiSize := apiSizeSingle
+	if cfg.PrefectServer == ServerHA {
+		apiSize = apiSizeHA
+	}
+	apiTask := task("ApiTask", contract.APIContainer, apiSize, apiCommand(cfg.PrefectServer), runEnv)
+	apiTask.DefaultContainer().AddPortMappings(&awsecs.PortMapping{ContainerPort: jsii.Number(contract.ServerPort)})
+
+	subnets := net.Vpc.SelectSubnets(net.TaskSubnets).SubnetIds
+	migration, err := prefectcr.NewMigration(stack, "Migration", prefectcr.MigrationProps{
+		ProjectRoot: cfg.ProjectRoot, LogRetention: retention(cfg.LogRetentionDays),
+		Cluster: s.Cluster, TaskDefinition: s.MigrateTask, Container: contract.MigrationContainer,
+		Subnets: *subnets, SecurityGroups: []*string{s.TaskSecurityGroup.SecurityGroupId()}, AssignPublicIP: net.AssignPublicIP,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.Migration = migration
+
+	service := func(id string, td awsecs.FargateTaskDefinition, count, minHealthy, maxHealthy float64) awsecs.FargateService {
+		svc := awsecs.NewFargateService(stack, jsii.String(id), &awsecs.FargateServiceProps{
+			Cluster: s.Cluster, TaskDefinition: td, DesiredCount: jsii.Number(count),
+			SecurityGroups: &[]awsec2.ISecurityGroup{s.TaskSecurityGroup}, VpcSubnets: net.TaskSubnets,
+			AssignPublicIp:    jsii.Bool(net.AssignPublicIP),
+			CircuitBreaker:    &awsecs.DeploymentCircuitBreaker{Enable: jsii.Bool(true), Rollback: jsii.Bool(true)},
+			MinHealthyPercent: jsii.Number(minHealthy), MaxHealthyPercent: jsii.Number(maxHealthy),
+			PropagateTags: awsecs.PropagatedTagSource_SERVICE, EnableExecuteCommand: jsii.Bool(false),
+		})
+		// Started only once the database holds this image's schema.
+		svc.Node().AddDependency(migration.Resource())
+		return svc
+	}
+	s.API = service("ApiService", apiTask, float64(cfg.ServerAPITasks()), 100, 200)
+	s.LoadBalancer.Listener.AddTargets(jsii.String("Api"), &awselasticloadbalancingv2.AddApplicationTargetsProps{
+		Port:     jsii.Number(contract.ServerPort),
+		Protocol: awselasticloadbalancingv2.ApplicationProtocol_HTTP,
+		Targets: &[]awselasticloadbalancingv2.IApplicationLoadBalancerTarget{s.API.LoadBalancerTarget(&awsecs.LoadBalancerTargetOptions{
+			ContainerName: jsii.String(contract.APIContainer), ContainerPort: jsii.Number(contract.ServerPort),
+		})},
+		HealthCheck: &awselasticloadbalancingv2.HealthCheck{
+			Path: jsii.String("/api/health"), HealthyHttpCodes: jsii.String("200"),
+			Interval: awscdk.Duration_Seconds(jsii.Number(15)), HealthyThresholdCount: jsii.Number(2),
+		},
+		DeregistrationDelay: awscdk.Duration_Seconds(jsii.Number(30)),
+	})
+	if cfg.PrefectServer == ServerHA {
+		servicesTask := task("ServicesTask", contract.ServicesContainer, servicesSize, servicesCommand, runEnv)
+		// One services process at a time: the old task stops before the new one starts.
+		s.Services = service("ServicesService", servicesTask, 1, 0, 100)
+	}
+	addServerOutputs(s)
+	return s, nil
+}
+
+// newGeneratedSecret is a secret of length random letters and digits: no punctuation, so it
+// is safe in a URL and in an HTTP Basic credential.
+func newGeneratedSecret(scope constructs.Construct, id, description string, length float64) awssecretsmanager.Secret {
+	return awssecretsmanager.NewSecret(scope, jsii.String(id), &awssecretsmanager.SecretProps{
+		Description: jsii.String(description),
+		GenerateSecretString: &awssecretsmanager.SecretStringGenerator{
+			ExcludePunctuation: jsii.Bool(true), IncludeSpace: jsii.Bool(false), PasswordLength: jsii.Number(length),
+		},
+	})
+}
+
+// serverEnv is what a server container is configured with: the database always; the rest
+// only for the API and services (the migration needs the database alone).
+type serverEnv struct {
+	Database   ServerDatabase
+	Redis      *ServerRedis
+	AuthString awssecretsmanager.ISecret
+	// UIAPIURL is the API URL the UI in the browser calls (PREFECT_UI_API_URL).
+	UIAPIURL *string
+}
+
+// environment is the container's plain settings: names and addresses, never a secret.
+func (e serverEnv) environment() map[string]*string {
+	env := map[string]*string{
+		"PREFECT_HOME":                             jsii.String(WorkerPrefectHome),
+		"PREFECT_SERVER_ANALYTICS_ENABLED":         jsii.String("false"),
+		"PREFECT_SERVER_DATABASE_DRIVER":           jsii.String("postgresql+asyncpg"),
+		"PREFECT_SERVER_DATABASE_HOST":             e.Database.Instance.DbInstanceEndpointAddress(),
+		"PREFECT_SERVER_DATABASE_PORT":             e.Database.Instance.DbInstanceEndpointPort(),
+		"PREFECT_SERVER_DATABASE_NAME":             jsii.String(serverDatabaseName),
+		"PREFECT_SERVER_DATABASE_MIGRATE_ON_START": jsii.String("false"),
+	}
+	if e.UIAPIURL != nil {
+		env["PREFECT_UI_API_URL"] = e.UIAPIURL
+	}
+	if e.Redis != nil {
+		for k, v := range map[string]string{
+			"PREFECT_MESSAGING_BROKER":                 "prefect_redis.messaging",
+			"PREFECT_MESSAGING_CACHE":                  "prefect_redis.messaging",
+			"PREFECT_SERVER_EVENTS_CAUSAL_ORDERING":    "prefect_redis.ordering",
+			"PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": "prefect_redis.lease_storage",
+		} {
+			env[k] = jsii.String(v)
+		}
+	}
+	return env
+}
+
+// secrets is the container's ECS secrets: the database user and password, the auth string,
+// and in ha the Redis URL (it carries the token) for messaging and for the docket.
+func (e serverEnv) secrets() map[string]awsecs.Secret {
+	db := e.Database.Secret
+	out := map[string]awsecs.Secret{
+		"PREFECT_SERVER_DATABASE_USER":     awsecs.Secret_FromSecretsManager(db, jsii.String("username")),
+		"PREFECT_SERVER_DATABASE_PASSWORD": awsecs.Secret_FromSecretsManager(db, jsii.String("password")),
+	}
+	if e.AuthString != nil {
+		out["PREFECT_SERVER_API_AUTH_STRING"] = awsecs.Secret_FromSecretsManager(e.AuthString, nil)
+	}
+	if e.Redis != nil {
+		out["PREFECT_REDIS_MESSAGING_URL"] = awsecs.Secret_FromSecretsManager(e.Redis.URL, nil)
+		out["PREFECT_SERVER_DOCKET_URL"] = awsecs.Secret_FromSecretsManager(e.Redis.URL, nil)
+	}
+	return out
+}
+
+// serverTaskProps describe one server task definition of the worker image.
+type serverTaskProps struct {
+	Config    Config
+	Image     awsecrassets.DockerImageAsset
+	LogGroup  awslogs.ILogGroup
+	Container string
+	Size      serverTaskSize
+	Command   []string
+	Env       serverEnv
+}
+
+// serverHealthCheck probes the API's /api/health with the image's Python (no curl needed).
+var serverHealthCheck = fmt.Sprintf(`python -c "import sys,urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:%d/api/health', timeout=5).status == 200 else 1)"`, contract.ServerPort)
+
+// newServerTask adds a Fargate task definition with one container of the worker image, run
+// as the image's non-root user on a read-only root filesystem (PREFECT_HOME and /tmp are
+// task-local scratch volumes, as for the worker).
+func newServerTask(scope constructs.Construct, id string, props serverTaskProps) awsecs.FargateTaskDefinition {
+	arch := awsecs.CpuArchitecture_X86_64()
+	if props.Config.Architecture == ArchARM {
+		arch = awsecs.CpuArchitecture_ARM64()
+	}
+	task := awsecs.NewFargateTaskDefinition(scope, jsii.String(id), &awsecs.FargateTaskDefinitionProps{
+		Cpu: jsii.Number(props.Size.cpu), MemoryLimitMiB: jsii.Number(props.Size.memory),
+		RuntimePlatform: &awsecs.RuntimePlatform{CpuArchitecture: arch, OperatingSystemFamily: awsecs.OperatingSystemFamily_LINUX()},
+	})
+	env, secrets := props.Env.environment(), props.Env.secrets()
+	opts := &awsecs.ContainerDefinitionOptions{
+		Image:       awsecs.ContainerImage_FromDockerImageAsset(props.Image),
+		Command:     jsii.Strings(props.Command...),
+		Environment: &env,
+		Secrets:     &secrets,
+		Logging: awsecs.LogDrivers_AwsLogs(&awsecs.AwsLogDriverProps{
+			StreamPrefix: jsii.String(props.Container), LogGroup: props.LogGroup,
+		}),
+		User:                   jsii.String(fmt.Sprintf("%d:%d", ContainerUID, ContainerUID)),
+		ReadonlyRootFilesystem: jsii.Bool(true),
+		Essential:              jsii.Bool(true),
+	}
+	if props.Container != contract.MigrationContainer && props.Container != contract.ServicesContainer {
+		opts.HealthCheck = &awsecs.HealthCheck{
+			Command:     jsii.Strings("CMD-SHELL", serverHealthCheck),
+			Interval:    awscdk.Duration_Seconds(jsii.Number(30)),
+			Timeout:     awscdk.Duration_Seconds(jsii.Number(10)),
+			Retries:     jsii.Number(3),
+			StartPeriod: awscdk.Duration_Seconds(jsii.Number(120)),
+		}
+	}
+	container := task.AddContainer(jsii.String(props.Container), opts)
+	for _, m := range []struct{ volume, path string }{{"tmp", "/tmp"}, {"prefect-home", WorkerPrefectHome}} {
+		task.AddVolume(&awsecs.Volume{Name: jsii.String(m.volume)})
+		container.AddMountPoints(&awsecs.MountPoint{SourceVolume: jsii.String(m.volume), ContainerPath: jsii.String(m.path), ReadOnly: jsii.Bool(false)})
+	}
+	return task
+}
+
+// addServerOutputs exports how to reach the server and where its credentials are.
+func addServerOutputs(s *ServerStack) {
+	for _, o := range []struct {
+		id, desc string
+		value    *string
+	}{
+		{"ServerUrl", "Prefect UI", s.LoadBalancer.URL},
+		{"ApiUrl", "Prefect API (PREFECT_API_URL)", s.APIURL},
+		{"LoadBalancerDns", "DNS name of the server's load balancer (point serverDomain here)", s.LoadBalancer.LoadBalancer.LoadBalancerDnsName()},
+		{"AuthStringSecretArn", "Secret with the auth string (PREFECT_API_AUTH_STRING)", s.AuthString.SecretArn()},
+		{"DatabaseEndpoint", "PostgreSQL endpoint", s.Database.Instance.DbInstanceEndpointAddress()},
+		{"DatabaseSecretArn", "Secret with the database credentials", s.Database.Secret.SecretArn()},
+	} {
+		awscdk.NewCfnOutput(s.Stack, jsii.String(o.id), &awscdk.CfnOutputProps{Value: o.value, Description: jsii.String(o.desc)})
+	}
+}
