@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
@@ -69,39 +68,9 @@ func (r *Resolver) resolveResource(id string) (map[string]any, error) {
 	return m, nil
 }
 
-// Resolve evaluates v as CloudFormation builds ResourceProperties: every leaf a string
-// (numbers keep their literal text).
-func (r *Resolver) Resolve(v any) (any, error) {
-	switch x := v.(type) {
-	case string:
-		return x, nil
-	case json.Number, bool:
-		return fmt.Sprint(x), nil
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			var err error
-			if out[i], err = r.Resolve(e); err != nil {
-				return nil, err
-			}
-		}
-		return out, nil
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			if len(x) == 1 && (k == "Ref" || k == "Condition" || strings.HasPrefix(k, "Fn::")) {
-				return r.intrinsic(k, e)
-			}
-			y, err := r.Resolve(e)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", k, err)
-			}
-			out[k] = y
-		}
-		return out, nil
-	}
-	return nil, fmt.Errorf("unexpected template value %T %v", v, v)
-}
+// Resolve evaluates v as CloudFormation builds ResourceProperties (stackspec.Resolve), with
+// the fake values.
+func (r *Resolver) Resolve(v any) (any, error) { return stackspec.Resolve(v, r.intrinsic) }
 
 func (r *Resolver) str(v any) (string, error) {
 	y, err := r.Resolve(v)

@@ -114,8 +114,16 @@ func Load(path string) (*Spec, error) {
 	}
 	for _, id := range slices.Sorted(maps.Keys(t.Resources)) {
 		res := t.Resources[id]
+		if res.Type != "AWS::Lambda::Function" && res.Type != contract.WorkPoolType && res.Type != contract.DeploymentType {
+			continue
+		}
+		v, err := r.resolve(res.Properties)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", path, id, err)
+		}
+		props := v.(map[string]any)
 		if res.Type == "AWS::Lambda::Function" {
-			env, _ := r.resolve(res.Properties["Environment"]).(map[string]any)
+			env, _ := props["Environment"].(map[string]any)
 			vars, _ := env["Variables"].(map[string]any)
 			if _, ok := vars[contract.EnvAPIURL]; ok {
 				spec.FunctionEnv = map[string]string{}
@@ -123,17 +131,10 @@ func Load(path string) (*Spec, error) {
 					spec.FunctionEnv[k] = fmt.Sprint(v)
 				}
 			}
-		}
-		if res.Type != contract.WorkPoolType && res.Type != contract.DeploymentType {
 			continue
 		}
-		props := map[string]any{}
-		for k, v := range res.Properties {
-			if k == "ServiceToken" || k == "ServiceTimeout" {
-				continue
-			}
-			props[k] = r.resolve(v)
-		}
+		delete(props, "ServiceToken")
+		delete(props, "ServiceTimeout")
 		if res.Type == contract.WorkPoolType {
 			w, err := contract.ParseWorkPool(props)
 			if err != nil {
@@ -154,41 +155,50 @@ func Load(path string) (*Spec, error) {
 	return spec, nil
 }
 
-// resolver builds ResourceProperties as CloudFormation would (every leaf a string), with
-// markers for what only CloudFormation knows.
+// Resolve builds v as CloudFormation builds ResourceProperties: every leaf a string (numbers
+// keep their literal text), and each intrinsic (a one-key object {"Ref": …}, {"Fn::…": …} or
+// {"Condition": …}) replaced by what intrinsic makes of it. An error names the keys above it.
+func Resolve(v any, intrinsic func(fn string, arg any) (any, error)) (any, error) {
+	switch x := v.(type) {
+	case string:
+		return x, nil
+	case json.Number, bool:
+		return fmt.Sprint(x), nil
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			var err error
+			if out[i], err = Resolve(e, intrinsic); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			if len(x) == 1 && (k == "Ref" || k == "Condition" || strings.HasPrefix(k, "Fn::")) {
+				return intrinsic(k, e)
+			}
+			y, err := Resolve(e, intrinsic)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", k, err)
+			}
+			out[k] = y
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("unexpected template value %T %v", v, v)
+}
+
+// resolver resolves with markers for what only CloudFormation knows.
 type resolver struct {
 	types map[string]string
 	names map[string]any
 }
 
-func (r resolver) resolve(v any) any {
-	switch x := v.(type) {
-	case json.Number, bool:
-		return fmt.Sprint(x)
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = r.resolve(e)
-		}
-		return out
-	case map[string]any:
-		if len(x) == 1 {
-			for k, arg := range x {
-				if k == "Ref" || strings.HasPrefix(k, "Fn::") {
-					return r.intrinsic(k, arg)
-				}
-			}
-		}
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[k] = r.resolve(e)
-		}
-		return out
-	}
-	return v
-}
+func (r resolver) resolve(v any) (any, error) { return Resolve(v, r.intrinsic) }
 
-func (r resolver) intrinsic(fn string, arg any) any {
+func (r resolver) intrinsic(fn string, arg any) (any, error) {
 	args, _ := arg.([]any)
 	switch {
 	case fn == "Fn::Join" && len(args) == 2:
@@ -196,17 +206,21 @@ func (r resolver) intrinsic(fn string, arg any) any {
 		parts, _ := args[1].([]any)
 		out := make([]string, len(parts))
 		for i, p := range parts {
-			out[i] = fmt.Sprint(r.resolve(p))
+			v, err := r.resolve(p)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = fmt.Sprint(v)
 		}
-		return strings.Join(out, sep)
+		return strings.Join(out, sep), nil
 	case fn == "Fn::GetAtt" && len(args) == 2 && r.types[fmt.Sprint(args[0])] == contract.WorkPoolType && args[1] == contract.AttrName:
 		return r.resolve(r.names[fmt.Sprint(args[0])])
 	case fn == "Fn::GetAtt" && len(args) == 2:
-		return markerOpen + fmt.Sprintf("Fn::GetAtt %v.%v", args[0], args[1]) + markerClose
+		return markerOpen + fmt.Sprintf("Fn::GetAtt %v.%v", args[0], args[1]) + markerClose, nil
 	case fn == "Ref":
-		return markerOpen + fmt.Sprintf("Ref %v", arg) + markerClose
+		return markerOpen + fmt.Sprintf("Ref %v", arg) + markerClose, nil
 	}
-	return markerOpen + fn + markerClose
+	return markerOpen + fn + markerClose, nil
 }
 
 // DeployTimePaths lists where v holds a deploy-time value, as dotted paths under prefix
