@@ -127,6 +127,9 @@ func (r *Resolver) lookup(id, attr string) (string, error) {
 		return "", fmt.Errorf("%s: no such resource (template parameters and other pseudo parameters are not supported)", id)
 	}
 	name := r.StackName + "-" + id[:min(len(id), 30)] + "-" + strings.ToUpper(fakeHash(r.StackName+"/"+id, 12))
+	if family, ok := res.Properties["Family"].(string); ok && res.Type == "AWS::ECS::TaskDefinition" {
+		name = family // as in CloudFormation, the ARN names the template's family
+	}
 	arn := fmt.Sprintf(arnFormats[res.Type], FakeRegion, FakeAccountID, name)
 	switch typ := res.Type; {
 	case typ == contract.WorkPoolType && (attr == "" || attr == contract.AttrName) && !r.naming[id]:
@@ -139,6 +142,8 @@ func (r *Resolver) lookup(id, attr string) (string, error) {
 		return arn, nil
 	case arnFormats[typ] != "" && attr == "", typ == "AWS::SQS::Queue" && attr == "QueueName":
 		return name, nil
+	case typ == "AWS::EC2::SecurityGroup" && attr == "GroupId":
+		return "sg-" + fakeHash(name, 17), nil
 	}
 	return "", fmt.Errorf("%s of %s (%s) is not supported", cmp.Or(attr, "Ref"), id, res.Type)
 }

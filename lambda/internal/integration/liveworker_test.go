@@ -842,7 +842,12 @@ func checkWorkerCalls(t *testing.T, p *iamcheck.Policy, calls []iamcheck.Call) (
 	if len(calls) == 0 {
 		t.Fatal("moto recorded no call of the worker")
 	}
-	m := iamcheck.NewMapper(harness.FakeAccountID)
+	return checkCalls(t, iamcheck.NewMapper(harness.FakeAccountID), p, calls)
+}
+
+// checkCalls maps each call to its IAM requests through m and evaluates them against p.
+func checkCalls(t *testing.T, m *iamcheck.Mapper, p *iamcheck.Policy, calls []iamcheck.Call) (reqs, denied []iamcheck.Request) {
+	t.Helper()
 	for _, c := range calls {
 		rs, err := m.Requests(c)
 		if err != nil {
