@@ -103,7 +103,8 @@ variants: deps ## synthesize the live worker and server tests' variants into cdk
 # What the integration tests need: the venv, checkov, the synthesized template and variants.
 INTEGRATION_ENV := PREFECT_ECS_CDK_INTEGRATION=1 PREFECT_PYTHON=$(PYTHON) CHECKOV=$(CHECKOV) \
   PREFECT_ECS_CDK_TEMPLATE=$(CURDIR)/cdk.out/PrefectCompute.template.json \
-  PREFECT_ECS_CDK_LIVEWORKER_TEMPLATES="$(foreach v,$(LIVE_VARIANTS),$(CURDIR)/cdk.out/variants/$(v)/PrefectCompute.template.json)"
+  PREFECT_ECS_CDK_LIVEWORKER_TEMPLATES="$(foreach v,$(LIVE_VARIANTS),$(CURDIR)/cdk.out/variants/$(v)/PrefectCompute.template.json)" \
+  PREFECT_ECS_CDK_SERVER_VARIANTS="$(foreach v,$(SERVER_VARIANTS),$(CURDIR)/cdk.out/variants/$(v))"
 
 # The live server test (lambda/internal/serverlive) starts Debian's PostgreSQL and Redis on
 # loopback: installed here when missing (as root, as CI runs), found by the test under

@@ -51,6 +51,19 @@ var errPortInUse = errors.New("port already in use")
 // StartService starts cfg's program and waits until it is healthy; the caller must Stop it.
 // A program that exits saying its port is in use gives an error wrapping errPortInUse.
 func StartService(ctx context.Context, cfg ServiceConfig) (*Service, error) {
+	s, err := launch(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.waitHealthy(ctx, cfg.HealthURL, cmp.Or(cfg.StartTimeout, 90*time.Second)); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// launch starts cfg's program without waiting for anything (StartService, Run).
+func launch(cfg ServiceConfig) (*Service, error) {
 	attr, argv, err := sysProcAttr(cfg.RunAs, cfg.Argv)
 	if err != nil {
 		return nil, err
@@ -72,10 +85,6 @@ func StartService(ctx context.Context, cfg ServiceConfig) (*Service, error) {
 		logFile.Close()
 		close(s.done)
 	}()
-	if err := s.waitHealthy(ctx, cfg.HealthURL, cmp.Or(cfg.StartTimeout, 90*time.Second)); err != nil {
-		s.Stop()
-		return nil, err
-	}
 	return s, nil
 }
 

@@ -806,22 +806,8 @@ func flowRunState(ctx context.Context, s *suite, id string) (string, error) {
 // worker exits, or done returns an error.
 func waitFor(t testing.TB, ctx context.Context, w *harness.Service, what string, done func() (bool, error)) {
 	t.Helper()
-	for {
-		ok, err := done()
-		if err != nil {
-			t.Fatalf("waiting for %s: %v", what, err)
-		}
-		if ok {
-			return
-		}
-		if w.Exited() {
-			t.Fatalf("the worker exited while waiting for %s", what)
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("no %s before the deadline", what)
-		case <-time.After(time.Second):
-		}
+	if err := harness.WaitFor(ctx, what, time.Second, done, w); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -122,16 +122,12 @@ func (p *Postgres) psql(ctx context.Context, dir, bin, password, sql string) err
 	}
 	args := []string{psql, "-h", p.Host, "-p", strconv.Itoa(p.Port), "-U", "serverlive_admin", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-q"}
 	env := []string{"PGPASSWORD=" + password, "PGCONNECT_TIMEOUT=5", "LANG=C.UTF-8", "PATH=" + os.Getenv("PATH")}
-	for {
-		// Ready when a query succeeds; until then psql fails to connect.
-		err := harness.Run(ctx, harness.ServiceConfig{Name: "psql-ready", LogDir: dir, Env: env, Argv: append(args, "-c", "SELECT 1")})
-		if err == nil {
-			break
-		}
-		if p.Exited() || ctx.Err() != nil {
-			return fmt.Errorf("serverlive: postgres not ready: %w; log %s:\n%s", err, p.LogPath, p.LogTail(20))
-		}
-		time.Sleep(200 * time.Millisecond)
+	// Ready when a query succeeds; until then psql fails to connect.
+	ready := func() (bool, error) {
+		return harness.Run(ctx, harness.ServiceConfig{Name: "psql-ready", LogDir: dir, Env: env, Argv: append(args, "-c", "SELECT 1")}) == nil, nil
+	}
+	if err := harness.WaitFor(ctx, "postgres to accept connections", 200*time.Millisecond, ready, p.Service); err != nil {
+		return fmt.Errorf("serverlive: %w; log %s", err, p.LogPath)
 	}
 	// One statement per -c: CREATE DATABASE cannot run inside the implicit transaction of a
 	// multi-statement string.

@@ -94,16 +94,15 @@ func StartRedis(ctx context.Context, cfg RedisConfig) (*Redis, error) {
 func (r *Redis) waitReady(ctx context.Context, password string, tlsConf *tls.Config) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	var err error
-	for {
-		if err = r.ping(ctx, password, tlsConf); err == nil {
-			return nil
-		}
-		if r.Exited() || ctx.Err() != nil {
-			return fmt.Errorf("serverlive: redis not ready: %w; log %s:\n%s", err, r.LogPath, r.LogTail(20))
-		}
-		time.Sleep(100 * time.Millisecond)
+	var last error
+	ready := func() (bool, error) {
+		last = r.ping(ctx, password, tlsConf)
+		return last == nil, nil
 	}
+	if err := harness.WaitFor(ctx, "redis to answer PING", 100*time.Millisecond, ready, r.Service); err != nil {
+		return fmt.Errorf("serverlive: %w (last: %v); log %s:\n%s", err, last, r.LogPath, r.LogTail(20))
+	}
+	return nil
 }
 
 func (r *Redis) ping(ctx context.Context, password string, tlsConf *tls.Config) error {

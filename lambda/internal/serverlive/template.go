@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -33,6 +34,7 @@ type Server struct {
 
 	t       *stackspec.Template
 	secrets map[string]any // logical id of an AWS::SecretsManager::Secret → string or JSON object
+	outputs map[string]any // the template's Outputs: name → Value
 }
 
 // Container is one container definition, unresolved.
@@ -77,7 +79,16 @@ func ReadServer(path string, randomValue func() string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Path: path, Containers: map[string]*Container{}, t: t, secrets: map[string]any{}}
+	s := &Server{Path: path, Containers: map[string]*Container{}, t: t, secrets: map[string]any{}, outputs: map[string]any{}}
+	var outs struct {
+		Outputs map[string]struct{ Value any }
+	}
+	if err := readJSON(path, &outs); err != nil {
+		return nil, err
+	}
+	for name, o := range outs.Outputs {
+		s.outputs[name] = o.Value
+	}
 	for _, id := range t.OfType("AWS::SecretsManager::Secret") {
 		g, ok := t.Resources[id].Properties["GenerateSecretString"].(map[string]any)
 		if !ok {
@@ -184,6 +195,38 @@ func (s *Server) readBackends() error {
 		}
 	}
 	return nil
+}
+
+// Outputs are the template's outputs with loc's addresses, by "StackName:OutputName", as
+// harness.Resolver.Outputs takes them for another stack's Fn::GetStackOutput.
+func (s *Server) Outputs(loc Locals) (map[string]string, error) {
+	out := map[string]string{}
+	for _, name := range slices.Sorted(maps.Keys(s.outputs)) {
+		v, err := s.resolve(s.outputs[name], loc)
+		if err != nil {
+			return nil, fmt.Errorf("serverlive: output %s: %w", name, err)
+		}
+		out[s.t.StackName()+":"+name] = v
+	}
+	return out, nil
+}
+
+// SecretARN is the ARN a Ref of secret id stands for here (Outputs and Env give these).
+func SecretARN(id string) string { return secretARNPrefix + id }
+
+// SecretOf is the logical id of the secret whose Value or field an env var of container
+// name reads ("" when it reads none).
+func (s *Server) SecretOf(name, envVar string) string {
+	c := s.Containers[name]
+	if c == nil {
+		return ""
+	}
+	from, err := s.resolve(c.Secrets[envVar], Locals{})
+	id, _, _ := strings.Cut(strings.TrimPrefix(from, secretARNPrefix), ":")
+	if err != nil || !strings.HasPrefix(from, secretARNPrefix) {
+		return ""
+	}
+	return id
 }
 
 // Env is the environment ECS would give container name, with loc's addresses and the
@@ -346,4 +389,18 @@ func (s *Server) secretOf(ref string) (string, bool) {
 		return s.secretOf(id)
 	}
 	return "", false
+}
+
+// readJSON decodes the file at path into v, numbers as written.
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
 }
