@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsecs"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/stacks"
@@ -716,7 +717,7 @@ func settingKeys() []string {
 // is allowed; the lean private mode synthesizes (cdk-nag and the CDK validator included) with
 // a NAT instance, the worker on Spot, and neither Container Insights nor flow logs.
 func TestCostSettingsThroughTheEntryPoint(t *testing.T) {
-	for _, r := range []entryRow{
+	runEntryRows(t, []entryRow{
 		{name: "instance in public mode", ctx: map[string]any{"natProvider": "instance", "networkMode": "public"},
 			want: "config: natProvider=instance has no effect with networkMode=public (no NAT): remove it, or set networkMode=private"},
 		{name: "x86 NAT instance", ctx: map[string]any{"natProvider": "instance", "natInstanceType": "t3.nano"},
@@ -731,13 +732,15 @@ func TestCostSettingsThroughTheEntryPoint(t *testing.T) {
 				if len(env.Network.NatInstances) != 1 || *env.Network.NatInstances[0].Node().DefaultChild().(awsec2.CfnInstance).InstanceType() != "t4g.micro" {
 					t.Errorf("NAT instances: %v", env.Network.NatInstances)
 				}
-				for _, m := range msgs {
-					if strings.HasPrefix(m, "error") || strings.Contains(m, "AwsSolutions-") {
-						t.Errorf("synthesis message: %s", m)
-					}
-				}
+				noNagFindings(t, msgs)
 			}},
-	} {
+	})
+}
+
+// runEntryRows runs each row through the entry point (runEntry): a row with want must fail
+// with exactly that message, any other must build and pass its check.
+func runEntryRows(t *testing.T, rows []entryRow) {
+	for _, r := range rows {
 		t.Run(r.name, func(t *testing.T) {
 			env, msgs, err := runEntry(t, r)
 			switch {
@@ -751,6 +754,16 @@ func TestCostSettingsThroughTheEntryPoint(t *testing.T) {
 				r.check(t, env, msgs)
 			}
 		})
+	}
+}
+
+// noNagFindings fails on a synthesis error or an unsuppressed cdk-nag finding.
+func noNagFindings(t *testing.T, msgs []string) {
+	t.Helper()
+	for _, m := range msgs {
+		if strings.HasPrefix(m, "error") || strings.Contains(m, "AwsSolutions-") {
+			t.Errorf("synthesis message: %s", m)
+		}
 	}
 }
 
@@ -1121,4 +1134,130 @@ func TestPipelineStack(t *testing.T) {
 	b, _ := json.MarshalIndent(doc, "", "  ")
 	got := destinationHashRe.ReplaceAllString(normalize(string(b)), "$1-<DESTINATION_HASH>") + "\n"
 	golden(t, "PrefectPipeline", got, "TestPipelineStack")
+}
+
+// serverContexts are the self-hosted server modes as `-c` passes them (make variants does).
+var serverContexts = []struct {
+	name string
+	ctx  map[string]any
+}{
+	{"single", map[string]any{"prefectServer": "single", "prefectAccountId": "", "prefectWorkspaceId": ""}},
+	{"ha", map[string]any{"prefectServer": "ha", "prefectAccountId": "", "prefectWorkspaceId": ""}},
+}
+
+// TestGoldenTemplatesServer compares the server stack of each mode, and the Compute stack that
+// uses the ha server, with testdata/<stack>-server-<mode>.template.json.
+// Refresh with: go test . -run TestGoldenTemplates -update
+func TestGoldenTemplatesServer(t *testing.T) {
+	for _, m := range serverContexts {
+		ctx := cdkJSONContext(t)
+		ctx["aws:cdk:bundling-stacks"] = []interface{}{}
+		maps.Copy(ctx, m.ctx)
+		root, _ := filepath.Abs(".")
+		_, env, err := NewApp(&awscdk.AppProps{Context: &ctx}, root)
+		if err != nil {
+			t.Fatalf("%s: %v", m.name, err)
+		}
+		goldens := []awscdk.Stack{env.Server.Stack}
+		if m.name == "ha" {
+			goldens = append(goldens, env.Compute.Stack)
+		}
+		for _, s := range goldens {
+			tmpl := assertions.Template_FromStack(s, &assertions.TemplateParsingOptions{SkipCyclicalDependenciesCheck: jsii.Bool(true)})
+			b, _ := json.MarshalIndent(tmpl.ToJSON(), "", "  ")
+			golden(t, *s.StackName()+"-server-"+m.name, normalize(string(b))+"\n", "TestGoldenTemplatesServer")
+		}
+	}
+}
+
+// TestServerSettingsThroughTheEntryPoint: the server settings as the CDK CLI passes them (`-c`,
+// strings) through NewApp and Synth: each mistake is one line naming the key; every valid
+// combination synthesizes cdk-nag clean, the placeholder Cloud ids of cdk.json included.
+func TestServerSettingsThroughTheEntryPoint(t *testing.T) {
+	const cert = "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
+	const acct = "9f8e7d6c-1234-4abc-8def-0123456789ab"
+	server := func(mode string, over map[string]any) map[string]any {
+		ctx := map[string]any{"prefectServer": mode}
+		maps.Copy(ctx, over)
+		return ctx
+	}
+	clean := func(wantTasks int, https bool) func(t *testing.T, env *stacks.Environment, msgs []string) {
+		return func(t *testing.T, env *stacks.Environment, msgs []string) {
+			if env.Server == nil {
+				t.Fatal("no server stack")
+			}
+			if got := int(*env.Server.API.Node().DefaultChild().(awsecs.CfnService).DesiredCount()); got != wantTasks {
+				t.Errorf("API tasks: %d, want %d", got, wantTasks)
+			}
+			if env.Server.LoadBalancer.HTTPS != https {
+				t.Errorf("HTTPS: %v, want %v", env.Server.LoadBalancer.HTTPS, https)
+			}
+			noNagFindings(t, msgs)
+		}
+	}
+	runEntryRows(t, []entryRow{
+		{name: "unknown mode", ctx: server("on", nil),
+			want: "config: prefectServer=on is not valid: want off (no server), single (one API task, single-AZ database) or ha (API tasks across AZs, Multi-AZ database, Redis)"},
+		{name: "ha with an API URL", ctx: server("ha", map[string]any{"prefectApiUrl": "http://prefect.internal:4200/api"}),
+			want: "config: prefectServer=ha builds the Prefect server, so prefectApiUrl must be empty (the worker uses the server's load balancer): remove prefectApiUrl=http://prefect.internal:4200/api, or set prefectServer=off"},
+		{name: "ha with a Cloud account", ctx: server("ha", map[string]any{"prefectAccountId": acct}),
+			want: "config: prefectServer=ha builds a self-hosted server, not Prefect Cloud, so prefectAccountId and prefectWorkspaceId must be empty (or set prefectServer=off to use Prefect Cloud)"},
+		{name: "an auth string secret", ctx: server("single", map[string]any{"prefectAuthStringSecret": "prefect-auth"}),
+			want: "config: prefectAuthStringSecret=prefect-auth is not used with prefectServer=single: the server stack generates the auth string in a secret of its own; remove it"},
+		{name: "bad CIDR", ctx: server("ha", map[string]any{"serverAllowedCidrs": "10.0.0.0/16,office"}),
+			want: "config: serverAllowedCidrs=office is not valid: want IPv4 CIDR blocks such as 10.20.0.0/16 or 203.0.113.7/32"},
+		{name: "CIDR host bits", ctx: server("ha", map[string]any{"serverAllowedCidrs": `["10.0.0.1/16"]`}),
+			want: "config: serverAllowedCidrs=10.0.0.1/16 is not valid: want a network address (did you mean 10.0.0.0/16?)"},
+		{name: "CIDRs not a list", ctx: server("ha", map[string]any{"serverAllowedCidrs": `["10.0.0.0/16"`}),
+			want: `config: serverAllowedCidrs=["10.0.0.0/16" is not valid: want a JSON array of CIDR strings, e.g. ["10.20.0.0/16"], or a comma-separated list`},
+		{name: "malformed certificate", ctx: server("ha", map[string]any{"serverCertificateArn": "arn:aws:acm:us-east-1:123456789012:cert/abc", "serverDomain": "prefect.example.com"}),
+			want: "config: serverCertificateArn=arn:aws:acm:us-east-1:123456789012:cert/abc is not valid: want an ACM certificate ARN such as arn:aws:acm:<region>:<account>:certificate/<uuid>, or empty for an internal HTTP load balancer"},
+		{name: "certificate without domain", ctx: server("ha", map[string]any{"serverCertificateArn": cert}),
+			want: "config: serverCertificateArn=" + cert + " needs serverDomain, the name the certificate covers: the worker and the UI use it (no certificate matches the load balancer's own DNS name)"},
+		{name: "domain without certificate", ctx: server("single", map[string]any{"serverDomain": "prefect.example.com"}),
+			want: "config: serverDomain=prefect.example.com needs serverCertificateArn: the load balancer serves a domain over HTTPS only (without both it is internal and reached by its own DNS name)"},
+		{name: "bad domain", ctx: server("single", map[string]any{"serverDomain": "https://prefect.example.com", "serverCertificateArn": cert}),
+			want: "config: serverDomain=https://prefect.example.com is not valid: want a lowercase DNS name such as prefect.example.com (no scheme, no path)"},
+		{name: "certificate in public mode", ctx: server("single", map[string]any{"networkMode": "public", "serverCertificateArn": cert, "serverDomain": "prefect.example.com"}),
+			want: "config: serverCertificateArn makes the load balancer internet-facing, and with networkMode=public the worker reaches it from public IPs the stack does not know: list them (or your NAT's) in serverAllowedCidrs, or leave serverCertificateArn empty for an internal load balancer"},
+		{name: "one API task in ha", ctx: server("ha", map[string]any{"serverApiTaskCount": "1"}),
+			want: "config: serverApiTaskCount=1 is not valid: want 2 to 10 API tasks (ha must survive the loss of one task or one AZ)"},
+		{name: "API tasks in single", ctx: server("single", map[string]any{"serverApiTaskCount": "3"}),
+			want: "config: serverApiTaskCount=3 has no effect with prefectServer=single (one API task, which also runs the services): remove it, or set prefectServer=ha"},
+		{name: "no backups", ctx: server("single", map[string]any{"serverBackupRetentionDays": "0"}),
+			want: "config: serverBackupRetentionDays=0 is not valid: want 1 to 35 days (RDS's range; 0 would turn backups off)"},
+		{name: "server setting while off", ctx: map[string]any{"serverAllowedCidrs": "10.1.0.0/16"},
+			want: "config: serverAllowedCidrs=10.1.0.0/16 has no effect with prefectServer=off: remove it, or set prefectServer=single or ha"},
+		{name: "single with cdk.json's placeholder ids", ctx: server("single", nil), check: clean(1, false)},
+		{name: "ha, internal", ctx: server("ha", map[string]any{"prefectAccountId": "", "prefectWorkspaceId": "",
+			"serverAllowedCidrs": "10.1.0.0/16, 10.2.0.0/16", "serverBackupRetentionDays": "35"}), check: clean(2, false)},
+		{name: "ha, HTTPS, public, lean", ctx: server("ha", map[string]any{"serverCertificateArn": cert, "serverDomain": "prefect.example.com",
+			"serverAllowedCidrs": `["203.0.113.0/24"]`, "serverApiTaskCount": "3", "networkMode": "public", "cpuArchitecture": "arm64",
+			"containerInsights": "false", "flowLogs": "false"}), check: clean(3, true)},
+		{name: "ha, HTTPS, NAT instance", ctx: server("ha", map[string]any{"serverCertificateArn": cert, "serverDomain": "prefect.example.com",
+			"natProvider": "instance"}), check: clean(2, true)},
+	})
+}
+
+// TestServerInPipelineStage: the server stack is built by NewEnvironment, so each stage of
+// the pipeline holds one too, cdk-nag clean.
+func TestServerInPipelineStage(t *testing.T) {
+	ctx := environmentsContext(t, true)
+	ctx["prefectServer"], ctx["prefectAccountId"], ctx["prefectWorkspaceId"] = "ha", "", ""
+	app, _ := synthWith(t, ctx)
+	_, staged := pipelineStacks(app)
+	var servers []string
+	for _, st := range staged {
+		if strings.HasSuffix(*st.StackName(), "-Server") {
+			servers = append(servers, *st.StackName())
+		}
+		ann := assertions.Annotations_FromStack(st)
+		nag := assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*"))
+		for _, msg := range append(*ann.FindError(jsii.String("*"), nag), *ann.FindWarning(jsii.String("*"), nag)...) {
+			t.Errorf("%s %s: %v", *st.StackName(), *msg.Id, msg.Entry.Data)
+		}
+	}
+	if strings.Join(servers, " ") != "Prefect-dev-Server Prefect-prod-Server" {
+		t.Errorf("server stacks in the stages: %v", servers)
+	}
 }

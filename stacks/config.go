@@ -385,7 +385,7 @@ var Settings = []Setting{
 		parse: text(func(c *Config) *string { return &c.ServerDomain }),
 		check: checkServerDomain},
 	{Key: "serverAllowedCidrs", Default: []any{},
-		Doc:   "IPv4 CIDRs that may reach the server's load balancer, besides the worker; `[]` = the VPC's CIDR only; from the command line as JSON or comma-separated",
+		Doc:   "IPv4 CIDRs that may reach the server's load balancer, besides the worker, its flow runs and the function; `[]` = the VPC's CIDR only; from the command line as JSON or comma-separated",
 		parse: cidrList(func(c *Config) *[]string { return &c.ServerAllowedCidrs }),
 		check: checkServerCidrs},
 	{Key: "serverApiTaskCount", Default: serverAPITaskCountDefault,

@@ -22,15 +22,19 @@ var costModes = []struct {
 	{"`public`", func(c *Config) { c.NetworkMode = NetworkPublic }},
 	{"`public`, `cpuArchitecture=arm64`", func(c *Config) { c.NetworkMode = NetworkPublic; c.Architecture = ArchARM }},
 	{"`public`, `workerFargateSpot=true`", func(c *Config) { c.NetworkMode = NetworkPublic; c.WorkerFargateSpot = true }},
+	// The self-hosted server (issue 9), in the default private network.
+	{"`private`, `prefectServer=single`", func(c *Config) { serverMode(c, ServerSingle) }},
+	{"`private`, `prefectServer=ha`", func(c *Config) { serverMode(c, ServerHA) }},
 }
 
 // costOf is the cost report of a synthesized variant, as `make cost` prints it for cdk.out.
 func costOf(t testing.TB, v *env) cost.Report {
 	t.Helper()
-	r, err := cost.FromTemplates(map[string]cost.Template{
-		*v.e.Network.StackName(): cost.Template(v.network.json), *v.e.Registry.StackName(): cost.Template(v.registry.json),
-		*v.e.Compute.StackName(): cost.Template(v.compute.json),
-	})
+	templates := map[string]cost.Template{}
+	for name, tmpl := range v.byName() {
+		templates[name] = cost.Template(tmpl)
+	}
+	r, err := cost.FromTemplates(templates)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -178,7 +178,11 @@ var Findings = []Finding{
 			if clusterInsights(e) {
 				return nil
 			}
-			return list(e.Compute.Cluster.Node().DefaultChild())
+			out := list(e.Compute.Cluster.Node().DefaultChild())
+			if e.Server != nil {
+				out = append(out, e.Server.Cluster.Node().DefaultChild())
+			}
+			return out
 		},
 		Nag:     "AwsSolutions-ECS4",
 		Checkov: []string{"CKV_AWS_65"},

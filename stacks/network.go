@@ -175,10 +175,17 @@ func addServerSubnets(s *NetworkStack, cfg Config) {
 	}
 	s.FunctionSubnets = s.ServerSubnets
 	if !cfg.InterfaceEndpoints {
+		// Its own security group: HTTPS from the VPC's CIDR as a literal, which scanners read.
+		sg := awsec2.NewSecurityGroup(s.Stack, jsii.String("ServerSecretsManagerSecurityGroup"), &awsec2.SecurityGroupProps{
+			Vpc: s.Vpc, Description: jsii.String("Secrets Manager endpoint of the server subnets: HTTPS from the VPC"), AllowAllOutbound: jsii.Bool(false),
+		})
+		sg.AddIngressRule(awsec2.Peer_Ipv4(jsii.String(cfg.VpcCidr)), awsec2.Port_Tcp(jsii.Number(443)), jsii.String("HTTPS from the VPC"), nil)
 		s.Vpc.AddInterfaceEndpoint(jsii.String("ServerSecretsManager"), &awsec2.InterfaceVpcEndpointOptions{
 			Service:           awsec2.InterfaceVpcEndpointAwsService_SECRETS_MANAGER(),
 			Subnets:           s.ServerSubnets,
 			PrivateDnsEnabled: jsii.Bool(true),
+			SecurityGroups:    &[]awsec2.ISecurityGroup{sg},
+			Open:              jsii.Bool(false),
 		})
 	}
 }

@@ -127,6 +127,10 @@ func NewServerStack(scope constructs.Construct, id string, props *ServerStackPro
 			MinHealthyPercent: jsii.Number(minHealthy), MaxHealthyPercent: jsii.Number(maxHealthy),
 			PropagateTags: awsecs.PropagatedTagSource_SERVICE, EnableExecuteCommand: jsii.Bool(false),
 		})
+		if id == "ApiService" {
+			// Prefect imports and connects before /api/health answers.
+			svc.Node().DefaultChild().(awsecs.CfnService).SetHealthCheckGracePeriodSeconds(jsii.Number(120))
+		}
 		// Started only once the database holds this image's schema.
 		svc.Node().AddDependency(migration.Resource())
 		return svc
@@ -237,14 +241,7 @@ var serverHealthCheck = fmt.Sprintf(`python -c "import sys,urllib.request; sys.e
 // as the image's non-root user on a read-only root filesystem (PREFECT_HOME and /tmp are
 // task-local scratch volumes, as for the worker).
 func newServerTask(scope constructs.Construct, id string, props serverTaskProps) awsecs.FargateTaskDefinition {
-	arch := awsecs.CpuArchitecture_X86_64()
-	if props.Config.Architecture == ArchARM {
-		arch = awsecs.CpuArchitecture_ARM64()
-	}
-	task := awsecs.NewFargateTaskDefinition(scope, jsii.String(id), &awsecs.FargateTaskDefinitionProps{
-		Cpu: jsii.Number(props.Size.cpu), MemoryLimitMiB: jsii.Number(props.Size.memory),
-		RuntimePlatform: &awsecs.RuntimePlatform{CpuArchitecture: arch, OperatingSystemFamily: awsecs.OperatingSystemFamily_LINUX()},
-	})
+	task := newFargateTask(scope, id, props.Config, props.Size.cpu, props.Size.memory)
 	env, secrets := props.Env.environment(), props.Env.secrets()
 	opts := &awsecs.ContainerDefinitionOptions{
 		Image:       awsecs.ContainerImage_FromDockerImageAsset(props.Image),
@@ -267,11 +264,7 @@ func newServerTask(scope constructs.Construct, id string, props serverTaskProps)
 			StartPeriod: awscdk.Duration_Seconds(jsii.Number(120)),
 		}
 	}
-	container := task.AddContainer(jsii.String(props.Container), opts)
-	for _, m := range []struct{ volume, path string }{{"tmp", "/tmp"}, {"prefect-home", WorkerPrefectHome}} {
-		task.AddVolume(&awsecs.Volume{Name: jsii.String(m.volume)})
-		container.AddMountPoints(&awsecs.MountPoint{SourceVolume: jsii.String(m.volume), ContainerPath: jsii.String(m.path), ReadOnly: jsii.Bool(false)})
-	}
+	addScratchVolumes(task, task.AddContainer(jsii.String(props.Container), opts))
 	return task
 }
 

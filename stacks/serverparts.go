@@ -32,18 +32,21 @@ type ServerDatabase struct {
 	MultiAZ bool
 }
 
+// serverPostgresVersion is the PostgreSQL the database is created with (Prefect needs
+// ≥ 14.9); RDS applies later minor versions in maintenance windows (AutoMinorVersionUpgrade).
+var serverPostgresVersion = awsrds.PostgresEngineVersion_VER_16_13()
+
 // serverDatabaseInstanceType is db.t4g.micro: Graviton, the smallest that runs PostgreSQL 16.
 var serverDatabaseInstanceType = awsec2.InstanceType_Of(awsec2.InstanceClass_T4G, awsec2.InstanceSize_MICRO)
 
-// NewServerDatabase adds Database: PostgreSQL 16 (the latest minor, upgraded in maintenance
-// windows; Prefect needs ≥ 14.9), encrypted, in the server subnets, Multi-AZ in ha, with
+// NewServerDatabase adds Database: PostgreSQL 16 (serverPostgresVersion), encrypted, in the server subnets, Multi-AZ in ha, with
 // generated credentials in Secrets Manager, backups kept serverBackupRetentionDays, deletion
 // protection on and a final snapshot when CloudFormation removes it.
 func NewServerDatabase(scope constructs.Construct, props ServerDatabaseProps) ServerDatabase {
 	cfg := props.Config
 	db := awsrds.NewDatabaseInstance(scope, jsii.String("Database"), &awsrds.DatabaseInstanceProps{
 		Engine: awsrds.DatabaseInstanceEngine_Postgres(&awsrds.PostgresInstanceEngineProps{
-			Version: awsrds.PostgresEngineVersion_Of(jsii.String("16"), jsii.String("16"), nil),
+			Version: serverPostgresVersion,
 		}),
 		InstanceType:            serverDatabaseInstanceType,
 		Vpc:                     props.Network.Vpc,
@@ -154,6 +157,8 @@ type ServerLoadBalancer struct {
 	SecurityGroup awsec2.SecurityGroup
 	// HTTPS is whether the listener serves HTTPS (serverCertificateArn).
 	HTTPS bool
+	// NatPeers are the NAT's public addresses it admits (internet-facing only).
+	NatPeers []awsec2.IPeer
 	// URL is the server's URL: https://<serverDomain>, or http://<internal DNS name>.
 	URL *string
 }
@@ -177,20 +182,23 @@ func NewServerLoadBalancer(scope constructs.Construct, props ServerLoadBalancerP
 		sg.AddIngressRule(awsec2.Peer_Ipv4(jsii.String(c)), port, jsii.String("allowed clients (serverAllowedCidrs)"), nil)
 	}
 	subnets := net.TaskSubnets
+	var natPeers []awsec2.IPeer
 	if cfg.ServerHTTPS() {
 		subnets = &awsec2.SubnetSelection{SubnetType: awsec2.SubnetType_PUBLIC}
 		for _, ip := range net.NatPublicIPs {
-			sg.AddIngressRule(awsec2.Peer_Ipv4(awscdk.Fn_Join(jsii.String(""), &[]*string{ip, jsii.String("/32")})), port,
-				jsii.String("the worker and function, through the NAT"), nil)
+			peer := awsec2.Peer_Ipv4(awscdk.Fn_Join(jsii.String(""), &[]*string{ip, jsii.String("/32")}))
+			sg.AddIngressRule(peer, port, jsii.String("the worker and function, through the NAT"), nil)
+			natPeers = append(natPeers, peer)
 		}
 	} else {
 		sg.AddIngressRule(net.WorkerSecurityGroup, port, jsii.String("the worker and the custom-resource function"), nil)
+		sg.AddIngressRule(net.FlowRunSecurityGroup, port, jsii.String("flow runs"), nil)
 	}
 	alb := awselasticloadbalancingv2.NewApplicationLoadBalancer(scope, jsii.String("LoadBalancer"), &awselasticloadbalancingv2.ApplicationLoadBalancerProps{
 		Vpc: net.Vpc, InternetFacing: jsii.Bool(cfg.ServerHTTPS()), VpcSubnets: subnets, SecurityGroup: sg,
 		DropInvalidHeaderFields: jsii.Bool(true),
 	})
-	lb := ServerLoadBalancer{LoadBalancer: alb, SecurityGroup: sg, HTTPS: cfg.ServerHTTPS()}
+	lb := ServerLoadBalancer{LoadBalancer: alb, SecurityGroup: sg, HTTPS: cfg.ServerHTTPS(), NatPeers: natPeers}
 	if cfg.ServerHTTPS() {
 		lb.Listener = alb.AddListener(jsii.String("Https"), &awselasticloadbalancingv2.BaseApplicationListenerProps{
 			Port: jsii.Number(443), Protocol: awselasticloadbalancingv2.ApplicationProtocol_HTTPS, Open: jsii.Bool(false),

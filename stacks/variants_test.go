@@ -16,10 +16,29 @@ type env struct {
 	cfg                        Config
 	e                          *Environment
 	network, registry, compute stackTemplate
+	// server is the ServerStack's template (prefectServer); zero without a server.
+	server stackTemplate
 }
 
-// stacks are the variant's three templates.
-func (v *env) stacks() []stackTemplate { return []stackTemplate{v.network, v.registry, v.compute} }
+// byName is the variant's templates by stack name.
+func (v *env) byName() map[string]template {
+	out := map[string]template{
+		*v.e.Network.StackName(): v.network.json, *v.e.Registry.StackName(): v.registry.json, *v.e.Compute.StackName(): v.compute.json,
+	}
+	if v.e.Server != nil {
+		out[*v.e.Server.StackName()] = v.server.json
+	}
+	return out
+}
+
+// stacks are the variant's templates: three, and the server's when there is one.
+func (v *env) stacks() []stackTemplate {
+	out := []stackTemplate{v.network, v.registry, v.compute}
+	if v.e.Server != nil {
+		out = append(out, v.server)
+	}
+	return out
+}
 
 var (
 	variantsMu sync.Mutex
@@ -67,6 +86,9 @@ func synthWith(t testing.TB, name string, mutate func(*Config), extra map[string
 		stack awscdk.Stack
 	}{{&v.network, e.Network.Stack}, {&v.registry, e.Registry.Stack}, {&v.compute, e.Compute.Stack}} {
 		*p.dst = newStackTemplate(p.stack)
+	}
+	if e.Server != nil {
+		v.server = newStackTemplate(e.Server.Stack)
 	}
 	variants[name] = v
 	return v

@@ -56,18 +56,7 @@ type Worker struct {
 // WorkerService to scope.
 func NewWorker(scope constructs.Construct, props WorkerProps) Worker {
 	cfg := props.Config
-	arch := awsecs.CpuArchitecture_X86_64()
-	if cfg.Architecture == ArchARM {
-		arch = awsecs.CpuArchitecture_ARM64()
-	}
-	task := awsecs.NewFargateTaskDefinition(scope, jsii.String("WorkerTask"), &awsecs.FargateTaskDefinitionProps{
-		Cpu:            jsii.Number(float64(cfg.WorkerCPU)),
-		MemoryLimitMiB: jsii.Number(float64(cfg.WorkerMemory)),
-		RuntimePlatform: &awsecs.RuntimePlatform{
-			CpuArchitecture:       arch,
-			OperatingSystemFamily: awsecs.OperatingSystemFamily_LINUX(),
-		},
-	})
+	task := newFargateTask(scope, "WorkerTask", cfg, float64(cfg.WorkerCPU), float64(cfg.WorkerMemory))
 	container := task.AddContainer(jsii.String("worker"), &awsecs.ContainerDefinitionOptions{
 		Image: awsecs.ContainerImage_FromDockerImageAsset(props.Image),
 		Command: jsii.Strings("prefect", "worker", "start", "--pool", cfg.WorkPoolName, "--type", "ecs",
@@ -94,13 +83,7 @@ func NewWorker(scope constructs.Construct, props WorkerProps) Worker {
 		User:                   jsii.String(fmt.Sprintf("%d:%d", ContainerUID, ContainerUID)),
 		ReadonlyRootFilesystem: jsii.Bool(true),
 	})
-	// The only writable paths: task-local scratch volumes (Fargate ephemeral storage, gone
-	// with the task). Dockerfile.worker declares both as VOLUMEs owned by the user, so ECS
-	// gives the volumes that owner instead of root.
-	for _, m := range []struct{ volume, path string }{{"tmp", "/tmp"}, {"prefect-home", WorkerPrefectHome}} {
-		task.AddVolume(&awsecs.Volume{Name: jsii.String(m.volume)})
-		container.AddMountPoints(&awsecs.MountPoint{SourceVolume: jsii.String(m.volume), ContainerPath: jsii.String(m.path), ReadOnly: jsii.Bool(false)})
-	}
+	addScratchVolumes(task, container)
 	addWorkerSecrets(task, props.Secrets)
 	grantWorker(task.TaskRole(), props)
 
@@ -122,6 +105,31 @@ func NewWorker(scope constructs.Construct, props WorkerProps) Worker {
 	// destroy the worker stops before the pool goes.
 	service.Node().AddDependency(props.Pool.Resource())
 	return Worker{Service: service, TaskRole: task.TaskRole()}
+}
+
+// newFargateTask adds a Fargate task definition of cpu units and memory MiB on the config's
+// CPU architecture (the images are built for it).
+func newFargateTask(scope constructs.Construct, id string, cfg Config, cpu, memory float64) awsecs.FargateTaskDefinition {
+	arch := awsecs.CpuArchitecture_X86_64()
+	if cfg.Architecture == ArchARM {
+		arch = awsecs.CpuArchitecture_ARM64()
+	}
+	return awsecs.NewFargateTaskDefinition(scope, jsii.String(id), &awsecs.FargateTaskDefinitionProps{
+		Cpu:             jsii.Number(cpu),
+		MemoryLimitMiB:  jsii.Number(memory),
+		RuntimePlatform: &awsecs.RuntimePlatform{CpuArchitecture: arch, OperatingSystemFamily: awsecs.OperatingSystemFamily_LINUX()},
+	})
+}
+
+// addScratchVolumes gives a container of the worker image on a read-only root filesystem its
+// only writable paths: task-local scratch volumes (Fargate ephemeral storage, gone with the
+// task) at /tmp and PREFECT_HOME. Dockerfile.worker declares both as VOLUMEs owned by the
+// user, so ECS gives the volumes that owner instead of root.
+func addScratchVolumes(task awsecs.TaskDefinition, container awsecs.ContainerDefinition) {
+	for _, m := range []struct{ volume, path string }{{"tmp", "/tmp"}, {"prefect-home", WorkerPrefectHome}} {
+		task.AddVolume(&awsecs.Volume{Name: jsii.String(m.volume)})
+		container.AddMountPoints(&awsecs.MountPoint{SourceVolume: jsii.String(m.volume), ContainerPath: jsii.String(m.path), ReadOnly: jsii.Bool(false)})
+	}
 }
 
 // workerCapacity is the worker service's capacity-provider strategy: Fargate Spot alone with

@@ -153,7 +153,7 @@ func FromTemplates(stacks map[string]Template) (Report, error) {
 	secrets := map[string]bool{}
 	keys := map[string]bool{}
 	var natGateways, natGB bool
-	var flowLogs, insights, endpoints bool
+	var flowLogs, insights, endpoints, albs, databases bool
 	for _, stack := range sortedKeys(stacks) {
 		t := stacks[stack]
 		byID := map[string]resource{}
@@ -202,10 +202,21 @@ func FromTemplates(stacks map[string]Template) (Report, error) {
 				for _, d := range defs {
 					ss, _ := d.(map[string]any)["Secrets"].([]any)
 					for _, s := range ss {
-						b, _ := json.Marshal(s.(map[string]any)["ValueFrom"])
-						secrets[string(b)] = true
+						secrets[secretKey(stack, byID, s.(map[string]any)["ValueFrom"])] = true
 					}
 				}
+			case "AWS::RDS::DBInstance":
+				if err := priceDatabase(res, add); err != nil {
+					return Report{}, fmt.Errorf("cost: %s/%s: %w", stack, res.id, err)
+				}
+				databases = true
+			case "AWS::ElastiCache::ReplicationGroup":
+				if err := priceCache(res, add); err != nil {
+					return Report{}, fmt.Errorf("cost: %s/%s: %w", stack, res.id, err)
+				}
+			case "AWS::ElasticLoadBalancingV2::LoadBalancer":
+				priceLoadBalancer(res, add)
+				albs = true
 			case "AWS::SecretsManager::Secret":
 				secrets[stack+"/"+res.id] = true
 			case "AWS::KMS::Key":
@@ -237,6 +248,12 @@ func FromTemplates(stacks map[string]Template) (Report, error) {
 	r.PerUse = append(r.PerUse, Rate{"data transfer out to the internet (every mode, after 100 GB/month free)", p.InternetOutGB, "GB"})
 	if endpoints {
 		r.PerUse = append(r.PerUse, Rate{"interface endpoint data processed", p.EndpointGB, "GB"})
+	}
+	if albs {
+		r.PerUse = append(r.PerUse, Rate{"load balancer capacity units (LCU: new connections, active connections, GB, rule evaluations)", p.ALBLCUHour, "LCU-hour"})
+	}
+	if databases {
+		r.PerUse = append(r.PerUse, Rate{"database backup storage beyond the database's size", p.RDSBackupGBMonth, "GB-month"})
 	}
 	what := "CloudWatch Logs ingested (worker and flow-run logs"
 	if flowLogs {
@@ -328,6 +345,106 @@ func priceService(res resource, byID map[string]resource, add func(what, how str
 		add("public IPv4 of "+name(res.id)+"'s tasks", fmt.Sprintf("%g × %g h × %s/h", n, p.HoursPerMonth, rate(p.PublicIPv4Hour)), n*p.HoursPerMonth*p.PublicIPv4Hour)
 	}
 	return nil
+}
+
+// priceDatabase prices an RDS instance: its hours by class and its storage, both twice over
+// when it is Multi-AZ (a standby in a second AZ).
+func priceDatabase(res resource, add func(what, how string, dollars float64)) error {
+	p := Prices
+	class, _ := res.props["DBInstanceClass"].(string)
+	hourly, ok := p.RDSHour[class]
+	if !ok {
+		return fmt.Errorf("no price for database instance class %q: add it to stacks/cost/prices.go", class)
+	}
+	copies, az := 1.0, "single-AZ"
+	if multi, _ := res.props["MultiAZ"].(bool); multi {
+		copies, az = 2, "Multi-AZ"
+	}
+	if st, _ := res.props["StorageType"].(string); st != "gp3" {
+		return fmt.Errorf("no price for database storage type %q: add it to stacks/cost/prices.go", st)
+	}
+	gb, ok := number(res.props["AllocatedStorage"])
+	if !ok {
+		return fmt.Errorf("database %s has no literal AllocatedStorage", res.id)
+	}
+	add(fmt.Sprintf("database %s (%s, %s)", name(res.id), class, az), fmt.Sprintf("%g × %g h × %s/h", copies, p.HoursPerMonth, rate(hourly)), copies*p.HoursPerMonth*hourly)
+	add(fmt.Sprintf("storage of %s (gp3, %s)", name(res.id), az), fmt.Sprintf("%g × %g GB × %s/GB-month", copies, gb, rate(p.RDSGP3GBMonth)), copies*gb*p.RDSGP3GBMonth)
+	return nil
+}
+
+// priceCache prices an ElastiCache replication group: its nodes by engine and type.
+func priceCache(res resource, add func(what, how string, dollars float64)) error {
+	p := Prices
+	engine, _ := res.props["Engine"].(string)
+	typ, _ := res.props["CacheNodeType"].(string)
+	hourly, ok := p.CacheNodeHour[engine][typ]
+	if !ok {
+		return fmt.Errorf("no price for ElastiCache %s node type %q: add it to stacks/cost/prices.go", engine, typ)
+	}
+	n, ok := number(res.props["NumCacheClusters"])
+	if !ok {
+		return fmt.Errorf("replication group %s has no literal NumCacheClusters", res.id)
+	}
+	add(fmt.Sprintf("%s %s: %g × %s", engine, name(res.id), n, typ), fmt.Sprintf("%g × %g h × %s/h", n, p.HoursPerMonth, rate(hourly)), n*p.HoursPerMonth*hourly)
+	return nil
+}
+
+// priceLoadBalancer prices an Application Load Balancer's hours and, when internet-facing,
+// the public IPv4 address of each of its subnets.
+func priceLoadBalancer(res resource, add func(what, how string, dollars float64)) {
+	p := Prices
+	add("load balancer "+name(res.id), fmt.Sprintf("%g h × %s/h", p.HoursPerMonth, rate(p.ALBHour)), p.HoursPerMonth*p.ALBHour)
+	if res.props["Scheme"] == "internet-facing" {
+		subnets, _ := res.props["Subnets"].([]any)
+		n := float64(len(subnets))
+		add("public IPv4 of "+name(res.id), fmt.Sprintf("%g AZs × %g h × %s/h", n, p.HoursPerMonth, rate(p.PublicIPv4Hour)), n*p.HoursPerMonth*p.PublicIPv4Hour)
+	}
+}
+
+// publishedRefRe is the output CDK publishes for a weak cross-stack reference to a resource:
+// PublishOutputRef<logical id><8 hex digits>.
+var publishedRefRe = regexp.MustCompile(`^PublishOutputRef([A-Za-z0-9]+)[0-9A-F]{8}$`)
+
+// secretKey names the secret an ECS secret's ValueFrom reads, so that each secret counts
+// once: stack/<logical id> for a secret of the stacks (a Ref in this stack, a secret
+// attachment's secret, or another stack's through Fn::GetStackOutput), else the value as JSON.
+func secretKey(stack string, byID map[string]resource, valueFrom any) string {
+	var key string
+	var walk func(v any)
+	walk = func(v any) {
+		switch t := v.(type) {
+		case map[string]any:
+			if id, ok := t["Ref"].(string); ok && key == "" {
+				if r, ok := byID[id]; ok {
+					if r.typ == "AWS::SecretsManager::SecretTargetAttachment" {
+						if sid, ok := r.props["SecretId"].(map[string]any)["Ref"].(string); ok {
+							id = sid
+						}
+					}
+					key = stack + "/" + id
+				}
+			}
+			if out, ok := t["Fn::GetStackOutput"].(map[string]any); ok && key == "" {
+				st, _ := out["StackName"].(string)
+				if m := publishedRefRe.FindStringSubmatch(fmt.Sprint(out["OutputName"])); m != nil && st != "" {
+					key = st + "/" + m[1]
+				}
+			}
+			for _, k := range sortedKeys(t) {
+				walk(t[k])
+			}
+		case []any:
+			for _, e := range t {
+				walk(e)
+			}
+		}
+	}
+	walk(valueFrom)
+	if key == "" {
+		b, _ := json.Marshal(valueFrom)
+		key = string(b)
+	}
+	return key
 }
 
 // round6 rounds a rate to 6 decimals for printing.

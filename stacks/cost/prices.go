@@ -3,7 +3,8 @@ package cost
 // Prices are the us-east-1 (N. Virginia) list prices the report uses, in US dollars, taken on
 // 2026-11-30 from AWS's public price pages as last published (aws.amazon.com/fargate/pricing,
 // /vpc/pricing, /ec2/pricing/on-demand, /ebs/pricing, /privatelink/pricing,
-// /secrets-manager/pricing, /kms/pricing, /cloudwatch/pricing). They were not re-read
+// /secrets-manager/pricing, /kms/pricing, /cloudwatch/pricing, /rds/postgresql/pricing,
+// /rds/aurora/pricing, /elasticache/pricing, /elasticloadbalancing/pricing). They were not re-read
 // online when written: check them there before relying on a cent. Fargate Spot has no list
 // price (it follows spare capacity); the report assumes SpotFraction of the on-demand price,
 // AWS's "up to 70% off".
@@ -36,6 +37,20 @@ var Prices = struct {
 	MetricMonth float64
 	// InternetOutGB is data transfer out to the internet (after the free 100 GB a month).
 	InternetOutGB float64
+	// RDSHour is RDS for PostgreSQL on demand, single-AZ, by instance class; a Multi-AZ
+	// instance (a standby in a second AZ) costs twice as much, and so does its storage.
+	RDSHour map[string]float64
+	// RDSGP3GBMonth is RDS gp3 storage, single-AZ; RDSBackupGBMonth is backup storage beyond
+	// the database's size (up to its size is free).
+	RDSGP3GBMonth, RDSBackupGBMonth float64
+	// AuroraACUHour and AuroraGBMonth are Aurora Serverless v2 (PostgreSQL, standard), for
+	// the README's comparison: at its 0.5 ACU minimum it idles at 0.5 × AuroraACUHour.
+	AuroraACUHour, AuroraGBMonth float64
+	// CacheNodeHour is ElastiCache on demand per node, by engine and node type.
+	CacheNodeHour map[string]map[string]float64
+	// ALBHour and ALBLCUHour are an Application Load Balancer's hourly and per-LCU charges;
+	// an internet-facing one also pays PublicIPv4Hour for each AZ's address.
+	ALBHour, ALBLCUHour float64
 }{
 	HoursPerMonth: 730,
 	Fargate: map[string]struct{ VCPUHour, GBHour float64 }{
@@ -55,4 +70,14 @@ var Prices = struct {
 	LogsIngestGB: 0.50, LogsStoreGBMonth: 0.03,
 	MetricMonth:   0.30,
 	InternetOutGB: 0.09,
+	RDSHour: map[string]float64{
+		"db.t4g.micro": 0.016, "db.t4g.small": 0.032, "db.t4g.medium": 0.065, "db.t4g.large": 0.129,
+	},
+	RDSGP3GBMonth: 0.115, RDSBackupGBMonth: 0.095,
+	AuroraACUHour: 0.12, AuroraGBMonth: 0.10,
+	CacheNodeHour: map[string]map[string]float64{
+		"valkey": {"cache.t4g.micro": 0.0128, "cache.t4g.small": 0.0256, "cache.t4g.medium": 0.052},
+		"redis":  {"cache.t4g.micro": 0.016, "cache.t4g.small": 0.032, "cache.t4g.medium": 0.065},
+	},
+	ALBHour: 0.0225, ALBLCUHour: 0.008,
 }
