@@ -17,11 +17,13 @@ import (
 
 // PrefectConfig describes a throw-away Prefect server: Dir holds its home and log, Port 0 is
 // a free one, AuthString protects the API with Basic auth, UI and Services (dashboard,
-// scheduler) are for cmd/preview.
+// scheduler) are for cmd/preview. Env adds settings (NAME=value), such as a PostgreSQL
+// PREFECT_API_DATABASE_CONNECTION_URL in place of the default SQLite file.
 type PrefectConfig struct {
 	Dir, AuthString string
 	Port            int
 	UI, Services    bool
+	Env             []string
 }
 
 // PrefectServer is a running `prefect server start`; URL is the API base (PREFECT_API_URL).
@@ -46,6 +48,7 @@ func StartPrefect(ctx context.Context, cfg PrefectConfig) (*PrefectServer, error
 		if cfg.AuthString != "" {
 			env = append(env, "PREFECT_SERVER_API_AUTH_STRING="+cfg.AuthString)
 		}
+		env = append(env, cfg.Env...)
 		argv := []string{exe, "server", "start", "--host", "127.0.0.1", "--port", strconv.Itoa(port), "--analytics-off"}
 		if !cfg.Services {
 			argv = append(argv, "--no-services")
