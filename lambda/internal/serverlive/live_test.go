@@ -102,11 +102,12 @@ func (f *function) runner(t *testing.T, ctx context.Context, stack *harness.Stac
 //   - the real custom-resource function creates the pool and the deployments through the proxy;
 //   - a deployment's schedule gets runs, created by the services;
 //   - a flow run created through instance A is read through instance B;
-//   - an event posted to A reaches a websocket subscriber on B (Redis messaging);
+//   - an event posted to A reaches a websocket subscriber on B (Redis messaging), and Redis
+//     holds both dockets and the messaging cache;
 //   - restarting A loses nothing, and B serves meanwhile;
-//
-// (with one API process, A and B are the same process.)
 //   - no secret value appears in any log.
+//
+// With one API process (single), A and B are that process.
 func TestServerLive(t *testing.T) {
 	harness.NeedIntegration(t, "PostgreSQL, Redis, Prefect server processes and the function")
 	var dirs []string
@@ -227,6 +228,20 @@ func runVariant(t *testing.T, ctx context.Context, fn *function, dir string) {
 	// An event posted to A reaches a subscriber of B's event stream.
 	checkEvent(t, ctx, c, a, c.APIs[len(c.APIs)-1].URL)
 
+	// Redis holds the APIs' docket (named prefect-server), the services' (named prefect) and
+	// the messaging cache: none of them stayed in a process's memory.
+	if c.Redis != nil {
+		keys, err := c.Redis.Keys(ctx, "*")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, prefix := range []string{"prefect-server:", "prefect:", "message:messaging-cache:"} {
+			if !slices.ContainsFunc(keys, func(k string) bool { return strings.HasPrefix(k, prefix) }) {
+				t.Errorf("no key %s* in Redis (%d keys)", prefix, len(keys))
+			}
+		}
+	}
+
 	// Restart A (ha: B serves meanwhile); afterwards A reads everything, B's run included.
 	c.APIs[0].Stop()
 	runs := []string{runA}
@@ -337,7 +352,10 @@ func checkEvent(t *testing.T, ctx context.Context, c *Cluster, from *prefect.Cli
 		t.Fatalf("event stream auth on %s: %v, %v", subscriberURL, m, err)
 	}
 	name := "serverlive.probe." + randomHex(4)
-	send(map[string]any{"type": "filter", "backfill": false, "filter": map[string]any{"event": map[string]any{"name": []string{name}}}})
+	// The filter's occurred window defaults to end when the server reads the filter: open it.
+	now := time.Now().UTC()
+	send(map[string]any{"type": "filter", "backfill": false, "filter": map[string]any{"event": map[string]any{"name": []string{name}},
+		"occurred": map[string]any{"since": now.Add(-time.Hour).Format(time.RFC3339Nano), "until": now.Add(24 * time.Hour).Format(time.RFC3339Nano)}}})
 	id := uuid.NewString()
 	event := map[string]any{"id": id, "event": name, "occurred": time.Now().UTC().Format(time.RFC3339Nano),
 		"resource": map[string]any{"prefect.resource.id": "serverlive.probe"}}
@@ -360,7 +378,7 @@ func checkEvent(t *testing.T, ctx context.Context, c *Cluster, from *prefect.Cli
 		select {
 		case err := <-got:
 			if err != nil {
-				t.Fatalf("event stream of %s: %v", subscriberURL, err)
+				t.Fatalf("no event %s reached the event stream of %s: %v", name, subscriberURL, err)
 			}
 			return
 		case <-time.After(2 * time.Second):
@@ -370,7 +388,7 @@ func checkEvent(t *testing.T, ctx context.Context, c *Cluster, from *prefect.Cli
 		if time.Now().After(until) {
 			t.Fatalf("no event %s reached %s's event stream", name, subscriberURL)
 		}
-		event["id"] = uuid.NewString()
+		event["id"], event["occurred"] = uuid.NewString(), time.Now().UTC().Format(time.RFC3339Nano)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"os"
@@ -38,6 +39,9 @@ type Redis struct {
 	Host   string
 	Port   int
 	CAFile string
+
+	password string
+	tlsConf  *tls.Config
 }
 
 // StartRedis starts redis-server with cfg's password (from a 0600 config file, not the
@@ -51,10 +55,9 @@ func StartRedis(ctx context.Context, cfg RedisConfig) (*Redis, error) {
 	if cfg.Password == "" || strings.ContainsAny(cfg.Password, "\" \n") {
 		return nil, errors.New("serverlive: redis password empty or not quotable")
 	}
-	r := &Redis{Host: "127.0.0.1"}
-	var tlsConf *tls.Config
+	r := &Redis{Host: "127.0.0.1", password: cfg.Password}
 	if cfg.TLS {
-		if r.CAFile, tlsConf, err = writeTLS(cfg.Dir); err != nil {
+		if r.CAFile, r.tlsConf, err = writeTLS(cfg.Dir); err != nil {
 			return nil, err
 		}
 	}
@@ -79,7 +82,7 @@ func StartRedis(ctx context.Context, cfg RedisConfig) (*Redis, error) {
 			Env: []string{"LANG=C.UTF-8", "PATH=" + os.Getenv("PATH")}, Argv: []string{exe, file}}); err != nil {
 			return nil, err
 		}
-		if err = r.waitReady(ctx, cfg.Password, tlsConf); err == nil {
+		if err = r.waitReady(ctx, cfg.Password, r.tlsConf); err == nil {
 			return r, nil
 		}
 		r.Stop()
@@ -106,6 +109,18 @@ func (r *Redis) waitReady(ctx context.Context, password string, tlsConf *tls.Con
 }
 
 func (r *Redis) ping(ctx context.Context, password string, tlsConf *tls.Config) error {
+	_, err := r.command(ctx, password, tlsConf, "PING")
+	return err
+}
+
+// Keys lists the keys matching pattern (KEYS), e.g. to see what Prefect keeps in Redis.
+func (r *Redis) Keys(ctx context.Context, pattern string) ([]string, error) {
+	return r.command(ctx, r.password, r.tlsConf, "KEYS", pattern)
+}
+
+// command authenticates as the default user over a new connection (TLS with tlsConf) and
+// runs one command: PING must answer PONG, KEYS an array of bulk strings.
+func (r *Redis) command(ctx context.Context, password string, tlsConf *tls.Config, args ...string) ([]string, error) {
 	d := net.Dialer{Timeout: 5 * time.Second}
 	addr := net.JoinHostPort(r.Host, strconv.Itoa(r.Port))
 	var conn net.Conn
@@ -116,22 +131,47 @@ func (r *Redis) ping(ctx context.Context, password string, tlsConf *tls.Config) 
 		conn, err = d.DialContext(ctx, "tcp", addr)
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-	fmt.Fprintf(conn, "AUTH default %s\r\nPING\r\n", password)
-	br := bufio.NewReader(conn)
-	for _, want := range []string{"+OK", "+PONG"} {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			return err
-		}
-		if got := strings.TrimSpace(line); got != want {
-			return fmt.Errorf("redis answered %q, want %s", got, want)
-		}
+	req := fmt.Sprintf("*3\r\n$4\r\nAUTH\r\n$7\r\ndefault\r\n$%d\r\n%s\r\n*%d\r\n", len(password), password, len(args))
+	for _, a := range args {
+		req += fmt.Sprintf("$%d\r\n%s\r\n", len(a), a)
 	}
-	return nil
+	if _, err := io.WriteString(conn, req); err != nil {
+		return nil, err
+	}
+	br := bufio.NewReader(conn)
+	line := func() (string, error) {
+		l, err := br.ReadString('\n')
+		return strings.TrimRight(l, "\r\n"), err
+	}
+	if l, err := line(); err != nil || l != "+OK" {
+		return nil, fmt.Errorf("redis AUTH answered %q (%v)", l, err)
+	}
+	l, err := line()
+	switch {
+	case err != nil:
+		return nil, err
+	case l == "+PONG":
+		return nil, nil
+	case !strings.HasPrefix(l, "*"):
+		return nil, fmt.Errorf("redis %s answered %q", args[0], l)
+	}
+	n, _ := strconv.Atoi(l[1:])
+	out := make([]string, 0, n)
+	for range n {
+		if _, err := line(); err != nil { // $<length>
+			return nil, err
+		}
+		v, err := line()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }
 
 // writeTLS writes a CA (ca.crt) and a server certificate for 127.0.0.1 and localhost signed
