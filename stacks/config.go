@@ -46,7 +46,8 @@ const PlaceholderID = "00000000-0000-0000-0000-000000000000"
 // stacks and constructs read only this value, never the environment or the context. Every
 // field but ProjectRoot is bound to one entry of Settings.
 type Config struct {
-	// StackPrefix names the stacks: <prefix>Network, <prefix>Registry, <prefix>Compute.
+	// StackPrefix names the stacks: <prefix>Network, <prefix>Registry, <prefix>Compute (and
+	// <prefix>Server).
 	StackPrefix string
 	// Account and Region pin the stacks to an environment; empty means environment-agnostic.
 	Account, Region string
@@ -152,7 +153,7 @@ type Setting struct {
 // and the README lists them.
 var Settings = []Setting{
 	{Key: "stackPrefix", Default: "Prefect",
-		Doc:   "stacks are `<prefix>Network`, `<prefix>Registry`, `<prefix>Compute`",
+		Doc:   "stacks are `<prefix>Network`, `<prefix>Registry`, `<prefix>Compute` (and `<prefix>Server` with `prefectServer`)",
 		parse: text(func(c *Config) *string { return &c.StackPrefix }),
 		check: func(c Config) error {
 			return want(stackPrefixRe.MatchString(c.StackPrefix), "stackPrefix", c.StackPrefix, "a letter then up to 63 letters, digits or hyphens")

@@ -8,7 +8,8 @@ import (
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/stacks/prefectyaml"
 )
 
-// Environment is the three stacks of one deployment of the product. NewEnvironment builds
+// Environment is the stacks of one deployment of the product: three, and the server's with
+// prefectServer. NewEnvironment builds
 // them in any scope — the App today, one cdk.Stage per environment in a pipeline.
 type Environment struct {
 	Network  *NetworkStack

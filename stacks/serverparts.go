@@ -44,7 +44,12 @@ var serverDatabaseInstanceType = awsec2.InstanceType_Of(awsec2.InstanceClass_T4G
 // protection on and a final snapshot when CloudFormation removes it.
 func NewServerDatabase(scope constructs.Construct, props ServerDatabaseProps) ServerDatabase {
 	cfg := props.Config
+	sg := awsec2.NewSecurityGroup(scope, jsii.String("DatabaseSecurityGroup"), &awsec2.SecurityGroupProps{
+		Vpc: props.Network.Vpc, Description: jsii.String("Prefect server database: ingress from the server tasks only, no egress"),
+		AllowAllOutbound: jsii.Bool(false),
+	})
 	db := awsrds.NewDatabaseInstance(scope, jsii.String("Database"), &awsrds.DatabaseInstanceProps{
+		SecurityGroups: &[]awsec2.ISecurityGroup{sg},
 		Engine: awsrds.DatabaseInstanceEngine_Postgres(&awsrds.PostgresInstanceEngineProps{
 			Version: serverPostgresVersion,
 		}),

@@ -1,6 +1,7 @@
 // Package prefectcr defines the Prefect custom resources: one Go Lambda (built from lambda/
 // during synth) that is the service token of Custom::PrefectWorkPool and
-// Custom::PrefectDeployment. The property contract is documented in lambda/README.md.
+// Custom::PrefectDeployment, and a second instance of it (the same asset) behind the server's
+// Custom::PrefectMigration (migration.go). The property contract is documented in lambda/README.md.
 package prefectcr
 
 import (
