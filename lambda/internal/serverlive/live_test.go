@@ -265,8 +265,10 @@ func runVariant(t *testing.T, ctx context.Context, fn *function, dir string) {
 		t.Errorf("the proxy sent no request to some API process: %v", h)
 	}
 
+	logs := c.Logs()
+	logs[runner.Lambda.LogPath] = runner.Lambda.Log()
 	for _, secret := range []string{srv.DB.Password, c.AuthString, redisPassword(srv)} {
-		for path, log := range c.Logs() {
+		for path, log := range logs {
 			if secret != "" && strings.Contains(log, secret) {
 				t.Errorf("a secret value is in %s", path)
 			}
