@@ -57,8 +57,7 @@ func (m *migration) Function() awslambda.IFunction { return m.fn }
 // that task definition's family on the cluster, watch and stop tasks there, and pass the
 // task's two roles to ECS. Resources that need the migrated database depend on Resource().
 func NewMigration(scope constructs.Construct, id string, props MigrationProps) (Migration, error) {
-	c := constructs.NewConstruct(scope, &id)
-	fn, err := newFunction(c, functionProps{
+	c, fn, err := newFunction(scope, id, functionProps{
 		ProjectRoot:     props.ProjectRoot,
 		LogRetention:    props.LogRetention,
 		RoleDescription: "Prefect server migration: runs the migration task once per deploy, writes its logs",

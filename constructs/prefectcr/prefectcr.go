@@ -68,7 +68,6 @@ func (p *provider) Function() awslambda.IFunction { return p.fn }
 // write its own log group, read the Prefect secrets. Nothing else. A failed build is an
 // error (the compiler's output follows its first line).
 func NewProvider(scope constructs.Construct, id string, props ProviderProps) (Provider, error) {
-	c := constructs.NewConstruct(scope, &id)
 	env := map[string]*string{contract.EnvAPIURL: jsii.String(props.APIURL)}
 	for name, secret := range map[string]awssecretsmanager.ISecret{
 		contract.EnvAPIKeySecretARN:     props.APIKeySecret,
@@ -78,7 +77,7 @@ func NewProvider(scope constructs.Construct, id string, props ProviderProps) (Pr
 			env[name] = secret.SecretArn()
 		}
 	}
-	fn, err := newFunction(c, functionProps{
+	c, fn, err := newFunction(scope, id, functionProps{
 		ProjectRoot:     props.ProjectRoot,
 		LogRetention:    props.LogRetention,
 		RoleDescription: "Prefect custom resources: writes its logs, reads the Prefect API secret",
@@ -119,14 +118,16 @@ type functionProps struct {
 	vpc   func(fnProps *awslambda.FunctionProps, role awsiam.Role)
 }
 
-// newFunction adds the custom-resource function to c: the log group Logs, the role Role
-// (its own log streams, plus props.grant) and the function Function.
-func newFunction(c constructs.Construct, props functionProps) (awslambda.Function, error) {
-	bundler, err := prebuild(*awscdk.Stack_Of(c).BundlingRequired(), props.ProjectRoot, "./lambda")
+// newFunction builds the custom-resource function's binary, then adds the construct id to
+// scope with the log group Logs, the role Role (its own log streams, plus props.grant) and
+// the function Function. A failed build adds nothing to scope.
+func newFunction(scope constructs.Construct, id string, props functionProps) (constructs.Construct, awslambda.Function, error) {
+	bundler, err := prebuild(*awscdk.Stack_Of(scope).BundlingRequired(), props.ProjectRoot, "./lambda")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer bundler.cleanup()
+	c := constructs.NewConstruct(scope, &id)
 	logGroup := awslogs.NewLogGroup(c, jsii.String("Logs"), &awslogs.LogGroupProps{
 		Retention:     props.LogRetention,
 		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
@@ -171,9 +172,9 @@ func newFunction(c constructs.Construct, props functionProps) (awslambda.Functio
 	// depends on the role, waits for its default policy, network-interface grants included).
 	var fn awslambda.Function
 	if err := bundler.stage(func() { fn = awslambda.NewFunction(c, jsii.String("Function"), fnProps) }); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return fn, nil
+	return c, fn, nil
 }
 
 // grantNetworkInterfaces gives a function in a VPC what Lambda does with its role to attach
