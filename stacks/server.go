@@ -52,6 +52,24 @@ type ServerStack struct {
 	API, Services awsecs.FargateService
 }
 
+// The server's task layout (contract: the live server test reads these task definitions).
+var (
+	// migrateCommand runs the database migrations once and exits (Custom::PrefectMigration).
+	migrateCommand = []string{"prefect", "server", "database", "upgrade", "-y"}
+	// servicesCommand runs every background service in one process (ha).
+	servicesCommand = []string{"prefect", "server", "services", "start"}
+)
+
+// apiCommand serves the API and UI on contract.ServerPort; in ha without the services, which
+// run as a service of their own.
+func apiCommand(m ServerMode) []string {
+	cmd := []string{"prefect", "server", "start", "--host", "0.0.0.0", "--port", fmt.Sprint(contract.ServerPort)}
+	if m == ServerHA {
+		cmd = append(cmd, "--no-services")
+	}
+	return cmd
+}
+
 // serverTaskSize is a server task's Fargate size (CPU units, MiB).
 type serverTaskSize struct{ cpu, memory float64 }
 
@@ -71,24 +89,25 @@ var (
 func NewServerStack(scope constructs.Construct, id string, props *ServerStackProps) (*ServerStack, error) {
 	cfg, net := props.Config, props.Network
 	stack := awscdk.NewStack(scope, &id, &props.StackProps)
-	s := &ServerStack{Stack: stack}
+	ha := cfg.PrefectServer == ServerHA
 
-	s.Cluster = awsecs.NewCluster(stack, jsii.String("Cluster"), &awsecs.ClusterProps{
+	cluster := awsecs.NewCluster(stack, jsii.String("Cluster"), &awsecs.ClusterProps{
 		Vpc: net.Vpc, ContainerInsightsV2: containerInsights(cfg),
 	})
-	s.TaskSecurityGroup = awsec2.NewSecurityGroup(stack, jsii.String("TaskSecurityGroup"), &awsec2.SecurityGroupProps{
+	tasksSG := awsec2.NewSecurityGroup(stack, jsii.String("TaskSecurityGroup"), &awsec2.SecurityGroupProps{
 		Vpc:              net.Vpc,
 		Description:      jsii.String("Prefect server tasks: ingress from the load balancer, egress to the database, Redis and HTTPS"),
 		AllowAllOutbound: jsii.Bool(false),
 	})
-	s.TaskSecurityGroup.AddEgressRule(awsec2.Peer_AnyIpv4(), awsec2.Port_Tcp(jsii.Number(443)), jsii.String("HTTPS to ECR, CloudWatch Logs and Secrets Manager"), nil)
-	s.AuthString = newGeneratedSecret(stack, "AuthString", "Prefect server auth string (PREFECT_SERVER_API_AUTH_STRING; PREFECT_API_AUTH_STRING of clients)", 48)
-	s.Database = NewServerDatabase(stack, ServerDatabaseProps{Config: cfg, Network: net, Clients: s.TaskSecurityGroup})
-	if cfg.PrefectServer == ServerHA {
-		s.Redis = NewServerRedis(stack, ServerRedisProps{Network: net, Clients: s.TaskSecurityGroup})
+	tasksSG.AddEgressRule(awsec2.Peer_AnyIpv4(), awsec2.Port_Tcp(jsii.Number(443)), jsii.String("HTTPS to ECR, CloudWatch Logs and Secrets Manager"), nil)
+	authString := newGeneratedSecret(stack, "AuthString", "Prefect server auth string (PREFECT_SERVER_API_AUTH_STRING; PREFECT_API_AUTH_STRING of clients)", 48)
+	db := NewServerDatabase(stack, ServerDatabaseProps{Config: cfg, Network: net, Clients: tasksSG})
+	var redis *ServerRedis
+	if ha {
+		redis = NewServerRedis(stack, ServerRedisProps{Network: net, Clients: tasksSG})
 	}
-	s.LoadBalancer = NewServerLoadBalancer(stack, ServerLoadBalancerProps{Config: cfg, Network: net})
-	s.APIURL = awscdk.Fn_Join(jsii.String(""), &[]*string{s.LoadBalancer.URL, jsii.String("/api")})
+	lb := NewServerLoadBalancer(stack, ServerLoadBalancerProps{Config: cfg, Network: net})
+	apiURL := awscdk.Fn_Join(jsii.String(""), &[]*string{lb.URL, jsii.String("/api")})
 
 	logs := newLogGroup(stack, "ServerLogs", cfg.LogRetentionDays)
 	task := func(id, container string, size serverTaskSize, command []string, env serverEnv) awsecs.FargateTaskDefinition {
@@ -97,49 +116,82 @@ func NewServerStack(scope constructs.Construct, id string, props *ServerStackPro
 			Container: container, Size: size, Command: command, Env: env,
 		})
 	}
-	dbEnv := serverEnv{Database: s.Database}
-	s.MigrateTask = task("MigrateTask", contract.MigrationContainer, migrateSize, migrateCommand, dbEnv)
-	runEnv := serverEnv{Database: s.Database, Redis: s.Redis, AuthString: s.AuthString, UIAPIURL: s.APIURL}
+	migrateTask := task("MigrateTask", contract.MigrationContainer, migrateSize, migrateCommand, serverEnv{Database: db})
+	runEnv := serverEnv{Database: db, Redis: redis, AuthString: authString, UIAPIURL: apiURL}
 	apiSize := apiSizeSingle
-	if cfg.PrefectServer == ServerHA {
+	if ha {
 		apiSize = apiSizeHA
 	}
 	apiTask := task("ApiTask", contract.APIContainer, apiSize, apiCommand(cfg.PrefectServer), runEnv)
 	apiTask.DefaultContainer().AddPortMappings(&awsecs.PortMapping{ContainerPort: jsii.Number(contract.ServerPort)})
 
-	subnets := net.Vpc.SelectSubnets(net.TaskSubnets).SubnetIds
 	migration, err := prefectcr.NewMigration(stack, "Migration", prefectcr.MigrationProps{
 		ProjectRoot: cfg.ProjectRoot, LogRetention: retention(cfg.LogRetentionDays),
-		Cluster: s.Cluster, TaskDefinition: s.MigrateTask, Container: contract.MigrationContainer,
-		Subnets: *subnets, SecurityGroups: []*string{s.TaskSecurityGroup.SecurityGroupId()}, AssignPublicIP: net.AssignPublicIP,
+		Cluster: cluster, TaskDefinition: migrateTask, Container: contract.MigrationContainer,
+		Subnets:        *net.Vpc.SelectSubnets(net.TaskSubnets).SubnetIds,
+		SecurityGroups: []*string{tasksSG.SecurityGroupId()}, AssignPublicIP: net.AssignPublicIP,
 	})
 	if err != nil {
 		return nil, err
 	}
-	s.Migration = migration
-
-	service := func(id string, td awsecs.FargateTaskDefinition, count, minHealthy, maxHealthy float64) awsecs.FargateService {
-		svc := awsecs.NewFargateService(stack, jsii.String(id), &awsecs.FargateServiceProps{
-			Cluster: s.Cluster, TaskDefinition: td, DesiredCount: jsii.Number(count),
-			SecurityGroups: &[]awsec2.ISecurityGroup{s.TaskSecurityGroup}, VpcSubnets: net.TaskSubnets,
-			AssignPublicIp:    jsii.Bool(net.AssignPublicIP),
-			CircuitBreaker:    &awsecs.DeploymentCircuitBreaker{Enable: jsii.Bool(true), Rollback: jsii.Bool(true)},
-			MinHealthyPercent: jsii.Number(minHealthy), MaxHealthyPercent: jsii.Number(maxHealthy),
-			PropagateTags: awsecs.PropagatedTagSource_SERVICE, EnableExecuteCommand: jsii.Bool(false),
-		})
-		if id == "ApiService" {
-			// Prefect imports and connects before /api/health answers.
-			svc.Node().DefaultChild().(awsecs.CfnService).SetHealthCheckGracePeriodSeconds(jsii.Number(120))
-		}
-		// Started only once the database holds this image's schema.
-		svc.Node().AddDependency(migration.Resource())
-		return svc
+	placement := serverServiceProps{Cluster: cluster, Network: net, SecurityGroup: tasksSG, After: migration.Resource()}
+	api := newServerService(stack, "ApiService", apiTask, placement, serverRollout{count: cfg.ServerAPITasks(), minHealthy: 100, maxHealthy: 200})
+	addAPITargets(lb.Listener, api)
+	var services awsecs.FargateService
+	if ha {
+		servicesTask := task("ServicesTask", contract.ServicesContainer, servicesSize, servicesCommand, runEnv)
+		// One services process at a time: the old task stops before the new one starts.
+		services = newServerService(stack, "ServicesService", servicesTask, placement, serverRollout{count: 1, minHealthy: 0, maxHealthy: 100})
 	}
-	s.API = service("ApiService", apiTask, float64(cfg.ServerAPITasks()), 100, 200)
-	s.LoadBalancer.Listener.AddTargets(jsii.String("Api"), &awselasticloadbalancingv2.AddApplicationTargetsProps{
+
+	s := &ServerStack{
+		Stack: stack, Cluster: cluster, Database: db, Redis: redis, AuthString: authString,
+		LoadBalancer: lb, APIURL: apiURL, TaskSecurityGroup: tasksSG,
+		Migration: migration, MigrateTask: migrateTask, API: api, Services: services,
+	}
+	addServerOutputs(s)
+	return s, nil
+}
+
+// serverServiceProps place a server service: its cluster, subnets and security group, and
+// the resource it starts after (the migration).
+type serverServiceProps struct {
+	Cluster       awsecs.ICluster
+	Network       *NetworkStack
+	SecurityGroup awsec2.ISecurityGroup
+	After         constructs.IConstruct
+}
+
+// serverRollout is a service's task count and how ECS replaces its tasks.
+type serverRollout struct {
+	count                  int
+	minHealthy, maxHealthy float64
+}
+
+// newServerService adds a Fargate service of task in the task subnets, with the circuit
+// breaker's rollback, started only after props.After: once the database holds this image's
+// schema.
+func newServerService(scope constructs.Construct, id string, task awsecs.FargateTaskDefinition, props serverServiceProps, r serverRollout) awsecs.FargateService {
+	net := props.Network
+	svc := awsecs.NewFargateService(scope, jsii.String(id), &awsecs.FargateServiceProps{
+		Cluster: props.Cluster, TaskDefinition: task, DesiredCount: jsii.Number(float64(r.count)),
+		SecurityGroups: &[]awsec2.ISecurityGroup{props.SecurityGroup}, VpcSubnets: net.TaskSubnets,
+		AssignPublicIp:    jsii.Bool(net.AssignPublicIP),
+		CircuitBreaker:    &awsecs.DeploymentCircuitBreaker{Enable: jsii.Bool(true), Rollback: jsii.Bool(true)},
+		MinHealthyPercent: jsii.Number(r.minHealthy), MaxHealthyPercent: jsii.Number(r.maxHealthy),
+		PropagateTags: awsecs.PropagatedTagSource_SERVICE, EnableExecuteCommand: jsii.Bool(false),
+	})
+	svc.Node().AddDependency(props.After)
+	return svc
+}
+
+// addAPITargets registers the API service's containers with the listener: health check
+// /api/health, and a grace period for Prefect to import and connect before it answers.
+func addAPITargets(listener awselasticloadbalancingv2.ApplicationListener, api awsecs.FargateService) {
+	listener.AddTargets(jsii.String("Api"), &awselasticloadbalancingv2.AddApplicationTargetsProps{
 		Port:     jsii.Number(contract.ServerPort),
 		Protocol: awselasticloadbalancingv2.ApplicationProtocol_HTTP,
-		Targets: &[]awselasticloadbalancingv2.IApplicationLoadBalancerTarget{s.API.LoadBalancerTarget(&awsecs.LoadBalancerTargetOptions{
+		Targets: &[]awselasticloadbalancingv2.IApplicationLoadBalancerTarget{api.LoadBalancerTarget(&awsecs.LoadBalancerTargetOptions{
 			ContainerName: jsii.String(contract.APIContainer), ContainerPort: jsii.Number(contract.ServerPort),
 		})},
 		HealthCheck: &awselasticloadbalancingv2.HealthCheck{
@@ -148,13 +200,7 @@ func NewServerStack(scope constructs.Construct, id string, props *ServerStackPro
 		},
 		DeregistrationDelay: awscdk.Duration_Seconds(jsii.Number(30)),
 	})
-	if cfg.PrefectServer == ServerHA {
-		servicesTask := task("ServicesTask", contract.ServicesContainer, servicesSize, servicesCommand, runEnv)
-		// One services process at a time: the old task stops before the new one starts.
-		s.Services = service("ServicesService", servicesTask, 1, 0, 100)
-	}
-	addServerOutputs(s)
-	return s, nil
+	api.Node().DefaultChild().(awsecs.CfnService).SetHealthCheckGracePeriodSeconds(jsii.Number(120))
 }
 
 // newGeneratedSecret is a secret of length random letters and digits: no punctuation, so it

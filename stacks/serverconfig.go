@@ -6,8 +6,6 @@ import (
 	"net"
 	"regexp"
 	"strings"
-
-	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/contract"
 )
 
 // ServerMode is prefectServer: whether the app builds its own Prefect server, and how.
@@ -199,22 +197,4 @@ func cidrList(field func(*Config) *[]string) parser {
 		}
 		return out, nil
 	})
-}
-
-// The server's task layout (contract: the live server test reads these task definitions).
-var (
-	// migrateCommand runs the database migrations once and exits (Custom::PrefectMigration).
-	migrateCommand = []string{"prefect", "server", "database", "upgrade", "-y"}
-	// servicesCommand runs every background service in one process (ha).
-	servicesCommand = []string{"prefect", "server", "services", "start"}
-)
-
-// apiCommand serves the API and UI on contract.ServerPort; in ha without the services, which
-// run as a service of their own.
-func apiCommand(m ServerMode) []string {
-	cmd := []string{"prefect", "server", "start", "--host", "0.0.0.0", "--port", fmt.Sprint(contract.ServerPort)}
-	if m == ServerHA {
-		cmd = append(cmd, "--no-services")
-	}
-	return cmd
 }
