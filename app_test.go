@@ -1236,6 +1236,11 @@ func TestServerSettingsThroughTheEntryPoint(t *testing.T) {
 			"containerInsights": "false", "flowLogs": "false"}), check: clean(3, true)},
 		{name: "ha, HTTPS, NAT instance", ctx: server("ha", map[string]any{"serverCertificateArn": cert, "serverDomain": "prefect.example.com",
 			"natProvider": "instance"}), check: clean(2, true)},
+		{name: "single in an imported VPC without isolated subnets", env: true, ctx: server("single", map[string]any{"vpcId": "vpc-0123456789abcdef0"}),
+			check: clean(1, false)},
+		{name: "HTTPS in an imported VPC", env: true, ctx: server("ha", map[string]any{"vpcId": "vpc-0123456789abcdef0",
+			"serverCertificateArn": cert, "serverDomain": "prefect.example.com"}),
+			want: "config: serverCertificateArn makes the load balancer internet-facing, and with vpcId=vpc-0123456789abcdef0 the worker reaches it from public IPs the stack does not know: list them (or your NAT's) in serverAllowedCidrs, or leave serverCertificateArn empty for an internal load balancer"},
 	})
 }
 
