@@ -49,12 +49,14 @@ type Config struct {
 // Client talks to one Prefect API with one retry policy. It is safe for
 // concurrent use.
 type Client struct {
-	base  string
-	auth  string
-	http  *http.Client
-	retry retry.Policy
-	now   func() time.Time
-	agent string
+	base string
+	auth string
+	http *http.Client
+	// policy is the configured RetryPolicy, retry its form for retry.Do.
+	policy RetryPolicy
+	retry  retry.Policy
+	now    func() time.Time
+	agent  string
 	// redact hides the client's own credentials in every error it returns,
 	// before anything is shortened (so no prefix of a secret survives a cut).
 	redact *Redactor
@@ -97,7 +99,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Retry != nil {
 		p = *cfg.Retry
 	}
-	c.retry = p.policy(cfg.Sleep)
+	c.policy, c.retry = p, p.policy(cfg.Sleep)
 	if c.now == nil {
 		c.now = time.Now
 	}
@@ -132,20 +134,20 @@ func (c *Client) call(ctx context.Context, rec *callRecord, method, path string,
 			return fmt.Errorf("%s %s: encoding request: %w", method, path, err)
 		}
 	}
+	ctx, cancel := c.policy.bound(ctx)
+	defer cancel()
+	faults := c.policy.faults()
 	return retry.Do(ctx, c.retry, func(ctx context.Context, n int) (time.Duration, bool, error) {
 		rec.attempt(ctx, method, path, n)
 		status, respBody, header, err := c.attempt(ctx, method, path, body)
 		switch {
 		case err != nil:
-			return 0, retryableTransport(err), fmt.Errorf("%s %s: %w", method, path, err)
+			return 0, retryableTransport(err) && faults.again(), fmt.Errorf("%s %s: %w", method, path, err)
 		case status >= 200 && status <= 299:
 			return 0, false, decode(method, path, status, respBody, out)
 		}
-		var after time.Duration
-		if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
-			after, _ = parseRetryAfter(header.Get("Retry-After"), c.now())
-		}
-		return after, retryableStatus(status), &APIError{StatusCode: status, Method: method, Path: path, Detail: parseDetail(respBody, c.redact)}
+		after, retryable := faults.answer(status, header, c.now())
+		return after, retryable, &APIError{StatusCode: status, Method: method, Path: path, Detail: parseDetail(respBody, c.redact)}
 	})
 }
 

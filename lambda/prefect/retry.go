@@ -15,9 +15,20 @@ import (
 
 // RetryPolicy bounds how hard the client tries. The context deadline bounds it
 // further: a wait that would end after the deadline is never started.
+//
+// Answers that ask to be called again — 503 (Prefect's answer when its database is
+// busy: a SQLite write lock, a dropped PostgreSQL connection) and 429 (rate limited,
+// usually with a Retry-After) — are retried until the deadline, however many there are:
+// the function then uses all the time CloudFormation gives it to ride out a storm of
+// them. Faults a retry may not cure (another 5xx, a dropped connection, an attempt that
+// timed out) are retried at most MaxFaultAttempts times over.
 type RetryPolicy struct {
-	// MaxAttempts counts the first try; 1 disables retries.
+	// MaxAttempts counts the first try of any kind; 1 disables retries and 0 leaves
+	// only the deadline (and MaxFaultAttempts) to end them.
 	MaxAttempts int
+	// MaxFaultAttempts bounds the attempts that end in a fault (neither 503 nor 429);
+	// 0 means MaxAttempts alone bounds them.
+	MaxFaultAttempts int
 	// BaseDelay is the first backoff (before jitter); each retry doubles it
 	// up to MaxDelay. Zero means 100 ms.
 	BaseDelay time.Duration
@@ -27,15 +38,22 @@ type RetryPolicy struct {
 	// AttemptTimeout ends one hung request early so it can be retried; zero
 	// means only the context bounds it.
 	AttemptTimeout time.Duration
+	// MaxElapsed is the deadline of a call whose context has none (a command line
+	// tool's), counted from its start; zero leaves such a call to MaxAttempts alone.
+	MaxElapsed time.Duration
 }
 
-// DefaultRetryPolicy suits a Lambda with minutes to spare: about half a
-// minute of backoff in total, and a single hung request does not eat the budget.
+// DefaultRetryPolicy suits the function, whose handler has about 99 s of its
+// 120 s (cfn.Plan): 503 and 429 are retried for as long as that lasts, with waits
+// of 250 ms doubling up to 10 s (equal jitter), or the Retry-After asked; other
+// faults get 10 attempts (about half a minute of backoff), and a single hung
+// request does not eat the budget. A caller without a deadline stops after 2 minutes.
 var DefaultRetryPolicy = RetryPolicy{
-	MaxAttempts:    10,
-	BaseDelay:      250 * time.Millisecond,
-	MaxDelay:       15 * time.Second,
-	AttemptTimeout: 30 * time.Second,
+	MaxFaultAttempts: 10,
+	BaseDelay:        250 * time.Millisecond,
+	MaxDelay:         10 * time.Second,
+	AttemptTimeout:   30 * time.Second,
+	MaxElapsed:       2 * time.Minute,
 }
 
 // policy is p as the retry package runs it, waiting with sleep (nil: real waits).
@@ -45,11 +63,44 @@ func (p RetryPolicy) policy(sleep func(context.Context, time.Duration) error) re
 		base = 100 * time.Millisecond
 	}
 	return retry.Policy{
-		MaxAttempts:    max(p.MaxAttempts, 1),
+		MaxAttempts:    max(p.MaxAttempts, 0),
 		Backoff:        retry.Backoff{Base: base, Cap: p.MaxDelay, Jitter: retry.EqualJitter},
 		AttemptTimeout: p.AttemptTimeout,
 		Sleep:          sleep,
 	}
+}
+
+// bound gives a call without a deadline the policy's MaxElapsed.
+func (p RetryPolicy) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok || p.MaxElapsed <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, p.MaxElapsed)
+}
+
+// faults counts one call's faults against RetryPolicy.MaxFaultAttempts.
+type faults struct{ n, max int }
+
+func (p RetryPolicy) faults() *faults { return &faults{max: p.MaxFaultAttempts} }
+
+// again counts a fault and tells whether the budget allows another attempt.
+func (f *faults) again() bool {
+	f.n++
+	return f.max <= 0 || f.n < f.max
+}
+
+// answer says whether a non-2xx status is retried, and after what wait: 503 and 429
+// always (the server's Retry-After, if any, is the wait), other retryable statuses
+// while the fault budget lasts.
+func (f *faults) answer(status int, header http.Header, now time.Time) (after time.Duration, retryable bool) {
+	switch {
+	case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable:
+		after, _ = parseRetryAfter(header.Get("Retry-After"), now)
+		return after, true
+	case retryableStatus(status):
+		return 0, f.again()
+	}
+	return 0, false
 }
 
 // retryableStatus: rate limiting and server trouble, but not 501, which will

@@ -20,6 +20,10 @@ func (t Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		defer req.Body.Close()
 	}
 	rec := httptest.NewRecorder()
+	if req.Body == nil { // a server's request always has a Body (http.Handler's contract)
+		req = req.Clone(req.Context())
+		req.Body = http.NoBody
+	}
 	t.Handler.ServeHTTP(rec, req)
 	if err := req.Context().Err(); err != nil {
 		return nil, err
