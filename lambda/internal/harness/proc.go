@@ -51,19 +51,6 @@ var errPortInUse = errors.New("port already in use")
 // StartService starts cfg's program and waits until it is healthy; the caller must Stop it.
 // A program that exits saying its port is in use gives an error wrapping errPortInUse.
 func StartService(ctx context.Context, cfg ServiceConfig) (*Service, error) {
-	s, err := launch(cfg)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.waitHealthy(ctx, cfg.HealthURL, cmp.Or(cfg.StartTimeout, 90*time.Second)); err != nil {
-		s.Stop()
-		return nil, err
-	}
-	return s, nil
-}
-
-// launch starts cfg's program without waiting for anything (StartService, Run).
-func launch(cfg ServiceConfig) (*Service, error) {
 	attr, argv, err := sysProcAttr(cfg.RunAs, cfg.Argv)
 	if err != nil {
 		return nil, err
@@ -85,36 +72,80 @@ func launch(cfg ServiceConfig) (*Service, error) {
 		logFile.Close()
 		close(s.done)
 	}()
+	if err := s.waitHealthy(ctx, cfg.HealthURL, cmp.Or(cfg.StartTimeout, 90*time.Second)); err != nil {
+		s.Stop()
+		return nil, err
+	}
 	return s, nil
+}
+
+// Run runs cfg's program (without HealthURL) to its end: a one-shot Service such as initdb or
+// a migration. A non-zero exit, or the end of ctx, which stops it, is an error with the log.
+func Run(ctx context.Context, cfg ServiceConfig) error {
+	s, err := StartService(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-s.done:
+		err = s.waitErr
+	case <-ctx.Done():
+		s.Stop()
+		err = ctx.Err()
+	}
+	if err != nil {
+		return fmt.Errorf("harness: %s (%s): %w; log %s:\n%s", cfg.Name, cfg.Argv[0], err, s.LogPath, s.LogTail(30))
+	}
+	return nil
+}
+
+// WaitFor calls done every interval until it reports true, fails, ctx ends (a deadline that
+// only ends a hang: no caller asserts how long it took) or one of alive exits.
+func WaitFor(ctx context.Context, what string, every time.Duration, done func() (bool, error), alive ...*Service) error {
+	for {
+		if ok, err := done(); err != nil {
+			return fmt.Errorf("waiting for %s: %w", what, err)
+		} else if ok {
+			return nil
+		}
+		for _, s := range alive {
+			if s.Exited() {
+				return fmt.Errorf("%s exited while waiting for %s:\n%s", s.Name, what, s.LogTail(20))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("no %s before the deadline", what)
+		case <-time.After(every):
+		}
+	}
 }
 
 // waitHealthy polls GET url (if any) until it answers below 500, the program exits or ends.
 func (s *Service) waitHealthy(ctx context.Context, url string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	hc := &http.Client{Timeout: 5 * time.Second}
-	for url != "" {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if resp, err := hc.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode < 500 {
-				return nil
-			}
-		}
-		if s.Exited() {
-			err := fmt.Errorf("harness: %s exited during start-up (%v); log %s:\n%s", s.Name, s.waitErr, s.LogPath, s.LogTail(30))
-			if strings.Contains(s.LogTail(30), "already in use") {
-				return fmt.Errorf("%w: %w", errPortInUse, err)
-			}
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("harness: %s not healthy at %s after %s; log %s:\n%s", s.Name, url, timeout, s.LogPath, s.LogTail(40))
-		case <-time.After(100 * time.Millisecond):
-		}
+	if url == "" {
+		return nil
 	}
-	return nil
+	hc := &http.Client{Timeout: 5 * time.Second}
+	err := WaitFor(ctx, s.Name+" healthy at "+url, 100*time.Millisecond, func() (bool, error) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err := hc.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil && resp.StatusCode < 500, nil
+	}, s)
+	switch {
+	case err == nil:
+		return nil
+	case s.Exited() && strings.Contains(s.LogTail(30), "already in use"):
+		return fmt.Errorf("%w: harness: %w", errPortInUse, err)
+	case s.Exited():
+		return fmt.Errorf("harness: %w (%v); log %s", err, s.waitErr, s.LogPath)
+	}
+	return fmt.Errorf("harness: %w (%s); log %s:\n%s", err, timeout, s.LogPath, s.LogTail(40))
 }
 
 // Pid is the program's process id, which is also its process group's id.
