@@ -117,6 +117,11 @@ func TestEnvironments(t *testing.T) {
 	if g, w := jsonString(got), jsonString(want); g != w {
 		t.Errorf("environments:\n got %s\nwant %s", g, w)
 	}
+	// A self-hosted server is a fourth stack, before Compute (which depends on it).
+	got, err = Targets(write(map[string]any{"prefectServer": "ha", "prefectAccountId": "", "prefectWorkspaceId": ""}))
+	if err != nil || len(got) != 1 || got[0].Stacks != "PrefectNetwork PrefectRegistry PrefectServer PrefectCompute" || got[0].APIKeySecret != "" {
+		t.Errorf("prefectServer=ha: %+v, %v; want the Server stack listed and no API key", got, err)
+	}
 	_, err = Targets(write(map[string]any{"workerCpu": 3}))
 	if err == nil || !strings.Contains(err.Error(), "workerCpu") {
 		t.Errorf("a bad cdk.json: %v", err)

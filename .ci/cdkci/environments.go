@@ -72,8 +72,12 @@ func Targets(path string) ([]Target, error) {
 }
 
 func target(name, environment string, cfg stacks.Config) Target {
+	parts := []string{"Network", "Registry", "Compute"}
+	if cfg.ServerOn() {
+		parts = []string{"Network", "Registry", "Server", "Compute"}
+	}
 	var names []string
-	for _, s := range []string{"Network", "Registry", "Compute"} {
+	for _, s := range parts {
 		names = append(names, cfg.StackPrefix+s)
 	}
 	t := Target{Name: name, Environment: environment, Account: cfg.Account, Region: cfg.Region,

@@ -49,13 +49,17 @@ func (r Report) Total() int {
 }
 
 // ReadDir decodes every *.template.json in dir (a cloud assembly such as cdk.out) and in its
-// nested assemblies (a stage's assembly-<stage>/), by path under dir without the suffix.
+// nested assemblies (a stage's assembly-<stage>/), by path under dir without the suffix. Other
+// folders (make variants' cdk.out/variants/) are other apps' assemblies, not priced.
 func ReadDir(dir string) (map[string]Template, error) {
 	if info, err := os.Stat(dir); err != nil || !info.IsDir() {
 		return nil, fmt.Errorf("cost: %s is not a directory: run make synth first", dir)
 	}
 	out := map[string]Template{}
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() && path != dir && !strings.HasPrefix(d.Name(), "assembly-") {
+			return filepath.SkipDir
+		}
 		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".template.json") {
 			return err
 		}

@@ -123,7 +123,7 @@ func TestUnpriceable(t *testing.T) {
 }
 
 // TestCommand runs the real command on a cloud assembly with a nested stage assembly: every
-// template is read, and the last line is the total.
+// template of the app is read (not the variants beside it), and the last line is the total.
 func TestCommand(t *testing.T) {
 	dir := t.TempDir()
 	write := func(path string, v Template) {
@@ -137,6 +137,8 @@ func TestCommand(t *testing.T) {
 	}
 	write(filepath.Join(dir, "PrefectNetwork.template.json"), tmpl(map[string]any{"NatGateway": res("AWS::EC2::NatGateway", nil)}))
 	write(filepath.Join(dir, "assembly-Dev", "DevNetwork.template.json"), tmpl(map[string]any{"NatGateway": res("AWS::EC2::NatGateway", nil)}))
+	// make variants' assemblies are other apps: not priced.
+	write(filepath.Join(dir, "variants", "public-spot", "PrefectNetwork.template.json"), tmpl(map[string]any{"NatGateway": res("AWS::EC2::NatGateway", nil)}))
 	out, err := exec.Command("go", "run", "./cmd", "-dir", dir).CombinedOutput()
 	if err != nil {
 		t.Fatalf("%v: %s", err, out)
