@@ -221,7 +221,7 @@ cost: deps ## synthesize, then print each fixed monthly item, the per-use rates,
 	@$(MAKE) --no-print-directory synth >/dev/null
 	@go run ./stacks/cost/cmd -dir cdk.out
 
-bench: deps $(VENV)/.installed ## synth time, unit-test time, Lambda cold start + latency, binary size
+bench: deps $(VENV)/.installed server-deps ## synth time at 2-2,000 deployments, unit-test time, Lambda cold start + latency, binary size, 2,000 creates
 	@./.ci/bench
 
 preview: deps $(VENV)/.installed ## apply the pool and deployments to a local Prefect server and print its UI address
