@@ -281,7 +281,7 @@ func benchConcurrency() int {
 }
 
 // benchDatabase is the database of the Prefect server BenchmarkCreate2000Deployments creates
-// in: "postgres" (the default; Prefect Cloud and a production server run on PostgreSQL) or
+// in: "postgres" (the default; the server stack's database, Prefect's advice for production) or
 // "sqlite" (a default local server; its write lock answers 503 under concurrent writes, which
 // shows the function riding out a 503 storm). BENCH_DATABASE overrides it.
 func benchDatabase() string {
