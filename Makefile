@@ -228,20 +228,38 @@ preview: deps $(VENV)/.installed ## apply the pool and deployments to a local Pr
 	$(MAKE) --no-print-directory synth
 	PREFECT_PYTHON=$(PYTHON) go run ./lambda/cmd/preview -template cdk.out/PrefectCompute.template.json
 
+# Without a Prefect key or AWS credentials in the environment, the AWS CLI's (profile, SSO)
+# and its region are exported for the command that follows (drift, status).
+AWS_CLI_ENV := if [ -z "$${PREFECT_API_KEY:-}$${PREFECT_API_AUTH_STRING:-}$${AWS_ACCESS_KEY_ID:-}" ] && command -v aws >/dev/null; then \
+	  eval "$$(aws configure export-credentials --format env 2>/dev/null)"; \
+	  export AWS_REGION="$${AWS_REGION:-$$(aws configure get region 2>/dev/null)}"; \
+	fi;
+
 # make drift: the pool and deployments in cdk.out against what Prefect holds now (bin/drift
 # exits 1 on drift, 2 on an error; make fails on either). The API and its key default to the
 # stack's (the function's URL and secret in the template); PREFECT_API_URL with
 # PREFECT_API_KEY, PREFECT_API_AUTH_STRING or a secret's ARN in PREFECT_API_KEY_SECRET_ARN
-# override them. Without a key or AWS credentials in the environment, the AWS CLI's (profile,
-# SSO) and its region are exported for the command.
+# override them.
 .PHONY: drift
 drift: ## compare the pool and deployments in cdk.out with Prefect, field by field (exit 1 on drift)
 	@[ -f cdk.out/PrefectCompute.template.json ] || $(MAKE) --no-print-directory synth
-	@if [ -z "$${PREFECT_API_KEY:-}$${PREFECT_API_AUTH_STRING:-}$${AWS_ACCESS_KEY_ID:-}" ] && command -v aws >/dev/null; then \
-	  eval "$$(aws configure export-credentials --format env 2>/dev/null)"; \
-	  export AWS_REGION="$${AWS_REGION:-$$(aws configure get region 2>/dev/null)}"; \
-	fi; \
+	@$(AWS_CLI_ENV) \
 	go build -o bin/drift ./lambda/cmd/drift && bin/drift -template cdk.out/PrefectCompute.template.json
+
+# make status [ENV=<name>]: the smoke check between environments (the deploy workflow runs it
+# after each environment's cdk deploy, which writes cdk.out). bin/status reads the Compute
+# stack of cdk.out (the environment's with ENV) and waits, at most 10 minutes, until its work
+# pool is READY with a worker polling it and every deployment exists in the pool; it exits 1
+# when the time is up, 2 on an error, 3 when the API is a self-hosted server's internal load
+# balancer, out of reach (STATUS_FLAGS=-unreachable=warn: a warning and exit 0). API and key
+# as for drift. STATUS_FLAGS adds flags: -timeout 20m, -interval 30s, -stack <name>.
+ENV ?=
+STATUS_FLAGS ?=
+.PHONY: status
+status: ## wait until the work pool is READY (a worker polls) and every deployment exists: make status [ENV=<name>]
+	@[ -f cdk.out/manifest.json ] || $(MAKE) --no-print-directory synth
+	@$(AWS_CLI_ENV) \
+	go build -o bin/status ./lambda/cmd/status && bin/status $(if $(ENV),-env '$(ENV)') $(STATUS_FLAGS)
 
 template: $(VENV)/.installed ## refresh the embedded ECS base job template from the pinned prefect-aws
 	PREFECT_HOME=$$(mktemp -d) PREFECT_SERVER_ANALYTICS_ENABLED=false \
