@@ -126,7 +126,7 @@ func TestWaitUntilReady(t *testing.T) {
 	s := &script{clk: clk, steps: []func() (*observation, error){
 		returns(seen(statusNotReady, nil)),
 		fails(&prefect.APIError{StatusCode: 503, Method: "GET", Path: "/work_pools/p"}),
-		returns(seen(statusReady, at(25 * time.Second))),
+		returns(seen(statusReady, at(25*time.Second))),
 	}}
 	var progress strings.Builder
 	w := &waiter{clk: clk, timeout: 10 * time.Minute, interval: 10 * time.Second, look: s.look, judge: stackOf(false), progress: &progress}
