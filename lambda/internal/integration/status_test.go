@@ -23,10 +23,14 @@ import (
 
 // TestStatus runs `make status`'s command (the real binary) against the pool and deployments
 // the real function created from the template (renamed, so no other test shares them). The
-// worker is played by the calls a Prefect worker makes: POST /work_pools/{name}/workers/heartbeat
-// (prefect/workers/base.py sync_with_backend, every PREFECT_WORKER_HEARTBEAT_SECONDS). The
-// server runs without services, so no foreman turns the pool back to NOT_READY meanwhile.
-// The verdicts do not depend on timing: only this test sends heartbeats.
+// worker is played by the call a Prefect worker makes: POST /work_pools/{name}/workers/heartbeat.
+// A Prefect 3.9.1 worker sends its heartbeats (every PREFECT_WORKER_HEARTBEAT_SECONDS, 30)
+// over its worker channel, a websocket, or through that endpoint when the channel is down
+// (prefect/workers/_worker_channel/_sync.py); both end in the server's
+// models.workers.record_worker_heartbeat, which turns a NOT_READY pool READY. TestLiveWorker
+// runs the command against the real worker too. The server runs without services, so no
+// foreman turns the pool back to NOT_READY meanwhile. The verdicts do not depend on timing:
+// only this test sends heartbeats.
 func TestStatus(t *testing.T) {
 	s, ctx := needWithin(t, 5*time.Minute)
 	template, stack := renamedTemplate(t, s.template, "status-"+randomHex(3))
