@@ -19,7 +19,10 @@ func (e *notCheckedError) Error() string { return e.reason }
 // cannot check: the template's function reads the API URL or the auth-string secret from
 // the Server stack's outputs, which exist only once deployed, and the environment does not
 // give them. An internal load balancer (prefectServer without serverCertificateArn) answers
-// only inside its VPC, so a GitHub-hosted runner or a laptop never reaches it.
+// only inside its VPC, so a GitHub-hosted runner or a laptop never reaches it (ELBv2 API
+// reference, CreateLoadBalancer Scheme: "The DNS name of an internal load balancer is publicly
+// resolvable to the private IP addresses of the nodes. Therefore, internal load balancers can
+// route requests only from clients with access to the VPC for the load balancer.").
 func serverReach(spec *stackspec.Spec, template string, getenv func(string) string) error {
 	env := spec.FunctionEnv
 	if getenv(contract.EnvAPIURL) == "" {
@@ -60,6 +63,7 @@ func internalLoadBalancer(dir string, ref stackspec.StackOutput) bool {
 	}
 	id, _ := att[0].(string)
 	lb := t.Resources[id]
-	// CloudFormation's default Scheme is internet-facing (AWS::ElasticLoadBalancingV2::LoadBalancer).
+	// Without Scheme, a load balancer is internet-facing (the same reference: "The default is an
+	// Internet-facing load balancer").
 	return lb != nil && lb.Type == "AWS::ElasticLoadBalancingV2::LoadBalancer" && lb.Properties["Scheme"] == "internal"
 }
