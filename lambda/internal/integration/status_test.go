@@ -51,9 +51,10 @@ func TestStatus(t *testing.T) {
 	t.Run("NoWorkerTimesOut", func(t *testing.T) {
 		r := runStatus(t, ctx, bin, authEnv, nil, "-template", template, "-timeout", "1s", "-interval", "100ms")
 		notReady := regexp.MustCompile(`(?m)^work pool ` + regexp.QuoteMeta(pool) + ` NOT_READY: no worker has ever polled it \(created 20\d\d-.*Z\)$`)
-		if r.code != 1 || !notReady.MatchString(r.stdout) || !strings.HasPrefix(r.stdout, "waiting (until ") ||
-			!strings.Contains(r.stdout, allFound) || strings.Contains(r.stdout, " missing") {
-			t.Errorf("exit %d, want 1, a wait, the NOT_READY line and every deployment found", r.code)
+		// Whether it printed a "waiting" line first depends on how long a look takes on this
+		// machine: not asserted (the fake-clock tests of lambda/cmd/status pin the wait down).
+		if r.code != 1 || !notReady.MatchString(r.stdout) || !strings.Contains(r.stdout, allFound) || strings.Contains(r.stdout, " missing") {
+			t.Errorf("exit %d, want 1, the NOT_READY line and every deployment found", r.code)
 		}
 	})
 
