@@ -1,7 +1,9 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -55,5 +57,45 @@ func TestSmokeCheckAfterEachDeploy(t *testing.T) {
 	}
 	if deploys != 2 {
 		t.Errorf("%d cdk deploy steps, want the two deploy jobs'", deploys)
+	}
+}
+
+// TestComputeStackNames: `make status ENV=<name>` finds an environment's Compute stack in
+// cdk.out by the suffix -<name>-Compute (lambda/cmd/status), and the app's own targets name
+// it so, whatever stackPrefix is.
+func TestComputeStackNames(t *testing.T) {
+	raw, err := os.ReadFile("../../cdk.json")
+	var doc map[string]any
+	if err == nil {
+		err = json.Unmarshal(raw, &doc)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := doc["context"].(map[string]any)
+	ctx["stackPrefix"] = "Acme-data"
+	ctx["environments"] = map[string]any{
+		"dev":     map[string]any{"account": "111111111111", "region": "us-east-1", "order": 1},
+		"prod-eu": map[string]any{"account": "222222222222", "region": "eu-west-1", "order": 2},
+	}
+	b, _ := json.Marshal(map[string]any{"app": "go run .", "context": ctx})
+	path := filepath.Join(t.TempDir(), "cdk.json")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	targets, err := Targets(path)
+	if err != nil || len(targets) != 2 {
+		t.Fatalf("targets %+v, %v", targets, err)
+	}
+	for _, tg := range targets {
+		var compute []string
+		for _, s := range strings.Fields(tg.Stacks) {
+			if strings.HasSuffix(s, "-"+tg.Environment+"-Compute") {
+				compute = append(compute, s)
+			}
+		}
+		if len(compute) != 1 {
+			t.Errorf("environment %s: stacks %q, want exactly one ending in -%s-Compute", tg.Environment, tg.Stacks, tg.Environment)
+		}
 	}
 }
