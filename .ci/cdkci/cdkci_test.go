@@ -9,63 +9,6 @@ import (
 	"testing"
 )
 
-func readDiff(t *testing.T, name string) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
-// TestAnalyze: replacements (replace and may be replaced) and IAM changes (a changed IAM
-// resource, an IAM statement table) are found through cdk diff's colours; other changes are not flagged.
-func TestAnalyze(t *testing.T) {
-	a := Analyze(readDiff(t, "dev.diff"))
-	var repl []string
-	for _, c := range a.Replacements {
-		repl = append(repl, c.Stack+" "+c.Type+" "+c.Action)
-	}
-	want := []string{"Prefect-dev-Compute AWS::ECS::TaskDefinition replace", "Prefect-dev-Compute AWS::Lambda::Function may be replaced"}
-	if strings.Join(repl, "|") != strings.Join(want, "|") {
-		t.Errorf("replacements %q, want %q", repl, want)
-	}
-	if len(a.IAM) != 1 || a.IAM[0].Path != "Worker/TaskRole" || a.IAM[0].Kind != "+" {
-		t.Errorf("IAM changes %+v, want the added Worker/TaskRole", a.IAM)
-	}
-	if strings.Join(a.IAMStacks, ",") != "Prefect-dev-Compute" {
-		t.Errorf("IAM stacks %q", a.IAMStacks)
-	}
-	prod := Analyze(readDiff(t, "prod.diff"))
-	if len(prod.Replacements)+len(prod.IAM)+len(prod.IAMStacks) != 0 || strings.Join(prod.Changed, ",") != "Prefect-prod-Compute" {
-		t.Errorf("prod: %+v, want only Prefect-prod-Compute changed, nothing flagged", prod)
-	}
-}
-
-// TestSummary: the comment starts with the marker, flags come before the diffs, and a huge
-// diff is cut to fit a GitHub comment.
-func TestSummary(t *testing.T) {
-	s := Summary([]string{readDiff(t, "dev.diff"), readDiff(t, "prod.diff")})
-	if !strings.HasPrefix(s, Marker+"\n") {
-		t.Fatalf("no marker first:\n%s", s)
-	}
-	repl, iam, diff := strings.Index(s, "**2 resource replacement(s)**"), strings.Index(s, "**IAM changes** in `Prefect-dev-Compute`"), strings.Index(s, "<details>")
-	if repl < 0 || iam < 0 || diff < 0 || !(repl < iam && iam < diff) {
-		t.Errorf("want replacements, then IAM, then the diffs:\n%s", s)
-	}
-	if strings.Contains(s, "\x1b[") || strings.Count(s, "<details>") != 2 {
-		t.Errorf("colours left, or not one diff per environment:\n%s", s)
-	}
-	quiet := Summary([]string{readDiff(t, "prod.diff")})
-	if !strings.Contains(quiet, "No resource replacements.") || !strings.Contains(quiet, "No IAM changes.") {
-		t.Errorf("a quiet diff is not said to be quiet:\n%s", quiet)
-	}
-	huge := Summary([]string{"Stack X\n" + strings.Repeat("[~] AWS::S3::Bucket B B1 \n", 10000)})
-	if len(huge) > 65536 || !strings.Contains(huge, "(cut: the whole diff is in the job's log)") {
-		t.Errorf("a huge diff gives %d characters", len(huge))
-	}
-}
-
 // TestEnvironments: the matrix comes from cdk.json as the app reads it: the default stacks
 // without environments; with environments, in promotion order with their stack names,
 // accounts and architectures; a bad cdk.json is one line naming the key.
