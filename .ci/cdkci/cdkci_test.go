@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -74,4 +75,53 @@ func TestEnvironments(t *testing.T) {
 func jsonString(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// TestCommands: the workflow's command lines, end to end: each leg records its result next to
+// its diff, the comment job reads them in the matrix's order (a leg without files is "no
+// result"); bad command lines are one line naming what is wrong.
+func TestCommands(t *testing.T) {
+	dir := t.TempDir()
+	for name, outcome := range map[string]string{"dev": "success", "denied": "failure"} {
+		diff := filepath.Join(dir, name+".diff")
+		if err := os.WriteFile(diff, []byte(readDiff(t, name+".diff")), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := run([]string{"result", "-name", name, "-sha", "abc123", "-run", "https://github.com/o/r/actions/runs/9",
+			"-outcome", outcome, "-diff", diff, "-out", filepath.Join(dir, name+".json")}, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+	}
+	matrix := `[{"name":"dev"},{"name":"denied"},{"name":"prod"}]`
+	var out bytes.Buffer
+	if err := run([]string{"summary", "-dir", dir, "-matrix", matrix, "-sha", "abc123", "-run", "https://github.com/o/r/actions/runs/9"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	s := out.String()
+	dev, denied, prod := strings.Index(s, "### `dev`: changes in 3 of 4"), strings.Index(s, "### `denied`: **cdk diff failed**"), strings.Index(s, "### `prod`: **no result**")
+	if !strings.HasPrefix(s, Marker+"\n") || dev < 0 || !(dev < denied && denied < prod) {
+		t.Errorf("summary:\n%s", s)
+	}
+	out.Reset()
+	if err := run([]string{"summary", "-dir", filepath.Join(dir, "none"), "-matrix", "", "-sha", "abc123", "-run", "https://x"}, &out); err != nil || !strings.Contains(out.String(), "the environments could not be listed") {
+		t.Errorf("no matrix: %v\n%s", err, out.String())
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "usage: cdkci environments|result|summary|comment"},
+		{[]string{"deploy"}, `unknown command "deploy"`},
+		{[]string{"summary", "-dir", dir, "extra"}, `summary: unexpected argument "extra"`},
+		{[]string{"summary", "-dir", dir}, "summary: -sha and -run are required"},
+		{[]string{"summary", "-matrix", "{", "-sha", "a", "-run", "b"}, "-matrix: not the environments job's JSON list"},
+		{[]string{"result", "-name", "dev"}, "result: -name, -sha, -run, -diff and -out are required"},
+		{[]string{"comment"}, "comment: -body FILE is required"},
+		{[]string{"environments", "-cdk-json"}, "environments: flag needs an argument: -cdk-json"},
+	} {
+		err := run(c.args, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%q: %v, want one line with %q", c.args, err, c.want)
+		}
+	}
 }

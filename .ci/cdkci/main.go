@@ -63,6 +63,9 @@ func run(args []string, out io.Writer) error {
 		if err := parse(fs, args[1:]); err != nil {
 			return err
 		}
+		if r.SHA == "" || r.URL == "" {
+			return fmt.Errorf("summary: -sha and -run are required (the pull request's head commit, the run's URL)")
+		}
 		names, err := MatrixNames(*matrix)
 		if err != nil {
 			return err

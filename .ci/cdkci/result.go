@@ -49,8 +49,8 @@ type LegInput struct {
 
 // RecordResult writes the leg's Result to in.Out, reading the diff's last lines when it failed.
 func RecordResult(in LegInput) error {
-	if in.Name == "" || in.Out == "" || in.DiffPath == "" {
-		return errors.New("result: -name, -diff and -out are required")
+	if in.Name == "" || in.SHA == "" || in.RunURL == "" || in.Out == "" || in.DiffPath == "" {
+		return errors.New("result: -name, -sha, -run, -diff and -out are required")
 	}
 	r := Result{Environment: in.Name, SHA: in.SHA, RunURL: in.RunURL, Status: StatusFailed}
 	text, err := os.ReadFile(in.DiffPath)

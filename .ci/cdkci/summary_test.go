@@ -71,7 +71,7 @@ func TestSummaryFlags(t *testing.T) {
 	replace := mustIndex(t, s, "\n- `dev` · `Prefect-dev-Server` · AWS::ECS::TaskDefinition `ApiTask`: replace\n")
 	iam := mustIndex(t, s, "**IAM changes** in `dev` `Prefect-dev-Server`, `prod` `Prefect-prod-Server`.")
 	sg := mustIndex(t, s, "**Security-group changes** in `dev` `Prefect-dev-Server`, `prod` `Prefect-prod-Server`.")
-	outputs := mustIndex(t, s, "**Outputs or parameters change** in `dev` `Prefect-dev-Network` (parameters BootstrapVersion), `prod` `Prefect-prod-Registry` (outputs FlowImageUriOutput).")
+	outputs := mustIndex(t, s, "**Outputs or parameters change** in `dev` `Prefect-dev-Network` (parameters BootstrapVersion), `prod` `Prefect-prod-Registry` (outputs FlowImageUriOutput), `prod` `Prefect-prod-Server` (outputs DatabaseEndpoint).")
 	devSection := mustIndex(t, s, "### `dev`: changes in 3 of 4 stack(s)\n\nCommit `"+testRun.SHA+"` · [run]("+testRun.URL+") · status: ok")
 	if !(failed < stateful && stateful < other && other < replace && replace < iam && iam < sg && sg < outputs && outputs < devSection) {
 		t.Errorf("out of order: failed %d, stateful %d, other %d (%d), IAM %d, security groups %d, outputs %d, sections %d:\n%s", failed, stateful, other, replace, iam, sg, outputs, devSection, s)

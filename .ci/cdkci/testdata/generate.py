@@ -196,21 +196,21 @@ def edit_history(deployed):
     """What differs in the deployed templates besides the configuration (see the module doc)."""
     net = deployed["Prefect-dev-Network"]
     net["Parameters"]["BootstrapVersion"]["Default"] = "/cdk-bootstrap/oldqualif/version"
-    srv = deployed["Prefect-prod-Server"]["Resources"]
+    srv = deployed["Prefect-prod-Server"]
     rename(srv, "AWS::RDS::DBInstance", "Db")
     logs = rename(srv, "AWS::Logs::LogGroup", "Logs")
-    srv[logs]["DeletionPolicy"] = srv[logs]["UpdateReplacePolicy"] = "Retain"
+    srv["Resources"][logs]["DeletionPolicy"] = srv["Resources"][logs]["UpdateReplacePolicy"] = "Retain"
     out = deployed["Prefect-prod-Registry"]["Outputs"]["FlowImageUriOutput"]["Value"]
     out["Fn::Sub"] = out["Fn::Sub"][:-64] + "0" * 64
 
 
-def rename(resources, type_, prefix):
-    old = next(k for k, v in resources.items() if v["Type"] == type_)
+def rename(template, type_, prefix):
+    """Gives the first resource of type_ another logical ID, and every reference to it."""
+    old = next(k for k, v in template["Resources"].items() if v["Type"] == type_)
     new = prefix + old
-    resources[new] = resources.pop(old)
-    text = json.dumps(resources).replace(f'"{old}"', f'"{new}"')
-    resources.clear()
-    resources.update(json.loads(text))
+    text = json.dumps(template).replace(f'"{old}"', f'"{new}"').replace("${" + old + ".", "${" + new + ".")
+    template.clear()
+    template.update(json.loads(text))
     return new
 
 
