@@ -2,6 +2,7 @@ package main
 
 import (
 	"cmp"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -220,6 +221,7 @@ func TestDiffStepFails(t *testing.T) {
 		t.Fatal("pr.yml: the diff job has no step with id diff")
 	}
 	s := diffJob.Steps[i]
+	matrix := Target{Name: "dev", Stacks: "Prefect-dev-Network Prefect-dev-Compute"}
 	root, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
@@ -248,8 +250,8 @@ func TestDiffStepFails(t *testing.T) {
 		args := strings.Fields(strings.ReplaceAll(githubShell(shell), "{0}", filepath.Join(dir, "step.sh")))
 		cmd := exec.Command(args[0], args[1:]...)
 		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "STACKS=Prefect-dev-Network Prefect-dev-Compute", "NAME=dev",
-			"PATH="+filepath.Join(root, "node_modules", ".bin")+string(os.PathListSeparator)+os.Getenv("PATH"),
+		cmd.Env = append(os.Environ(), stepEnv(t, s, matrix)...)
+		cmd.Env = append(cmd.Env, "PATH="+filepath.Join(root, "node_modules", ".bin")+string(os.PathListSeparator)+os.Getenv("PATH"),
 			"CDK_DISABLE_CLI_TELEMETRY=true", "CDK_DISABLE_VERSION_CHECK=true")
 		err := cmd.Run()
 		out, _ := os.ReadFile(filepath.Join(dir, "diff", "dev.diff"))
@@ -278,4 +280,30 @@ func TestDiffStepFails(t *testing.T) {
 	if _, err := run(""); err != nil {
 		t.Errorf("under GitHub's default shell the step failed too (%v): the test no longer shows what pipefail changes", err)
 	}
+}
+
+// matrixExprRe is a step's env value taken from the environments matrix.
+var matrixExprRe = regexp.MustCompile(`^\$\{\{ matrix\.env\.(\w+) \}\}$`)
+
+// stepEnv is the step's env: as GitHub evaluates it for the matrix entry target; any other
+// expression fails the test (extend this when the step needs it).
+func stepEnv(t *testing.T, s step, target Target) []string {
+	t.Helper()
+	var fields map[string]any
+	if err := json.Unmarshal([]byte(jsonString(target)), &fields); err != nil {
+		t.Fatal(err)
+	}
+	var env []string
+	for k, v := range s.Env {
+		m := matrixExprRe.FindStringSubmatch(v)
+		if m == nil {
+			t.Fatalf("step %s: env %s=%q is not a matrix value this test knows", s.ID, k, v)
+		}
+		val, ok := fields[m[1]].(string)
+		if !ok {
+			t.Fatalf("step %s: env %s=%q: the matrix has no %s", s.ID, k, v, m[1])
+		}
+		env = append(env, k+"="+val)
+	}
+	return env
 }
