@@ -310,7 +310,7 @@ func renderSection(v view, run Run, budget int) string {
 	artifact := fmt.Sprintf("the %s artifact of [the run](%s)", code("diff-"+v.Name), url)
 	switch v.state {
 	case stateNoResult:
-		fmt.Fprintf(&b, "\n### %s: **no result**\n\nThe diff job of %s left no result: it failed before it could write one (checkout or setup). See [the run](%s).\n", code(v.Name), code(v.Name), url)
+		fmt.Fprintf(&b, "\n### %s: **no result**\n\nThe diff job of %s left no result: it stopped before it could write one (in checkout or setup, or at its timeout). See [the run](%s).\n", code(v.Name), code(v.Name), url)
 		return b.String()
 	case stateFailed:
 		fmt.Fprintf(&b, "\n### %s: **cdk diff failed**\n\nCommit %s · [run](%s) · status: failed\n\n", code(v.Name), code(sha), url)
