@@ -3,68 +3,12 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 )
-
-func readDiff(t *testing.T, name string) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
-// TestAnalyze: replacements (replace and may be replaced) and IAM changes (a changed IAM
-// resource, an IAM statement table) are found through cdk diff's colours; other changes are not flagged.
-func TestAnalyze(t *testing.T) {
-	a := Analyze(readDiff(t, "dev.diff"))
-	var repl []string
-	for _, c := range a.Replacements {
-		repl = append(repl, c.Stack+" "+c.Type+" "+c.Action)
-	}
-	want := []string{"Prefect-dev-Compute AWS::ECS::TaskDefinition replace", "Prefect-dev-Compute AWS::Lambda::Function may be replaced"}
-	if strings.Join(repl, "|") != strings.Join(want, "|") {
-		t.Errorf("replacements %q, want %q", repl, want)
-	}
-	if len(a.IAM) != 1 || a.IAM[0].Path != "Worker/TaskRole" || a.IAM[0].Kind != "+" {
-		t.Errorf("IAM changes %+v, want the added Worker/TaskRole", a.IAM)
-	}
-	if strings.Join(a.IAMStacks, ",") != "Prefect-dev-Compute" {
-		t.Errorf("IAM stacks %q", a.IAMStacks)
-	}
-	prod := Analyze(readDiff(t, "prod.diff"))
-	if len(prod.Replacements)+len(prod.IAM)+len(prod.IAMStacks) != 0 || strings.Join(prod.Changed, ",") != "Prefect-prod-Compute" {
-		t.Errorf("prod: %+v, want only Prefect-prod-Compute changed, nothing flagged", prod)
-	}
-}
-
-// TestSummary: the comment starts with the marker, flags come before the diffs, and a huge
-// diff is cut to fit a GitHub comment.
-func TestSummary(t *testing.T) {
-	s := Summary([]string{readDiff(t, "dev.diff"), readDiff(t, "prod.diff")})
-	if !strings.HasPrefix(s, Marker+"\n") {
-		t.Fatalf("no marker first:\n%s", s)
-	}
-	repl, iam, diff := strings.Index(s, "**2 resource replacement(s)**"), strings.Index(s, "**IAM changes** in `Prefect-dev-Compute`"), strings.Index(s, "<details>")
-	if repl < 0 || iam < 0 || diff < 0 || !(repl < iam && iam < diff) {
-		t.Errorf("want replacements, then IAM, then the diffs:\n%s", s)
-	}
-	if strings.Contains(s, "\x1b[") || strings.Count(s, "<details>") != 2 {
-		t.Errorf("colours left, or not one diff per environment:\n%s", s)
-	}
-	quiet := Summary([]string{readDiff(t, "prod.diff")})
-	if !strings.Contains(quiet, "No resource replacements.") || !strings.Contains(quiet, "No IAM changes.") {
-		t.Errorf("a quiet diff is not said to be quiet:\n%s", quiet)
-	}
-	huge := Summary([]string{"Stack X\n" + strings.Repeat("[~] AWS::S3::Bucket B B1 \n", 10000)})
-	if len(huge) > 65536 || !strings.Contains(huge, "(cut: the whole diff is in the job's log)") {
-		t.Errorf("a huge diff gives %d characters", len(huge))
-	}
-}
 
 // TestEnvironments: the matrix comes from cdk.json as the app reads it: the default stacks
 // without environments; with environments, in promotion order with their stack names,
@@ -131,4 +75,53 @@ func TestEnvironments(t *testing.T) {
 func jsonString(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// TestCommands: the workflow's command lines, end to end: each leg records its result next to
+// its diff, the comment job reads them in the matrix's order (a leg without files is "no
+// result"); bad command lines are one line naming what is wrong.
+func TestCommands(t *testing.T) {
+	dir := t.TempDir()
+	for name, outcome := range map[string]string{"dev": "success", "denied": "failure"} {
+		diff := filepath.Join(dir, name+".diff")
+		if err := os.WriteFile(diff, []byte(readDiff(t, name+".diff")), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := run([]string{"result", "-name", name, "-sha", "abc123", "-run", "https://github.com/o/r/actions/runs/9",
+			"-outcome", outcome, "-diff", diff, "-out", filepath.Join(dir, name+".json")}, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+	}
+	matrix := `[{"name":"dev"},{"name":"denied"},{"name":"prod"}]`
+	var out bytes.Buffer
+	if err := run([]string{"summary", "-dir", dir, "-matrix", matrix, "-sha", "abc123", "-run", "https://github.com/o/r/actions/runs/9"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	s := out.String()
+	dev, denied, prod := strings.Index(s, "### `dev`: changes in 3 of 4"), strings.Index(s, "### `denied`: **cdk diff failed**"), strings.Index(s, "### `prod`: **no result**")
+	if !strings.HasPrefix(s, Marker+"\n") || dev < 0 || !(dev < denied && denied < prod) {
+		t.Errorf("summary:\n%s", s)
+	}
+	out.Reset()
+	if err := run([]string{"summary", "-dir", filepath.Join(dir, "none"), "-matrix", "", "-sha", "abc123", "-run", "https://x"}, &out); err != nil || !strings.Contains(out.String(), "the environments could not be listed") {
+		t.Errorf("no matrix: %v\n%s", err, out.String())
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "usage: cdkci environments|result|summary|comment"},
+		{[]string{"deploy"}, `unknown command "deploy"`},
+		{[]string{"summary", "-dir", dir, "extra"}, `summary: unexpected argument "extra"`},
+		{[]string{"summary", "-dir", dir}, "summary: -sha and -run are required"},
+		{[]string{"summary", "-matrix", "{", "-sha", "a", "-run", "b"}, "-matrix: not the environments job's JSON list"},
+		{[]string{"result", "-name", "dev"}, "result: -name, -sha, -run, -diff and -out are required"},
+		{[]string{"comment"}, "comment: -body FILE is required"},
+		{[]string{"environments", "-cdk-json"}, "environments: flag needs an argument: -cdk-json"},
+	} {
+		err := run(c.args, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%q: %v, want one line with %q", c.args, err, c.want)
+		}
+	}
 }
