@@ -1,13 +1,15 @@
 // Command cdkci is what the GitHub Actions workflows ask of the app, so that they derive it
 // from cdk.json at run time instead of repeating it:
 //
-//	cdkci environments [-cdk-json cdk.json]   the environments to diff and deploy, in order, as JSON
+//	cdkci environments [-cdk-json cdk.json]   the environments a pull request diffs, in order, as JSON
+//	cdkci environments -deploy [-cdk-json …]  the environments the deploy workflow deploys
 //	cdkci summary FILE...                     a pull-request comment (Markdown) from `cdk diff` output
 //
-// Both exit 1 with a one-line message on a bad input.
+// Each exits 1 with a one-line message on a bad input or a refusal.
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -22,17 +24,18 @@ func main() {
 
 func run(args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: cdkci environments [-cdk-json FILE] | cdkci summary FILE...")
+		return fmt.Errorf("usage: cdkci environments [-deploy] [-cdk-json FILE] | cdkci summary FILE...")
 	}
 	switch args[0] {
 	case "environments":
-		path := "cdk.json"
-		if len(args) == 3 && args[1] == "-cdk-json" {
-			path = args[2]
-		} else if len(args) != 1 {
-			return fmt.Errorf("usage: cdkci environments [-cdk-json FILE]")
+		fs := flag.NewFlagSet("environments", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		path := fs.String("cdk-json", "cdk.json", "")
+		deploy := fs.Bool("deploy", false, "")
+		if err := fs.Parse(args[1:]); err != nil || fs.NArg() != 0 {
+			return fmt.Errorf("usage: cdkci environments [-deploy] [-cdk-json FILE]")
 		}
-		return writeEnvironments(path, out)
+		return writeEnvironments(*path, *deploy, out)
 	case "summary":
 		if len(args) < 2 {
 			return fmt.Errorf("usage: cdkci summary FILE... (the output of cdk diff)")
