@@ -1010,7 +1010,8 @@ func pipelineStacks(app awscdk.App) (awscdk.Stack, []awscdk.Stack) {
 }
 
 // TestPipelineNag: the PipelineStack and every stack of its stages are cdk-nag clean, with
-// environments in other accounts (cross-account keys) and all in the pipeline's account.
+// environments in other accounts (cross-account keys), all in the pipeline's account, and
+// with a Docker Hub secret.
 func TestPipelineNag(t *testing.T) {
 	sameAccount := environmentsContext(t, true)
 	sameAccount["environments"] = map[string]any{
@@ -1018,7 +1019,9 @@ func TestPipelineNag(t *testing.T) {
 		"prod": map[string]any{"account": toolsAccount, "region": "eu-west-1", "order": 2, "approval": true, "cpuArchitecture": "arm64"},
 	}
 	sameAccount["cpuArchitecture"] = "arm64"
-	for name, ctx := range map[string]map[string]any{"cross-account": environmentsContext(t, true), "same account, arm64": sameAccount} {
+	dockerHub := environmentsContext(t, true)
+	dockerHub["pipeline"].(map[string]any)["dockerHubSecret"] = "dockerhub"
+	for name, ctx := range map[string]map[string]any{"cross-account": environmentsContext(t, true), "same account, arm64": sameAccount, "Docker Hub secret": dockerHub} {
 		app, _ := synthWith(t, ctx)
 		p, staged := pipelineStacks(app)
 		if len(staged) != 6 {
