@@ -62,9 +62,9 @@ const testTimeout = 90
 
 // runtimeVersions is the install phase's runtime-versions for CodeBuild's curated images:
 // Node always (cdk-assets and the CLI run on it); with make, also Go and Python.
-func runtimeVersions(tools toolchain.Toolchain, make bool) awscodebuild.BuildSpec {
+func runtimeVersions(tools toolchain.Toolchain, runsMake bool) awscodebuild.BuildSpec {
 	rv := map[string]any{"nodejs": tools.NodeMajor()}
-	if make {
+	if runsMake {
 		rv["golang"], rv["python"] = tools.GoMinor(), tools.Python
 	}
 	return awscodebuild.BuildSpec_FromObject(&map[string]any{
@@ -77,6 +77,42 @@ func runtimeVersions(tools toolchain.Toolchain, make bool) awscodebuild.BuildSpe
 // download the release go.mod names from proxy.golang.org (CodeBuild reaches the internet).
 func makeEnv() *map[string]*string {
 	return &map[string]*string{"GOTOOLCHAIN": jsii.String("auto"), "CDK_DISABLE_CLI_TELEMETRY": jsii.String("true")}
+}
+
+// buildSteps are the Build stage: the tests, then the synth, whose cloud assembly the rest of
+// the pipeline deploys. The tests gate everything after them, the pipeline's own update
+// included.
+func buildSteps(source pipelines.IFileSetProducer, tools toolchain.Toolchain) pipelines.CodeBuildStep {
+	test := pipelines.NewCodeBuildStep(jsii.String("Test"), &pipelines.CodeBuildStepProps{
+		Input:            source,
+		Commands:         jsii.Strings(testCommands...),
+		Env:              makeEnv(),
+		PartialBuildSpec: runtimeVersions(tools, true),
+		// 7 GB: the suite runs PostgreSQL, Redis and Prefect servers beside the Go tests.
+		BuildEnvironment: &awscodebuild.BuildEnvironment{ComputeType: awscodebuild.ComputeType_MEDIUM},
+		Timeout:          awscdk.Duration_Minutes(jsii.Number(testTimeout)),
+	})
+	synth := pipelines.NewCodeBuildStep(jsii.String("Synth"), &pipelines.CodeBuildStepProps{
+		Input:                  source,
+		Commands:               jsii.Strings(synthCommands...),
+		PrimaryOutputDirectory: jsii.String("cdk.out"),
+		Env:                    makeEnv(),
+		PartialBuildSpec:       runtimeVersions(tools, true),
+	})
+	synth.AddStepDependency(test)
+	return synth
+}
+
+// dockerCredentials log the asset projects in to Docker Hub with p.DockerHubSecret, if set.
+// Only they run Docker: the synth bundles the Lambda with the local Go.
+func dockerCredentials(stack awscdk.Stack, p *PipelineConfig) *[]pipelines.DockerCredential {
+	creds := []pipelines.DockerCredential{}
+	if p.DockerHubSecret != "" {
+		creds = append(creds, pipelines.DockerCredential_DockerHub(importSecret(stack, "DockerHubSecret", p.DockerHubSecret), &pipelines.ExternalDockerCredentialOptions{
+			Usages: &[]pipelines.DockerCredentialUsage{pipelines.DockerCredentialUsage_ASSET_PUBLISHING},
+		}))
+	}
+	return &creds
 }
 
 // NewPipelineStack builds the pipeline of cfg.Pipeline in cfg's account and region, one Stage
@@ -102,40 +138,15 @@ func NewPipelineStack(scope constructs.Construct, id string, cfg Config, tools t
 	source := pipelines.CodePipelineSource_Connection(jsii.String(p.Repository), jsii.String(p.Branch), &pipelines.ConnectionSourceOptions{
 		ConnectionArn: jsii.String(p.ConnectionARN),
 	})
-	// The tests gate everything after them, the pipeline's own update included.
-	test := pipelines.NewCodeBuildStep(jsii.String("Test"), &pipelines.CodeBuildStepProps{
-		Input:            source,
-		Commands:         jsii.Strings(testCommands...),
-		Env:              makeEnv(),
-		PartialBuildSpec: runtimeVersions(tools, true),
-		// 7 GB: the suite runs PostgreSQL, Redis and Prefect servers beside the Go tests.
-		BuildEnvironment: &awscodebuild.BuildEnvironment{ComputeType: awscodebuild.ComputeType_MEDIUM},
-		Timeout:          awscdk.Duration_Minutes(jsii.Number(testTimeout)),
-	})
-	synth := pipelines.NewCodeBuildStep(jsii.String("Synth"), &pipelines.CodeBuildStepProps{
-		Input:                  source,
-		Commands:               jsii.Strings(synthCommands...),
-		PrimaryOutputDirectory: jsii.String("cdk.out"),
-		Env:                    makeEnv(),
-		PartialBuildSpec:       runtimeVersions(tools, true),
-	})
-	synth.AddStepDependency(test)
-	var docker []pipelines.DockerCredential
-	if p.DockerHubSecret != "" {
-		// Only the asset projects run Docker (the synth bundles the Lambda with the local Go).
-		docker = append(docker, pipelines.DockerCredential_DockerHub(importSecret(stack, "DockerHubSecret", p.DockerHubSecret), &pipelines.ExternalDockerCredentialOptions{
-			Usages: &[]pipelines.DockerCredentialUsage{pipelines.DockerCredentialUsage_ASSET_PUBLISHING},
-		}))
-	}
 	pipeline := pipelines.NewCodePipeline(stack, jsii.String("Pipeline"), &pipelines.CodePipelineProps{
-		Synth:             synth,
+		Synth:             buildSteps(source, tools),
 		SelfMutation:      jsii.Bool(true),
 		CrossAccountKeys:  jsii.Bool(crossAccount),
 		EnableKeyRotation: jsii.Bool(crossAccount),
 		// The generated steps install these with npm install -g (latest by default).
 		CliVersion:          jsii.String(tools.CDKCLI),
 		CdkAssetsCliVersion: jsii.String(tools.CDKAssets),
-		DockerCredentials:   &docker,
+		DockerCredentials:   dockerCredentials(stack, p),
 		CodeBuildDefaults: &pipelines.CodeBuildOptions{
 			BuildEnvironment: &awscodebuild.BuildEnvironment{BuildImage: pipelineImage(ArchX86)},
 			PartialBuildSpec: runtimeVersions(tools, false),
