@@ -40,10 +40,19 @@ type PipelineConfig struct {
 	Repository string
 	// Branch is the branch whose pushes run the pipeline; main unless set.
 	Branch string
+	// DockerHubSecret is the name or ARN of a Secrets Manager secret in the pipeline's account
+	// and region holding Docker Hub credentials ({"username": …, "secret": …}): the asset
+	// projects log in with it to pull the images' base (prefecthq/prefect); "" pulls
+	// anonymously, under Docker Hub's rate limit per address, which CodeBuild shares.
+	DockerHubSecret string
 
 	// unknown are keys of `pipeline` that are none of the above; checkPipeline reports them.
 	unknown []string
 }
+
+// PipelineStackName is the PipelineStack's name, <stackPrefix>Pipeline: the top of the
+// assembly paths of its stages' stacks (<stackPrefix>Pipeline/<env>/<stack>).
+func (c Config) PipelineStackName() string { return c.StackPrefix + "Pipeline" }
 
 // envSettings are the settings of environments and the pipeline. They are added to Settings
 // at init: their checks validate every environment with the whole table.
@@ -53,7 +62,7 @@ var envSettings = []Setting{
 		parse: parseEnvironments,
 		check: func(c Config) error { _, err := resolveEnvironments(c); return err }},
 	{Key: "pipeline", Default: map[string]any{},
-		Doc:   "CodePipeline that deploys every environment in order, `{\"connectionArn\": …, \"repository\": \"owner/repo\", \"branch\": \"main\"}`; `{}` = none (see CodePipeline)",
+		Doc:   "CodePipeline that deploys every environment in order, `{\"connectionArn\": …, \"repository\": \"owner/repo\", \"branch\": \"main\", \"dockerHubSecret\": \"\"}`; `{}` = none (see CodePipeline)",
 		parse: parsePipeline,
 		check: checkPipeline},
 }
@@ -230,7 +239,7 @@ func parsePipeline(c *Config, key string, raw any) error {
 		return err
 	}
 	p := &PipelineConfig{Branch: "main"}
-	fields := map[string]*string{"connectionArn": &p.ConnectionARN, "repository": &p.Repository, "branch": &p.Branch}
+	fields := map[string]*string{"connectionArn": &p.ConnectionARN, "repository": &p.Repository, "branch": &p.Branch, "dockerHubSecret": &p.DockerHubSecret}
 	var errs []error
 	for _, k := range slices.Sorted(maps.Keys(m)) {
 		field, ok := fields[k]
@@ -257,12 +266,13 @@ func checkPipeline(c Config) error {
 	}
 	var errs []error
 	if len(p.unknown) > 0 {
-		errs = append(errs, fmt.Errorf("config: unknown key(s) %s; pipeline takes branch, connectionArn, repository", strings.Join(p.unknown, ", ")))
+		errs = append(errs, fmt.Errorf("config: unknown key(s) %s; pipeline takes branch, connectionArn, dockerHubSecret, repository", strings.Join(p.unknown, ", ")))
 	}
 	errs = append(errs,
 		want(connectionArnRe.MatchString(p.ConnectionARN), "pipeline.connectionArn", p.ConnectionARN, "the ARN of a CodeStar connection to your repository host, arn:aws:codeconnections:<region>:<account>:connection/<id> (Developer Tools > Settings > Connections)"),
 		want(repositoryRe.MatchString(p.Repository), "pipeline.repository", p.Repository, "the repository as owner/name"),
-		want(branchRe.MatchString(p.Branch), "pipeline.branch", p.Branch, "a branch name such as main"))
+		want(branchRe.MatchString(p.Branch), "pipeline.branch", p.Branch, "a branch name such as main"),
+		checkSecret("pipeline.dockerHubSecret", p.DockerHubSecret))
 	if len(c.Environments) == 0 {
 		errs = append(errs, errors.New("config: pipeline needs environments: add at least one to `environments` (each becomes a stage of the pipeline)"))
 	}

@@ -125,3 +125,44 @@ func TestCommands(t *testing.T) {
 		}
 	}
 }
+
+// TestEnvironmentsPipeline: with `pipeline` set (testdata/pipeline.cdk.json), the stacks exist
+// only inside the pipeline's stages, so a pull request diffs the pipeline stack in its own
+// account and each environment's stacks by their path in the assembly, in the environment's
+// account; the deploy list is refused in one line, since CodePipeline deploys.
+func TestEnvironmentsPipeline(t *testing.T) {
+	const fixture = "testdata/pipeline.cdk.json"
+	var out bytes.Buffer
+	if err := run([]string{"environments", "-cdk-json", fixture}, &out); err != nil {
+		t.Fatal(err)
+	}
+	var got []Target
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	want := []Target{
+		{Name: "PrefectPipeline", Account: "111111111111", Region: "eu-west-1", Stacks: "PrefectPipeline", Arch: "X64", Runner: "ubuntu-24.04"},
+		{Name: "dev", Environment: "dev", Account: "222222222222", Region: "eu-west-1", Stacks: "PrefectPipeline/dev/Prefect-dev-Network PrefectPipeline/dev/Prefect-dev-Registry PrefectPipeline/dev/Prefect-dev-Compute", Arch: "X64", Runner: "ubuntu-24.04", APIKeySecret: "prefect-api-key"},
+		{Name: "prod", Environment: "prod", Account: "333333333333", Region: "us-east-1", Stacks: "PrefectPipeline/prod/Prefect-prod-Network PrefectPipeline/prod/Prefect-prod-Registry PrefectPipeline/prod/Prefect-prod-Compute", Arch: "ARM64", Runner: "ubuntu-24.04-arm", APIKeySecret: "prod-key"},
+	}
+	if g, w := jsonString(got), jsonString(want); g != w {
+		t.Errorf("pull-request targets:\n got %s\nwant %s", g, w)
+	}
+
+	for _, args := range [][]string{{"environments", "-deploy", "-cdk-json", fixture}, {"environments", "-cdk-json", fixture, "-deploy"}} {
+		out.Reset()
+		err := run(args, &out)
+		want := "pipeline is set in testdata/pipeline.cdk.json: CodePipeline PrefectPipeline deploys the environments on every push to release and updates itself, so GitHub Actions deploys nothing: delete .github/workflows/deploy.yml, or set pipeline to {} to deploy from here"
+		if err == nil || err.Error() != want || out.Len() != 0 {
+			t.Errorf("%q: %v, output %q; want the one-line refusal", args, err, out.String())
+		}
+	}
+	// Without a pipeline, the deploy list is the pull request's.
+	out.Reset()
+	if err := run([]string{"environments", "-deploy", "-cdk-json", "../../cdk.json"}, &out); err != nil || !strings.Contains(out.String(), `"stacks":"PrefectNetwork PrefectRegistry PrefectCompute"`) {
+		t.Errorf("-deploy without a pipeline: %v %s", err, out.String())
+	}
+	if err := run([]string{"environments", "-deploy", "extra"}, &out); err == nil || err.Error() != `environments: unexpected argument "extra"` {
+		t.Errorf("a stray argument: %v", err)
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"sort"
 	"strings"
@@ -19,8 +20,9 @@ type Target struct {
 	// Account and Region are where the stacks deploy; "" when environment-agnostic.
 	Account string `json:"account"`
 	Region  string `json:"region"`
-	// Stacks are the stack names to diff and deploy, space-separated (not the trust stack:
-	// it is deployed once by hand, see README "Operations").
+	// Stacks select the stacks to diff and deploy, space-separated: their names, or their
+	// paths inside the pipeline's stages (not the trust stack: it is deployed once by hand,
+	// see README "Operations").
 	Stacks string `json:"stacks"`
 	// Arch is the images' architecture as GitHub spells runner.arch (X64 or ARM64), and
 	// Runner a hosted runner of that architecture, so images build natively.
@@ -31,9 +33,14 @@ type Target struct {
 	APIKeySecret string `json:"apiKeySecret"`
 }
 
-// writeEnvironments writes the targets of the cdk.json at path as one line of JSON.
-func writeEnvironments(path string, out io.Writer) error {
-	targets, err := Targets(path)
+// writeEnvironments writes the targets of the cdk.json at path as one line of JSON: what the
+// pull request diffs, or with deploy, what the deploy workflow deploys.
+func writeEnvironments(path string, deploy bool, out io.Writer) error {
+	list := Targets
+	if deploy {
+		list = DeployTargets
+	}
+	targets, err := list(path)
 	if err != nil {
 		return err
 	}
@@ -45,40 +52,72 @@ func writeEnvironments(path string, out io.Writer) error {
 	return err
 }
 
-// Targets reads the app's settings from cdk.json as `cdk synth` does (validated by the same
-// table) and lists the environments in promotion order.
-func Targets(path string) ([]Target, error) {
+// config reads the app's settings from cdk.json as `cdk synth` does (validated by the same
+// table).
+func config(path string) (stacks.Config, error) {
 	ctx, err := stacks.ContextFromCDKJSON(path)
 	if err != nil {
-		return nil, err
+		return stacks.Config{}, err
 	}
 	keys := make([]string, 0, len(ctx))
 	for k := range ctx {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	cfg, err := stacks.ConfigFromContext(func(k string) any { return ctx[k] }, keys)
+	return stacks.ConfigFromContext(func(k string) any { return ctx[k] }, keys)
+}
+
+// Targets lists what a pull request diffs, in promotion order: each environment's stacks.
+// With `pipeline` set, the environments' stacks exist only inside the pipeline's stages, so
+// they are selected by their path in the assembly (<stackPrefix>Pipeline/<env>/<stack>, as
+// `cdk diff` matches nested stacks), after the pipeline stack itself in its own account.
+func Targets(path string) ([]Target, error) {
+	cfg, err := config(path)
 	if err != nil {
 		return nil, err
 	}
 	if len(cfg.Environments) == 0 {
-		return []Target{target("default", "", cfg)}, nil
+		return []Target{target("default", "", cfg, "")}, nil
 	}
 	var out []Target
+	if cfg.Pipeline != nil {
+		out = append(out, Target{Name: cfg.PipelineStackName(), Account: cfg.Account, Region: cfg.Region,
+			Stacks: cfg.PipelineStackName(), Arch: "X64", Runner: "ubuntu-24.04"})
+	}
 	for _, e := range cfg.Environments {
-		out = append(out, target(e.Name, e.Name, e.Config))
+		stage := ""
+		if cfg.Pipeline != nil {
+			stage = cfg.PipelineStackName() + "/" + e.Name + "/"
+		}
+		out = append(out, target(e.Name, e.Name, e.Config, stage))
 	}
 	return out, nil
 }
 
-func target(name, environment string, cfg stacks.Config) Target {
+// DeployTargets lists what the deploy workflow deploys: Targets, or with `pipeline` set an
+// error, since CodePipeline deploys the environments on every push and updates itself (a
+// second deploy of its stack from GitHub would race its self-mutation).
+func DeployTargets(path string) ([]Target, error) {
+	cfg, err := config(path)
+	if err != nil {
+		return nil, err
+	}
+	if p := cfg.Pipeline; p != nil {
+		return nil, fmt.Errorf("pipeline is set in %s: CodePipeline %s deploys the environments on every push to %s and updates itself, so GitHub Actions deploys nothing: delete .github/workflows/deploy.yml, or set pipeline to {} to deploy from here", path, cfg.PipelineStackName(), p.Branch)
+	}
+	return Targets(path)
+}
+
+// target is the environment of cfg named name: its stacks, selected as stage/<stack name>
+// (stage "" for stacks at the top of the assembly).
+func target(name, environment string, cfg stacks.Config, stage string) Target {
 	parts := []string{"Network", "Registry", "Compute"}
 	if cfg.ServerOn() {
 		parts = []string{"Network", "Registry", "Server", "Compute"}
 	}
 	var names []string
 	for _, s := range parts {
-		names = append(names, cfg.StackPrefix+s)
+		names = append(names, stage+cfg.StackPrefix+s)
 	}
 	t := Target{Name: name, Environment: environment, Account: cfg.Account, Region: cfg.Region,
 		Stacks: strings.Join(names, " "), Arch: "X64", Runner: "ubuntu-24.04"}

@@ -1,14 +1,15 @@
 // Command cdkci is what the GitHub Actions workflows ask of the app, so that they derive it
 // from cdk.json at run time instead of repeating it:
 //
-//	cdkci environments [-cdk-json cdk.json]   the environments to diff and deploy, in order, as JSON
+//	cdkci environments [-cdk-json cdk.json]   the environments a pull request diffs, in order, as JSON
+//	cdkci environments -deploy [-cdk-json …]  the environments the deploy workflow deploys (refused with pipeline)
 //	cdkci result -name ENV -sha SHA -run URL -outcome OUTCOME -diff FILE -out FILE
 //	                                          a diff leg's result (status, error) next to its diff
 //	cdkci summary -dir DIR -matrix JSON -sha SHA -run URL
 //	                                          the pull-request comment (Markdown) from the legs' results
 //	cdkci comment -body FILE                  create or update that comment through the GitHub REST API
 //
-// Each exits 1 with a one-line message on a bad input.
+// Each exits 1 with a one-line message on a bad input or a refusal.
 package main
 
 import (
@@ -38,10 +39,11 @@ func run(args []string, out io.Writer) error {
 	switch args[0] {
 	case "environments":
 		path := fs.String("cdk-json", "cdk.json", "the app's cdk.json")
+		deploy := fs.Bool("deploy", false, "the deploy workflow's list (refused when pipeline is set)")
 		if err := parse(fs, args[1:]); err != nil {
 			return err
 		}
-		return writeEnvironments(*path, out)
+		return writeEnvironments(*path, *deploy, out)
 	case "result":
 		var in LegInput
 		fs.StringVar(&in.Name, "name", "", "the environment's name")
