@@ -15,7 +15,7 @@ VENV_SCAN := .venv-scan
 VENV_IMAGE := .venv-image
 PYTHON    := $(CURDIR)/$(VENV)/bin/python
 CDK       := node_modules/.bin/cdk
-PKGS      := . ./stacks/... ./constructs/... ./lambda/... ./.ci/cdkci
+PKGS      := . ./stacks/... ./constructs/... ./lambda/... ./internal/... ./.ci/cdkci ./.ci/example
 UV        := uv==0.13.8
 CDK_FLAGS ?=
 # Stacks the live worker test runs against (make test): <networkMode>-<ondemand|spot>.
@@ -23,7 +23,7 @@ LIVE_VARIANTS := private-ondemand private-spot public-ondemand public-spot
 # The self-hosted server stacks the live server test reads (make test): server-<prefectServer>.
 SERVER_VARIANTS := server-single server-ha
 
-.PHONY: help deps synth diff deploy destroy test unit lint cfn-lint checkov reproducible variants bench preview template schemas clean server-deps
+.PHONY: help deps synth diff deploy destroy test unit lint cfn-lint checkov reproducible example variants bench preview template schemas clean server-deps
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -59,50 +59,71 @@ destroy: deps ## remove all stacks; the work pool and deployments leave Prefect 
 	$(CDK) destroy --all $(CDK_FLAGS)
 
 lint: ## gofmt and go vet
-	@unformatted=$$(gofmt -l app.go app_test.go stacks constructs lambda .ci); \
+	@unformatted=$$(gofmt -l *.go stacks constructs lambda internal .ci); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	go vet $(PKGS)
 
+# Every template of cdk.out: the app's stacks and, with `pipeline` set, its stages' stacks, in
+# their nested assemblies (cdk.out/assembly-<pipeline>-<environment>/). Other folders
+# (example/, variants/) are the example's, which the Go tests scan.
+TEMPLATES = $(wildcard cdk.out/*.template.json cdk.out/assembly-*/*.template.json)
+NO_TEMPLATES := echo "no *.template.json in cdk.out: run make synth first"; exit 1
+
 cfn-lint: $(VENV)/.installed ## cfn-lint every synthesized template
 	@# W3005: CDK makes a function depend on its role policy on purpose (the policy must exist first).
-	$(VENV)/bin/cfn-lint --ignore-checks W3005 -- cdk.out/*.template.json
-	@echo "cfn-lint: 0 errors, 0 warnings in $$(ls cdk.out/*.template.json | wc -l) templates"
+	@[ -n "$(TEMPLATES)" ] || { $(NO_TEMPLATES); }
+	$(VENV)/bin/cfn-lint --ignore-checks W3005 -- $(TEMPLATES)
+	@echo "cfn-lint: 0 errors, 0 warnings in $(words $(TEMPLATES)) templates"
 
 # checkov offline: no Prisma Cloud download or mapping, no package scan, no update check.
 CHECKOV_ENV := BC_SKIP_MAPPING=TRUE CHECKOV_RUN_SCA_PACKAGE_SCAN=false CKV_SKIP_PACKAGE_UPDATE_CHECK=true
 CHECKOV     := $(CURDIR)/$(VENV_SCAN)/bin/checkov
 
 checkov: $(VENV_SCAN)/.installed ## checkov every synthesized template (skips and reasons: stacks/findings.go)
-	@files=(cdk.out/*.template.json); args=(); for f in "$${files[@]}"; do args+=(-f "$$f"); done; \
+	@[ -n "$(TEMPLATES)" ] || { $(NO_TEMPLATES); }
+	@files=($(TEMPLATES)); args=(); for f in "$${files[@]}"; do args+=(-f "$$f"); done; \
 	  if ! out=$$(env $(CHECKOV_ENV) $(CHECKOV) --framework cloudformation --quiet --compact --skip-download "$${args[@]}" 2>&1); then \
 	    echo "$$out"; echo "checkov: fix each failed check, or add it with its reason to stacks/findings.go"; exit 1; \
 	  fi; \
 	  echo "checkov: $$(grep -o 'Passed checks.*' <<<"$$out") in $${#files[@]} templates"
 
+# The example configuration (testdata/example: the cdk.json, flows and parameter schemas the
+# project ships) as a project of its own (go run ./.ci/example: the repository's code linked),
+# so that the product's integration synths never read the user's cdk.json and flows/.
+EXAMPLE_PROJECT := $(CURDIR)/cdk.out/example-project
+EXAMPLE_CDK     := cd $(EXAMPLE_PROJECT) && $(CURDIR)/$(CDK) synth --quiet
+
+example: deps ## synthesize the example configuration (testdata/example, not cdk.json and flows/) into cdk.out/example/
+	@go run ./.ci/example $(EXAMPLE_PROJECT)
+	@rm -rf cdk.out/example; $(EXAMPLE_CDK) -o $(CURDIR)/cdk.out/example >$(CURDIR)/cdk.out/example.log 2>&1 || \
+	  { tail -n 20 cdk.out/example.log; echo "example: the synth of testdata/example failed (cdk.out/example.log)"; exit 1; }
+	@echo "example: cdk.out/example/ (testdata/example, what the integration tests read)"
+
 # The live worker test runs against every network mode with Fargate Spot off and on, each with
 # its own pool, self-hosted: the worker's event stream (the observer's) authenticates with the
 # auth string off Cloud (lambda/internal/integration/liveworker_test.go). The server variants
 # are the self-hosted server in both modes (stack PrefectServer; lambda/internal/serverlive).
-variants: deps ## synthesize the live worker and server tests' variants into cdk.out/variants/
+# Each is the example configuration with its -c settings (make example builds the app first).
+variants: example ## synthesize the live worker and server tests' variants of the example into cdk.out/variants/
 	@rm -rf cdk.out/variants && mkdir -p cdk.out/variants; pids=(); \
 	  for v in $(LIVE_VARIANTS); do \
 	    spot=false; [[ $$v == *-spot ]] && spot=true; \
-	    $(CDK) synth --quiet -o cdk.out/variants/$$v -c networkMode=$${v%%-*} -c flowRunFargateSpot=$$spot \
+	    ( $(EXAMPLE_CDK) -o $(CURDIR)/cdk.out/variants/$$v -c networkMode=$${v%%-*} -c flowRunFargateSpot=$$spot \
 	      -c workPoolName=live-$$v -c prefectAccountId= -c prefectWorkspaceId= \
 	      -c prefectApiUrl=http://prefect.internal:4200/api \
 	      -c prefectAuthStringSecret=arn:aws:secretsmanager:us-east-1:123456789012:secret:prefect-auth-string-AbCdEf \
-	      >cdk.out/variants/$$v.log 2>&1 & pids+=($$!); \
+	    ) >cdk.out/variants/$$v.log 2>&1 & pids+=($$!); \
 	  done; \
 	  for v in $(SERVER_VARIANTS); do \
-	    $(CDK) synth --quiet -o cdk.out/variants/$$v -c prefectServer=$${v#server-} \
+	    ( $(EXAMPLE_CDK) -o $(CURDIR)/cdk.out/variants/$$v -c prefectServer=$${v#server-} \
 	      -c prefectAccountId= -c prefectWorkspaceId= \
-	      >cdk.out/variants/$$v.log 2>&1 & pids+=($$!); \
+	    ) >cdk.out/variants/$$v.log 2>&1 & pids+=($$!); \
 	  done; \
 	  for p in "$${pids[@]}"; do wait $$p || { tail -n 20 cdk.out/variants/*.log; exit 1; }; done
 
-# What the integration tests need: the venv, checkov, the synthesized template and variants.
+# What the integration tests need: the venv, checkov, the example's template and variants.
 INTEGRATION_ENV := PREFECT_ECS_CDK_INTEGRATION=1 PREFECT_PYTHON=$(PYTHON) CHECKOV=$(CHECKOV) \
-  PREFECT_ECS_CDK_TEMPLATE=$(CURDIR)/cdk.out/PrefectCompute.template.json \
+  PREFECT_ECS_CDK_TEMPLATE=$(CURDIR)/cdk.out/example/PrefectCompute.template.json \
   PREFECT_ECS_CDK_LIVEWORKER_TEMPLATES="$(foreach v,$(LIVE_VARIANTS),$(CURDIR)/cdk.out/variants/$(v)/PrefectCompute.template.json)" \
   PREFECT_ECS_CDK_SERVER_VARIANTS="$(foreach v,$(SERVER_VARIANTS),$(CURDIR)/cdk.out/variants/$(v))"
 
@@ -116,6 +137,9 @@ server-deps: ## install Debian's postgresql and redis-server when missing (for t
 	  fi; \
 	  echo "server-deps: $$(ls -d /usr/lib/postgresql/*/bin/initdb | head -n1 | xargs dirname), $$(redis-server --version | cut -d' ' -f1-3)"
 
+# The user's configuration (cdk.json, flows/) is checked for what it is: its synth (cdk-nag and
+# CDK's validator), cfn-lint, checkov and reproducibility; the Go tests and the integration
+# synths (make example, make variants) test the code on the example configuration instead.
 test: deps $(VENV)/.installed $(VENV_SCAN)/.installed lint server-deps ## everything CI runs: lint, flows' tests, synth, cfn-lint, checkov, unit + integration tests
 	$(MAKE) --no-print-directory flows-test
 	$(MAKE) --no-print-directory actionlint
@@ -169,10 +193,11 @@ actionlint: ## lint the GitHub Actions workflows in .github/workflows
 	@echo "actionlint: $$(ls .github/workflows/*.yml | wc -l) workflows, no problems"
 
 reproducible: ## a second synth must give identical templates and asset hashes (a quiet `cdk diff`)
+	@[ -n "$(TEMPLATES)" ] || { $(NO_TEMPLATES); }
 	@second=$$(mktemp -d); trap 'rm -rf "$$second"' EXIT; \
 	  $(CDK) synth --quiet -o "$$second" >/dev/null 2>&1; \
-	  for f in cdk.out/*.template.json cdk.out/*.assets.json; do \
-	    cmp -s "$$f" "$$second/$$(basename $$f)" || { echo "not reproducible: $$f differs between two synths"; exit 1; }; \
+	  for f in $(TEMPLATES) $(wildcard cdk.out/*.assets.json cdk.out/assembly-*/*.assets.json); do \
+	    cmp -s "$$f" "$$second/$${f#cdk.out/}" || { echo "not reproducible: $$f differs between two synths"; exit 1; }; \
 	  done; \
 	  echo "reproducible: two synths gave identical templates and asset hashes"
 

@@ -27,17 +27,6 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden templates in testdata/")
 
-// cdkJSONContext is the context block of cdk.json: tests synthesize with exactly what
-// `cdk synth` would pass, so cdk.json and the code cannot drift apart.
-func cdkJSONContext(t testing.TB) map[string]interface{} {
-	t.Helper()
-	ctx, err := stacks.ContextFromCDKJSON("cdk.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ctx
-}
-
 type synthesized struct {
 	app       awscdk.App
 	env       *stacks.Environment
@@ -49,15 +38,14 @@ var (
 	defaultApp  synthesized
 )
 
-// synthDefault synthesizes the app once per test binary with cdk.json's context. Asset
+// synthDefault synthesizes the example project once per test binary with its context. Asset
 // bundling (the Go cross-compile) is skipped: `make synth` and the integration tests do it.
 func synthDefault(t testing.TB) synthesized {
 	t.Helper()
 	defaultOnce.Do(func() {
-		ctx := cdkJSONContext(t)
+		ctx := exampleContext(t)
 		ctx["aws:cdk:bundling-stacks"] = []interface{}{}
-		root, _ := filepath.Abs(".")
-		app, env, err := NewApp(&awscdk.AppProps{Context: &ctx}, root)
+		app, env, err := NewApp(&awscdk.AppProps{Context: &ctx}, exampleRoot)
 		if err != nil {
 			t.Fatalf("NewApp: %v", err)
 		}
@@ -76,10 +64,10 @@ func synthDefault(t testing.TB) synthesized {
 }
 
 // TestNagAwsSolutions fails on any cdk-nag AwsSolutions error or warning that is not
-// suppressed with a reason: with cdk.json's context, and self-hosted in private mode with a
+// suppressed with a reason: with the example's context, and self-hosted in private mode with a
 // customer-managed key (the custom-resource function in the VPC, the key grants).
 func TestNagAwsSolutions(t *testing.T) {
-	selfHosted := cdkJSONContext(t)
+	selfHosted := exampleContext(t)
 	for k, v := range map[string]interface{}{
 		"aws:cdk:bundling-stacks": []interface{}{},
 		"prefectAccountId":        "", "prefectWorkspaceId": "",
@@ -89,8 +77,7 @@ func TestNagAwsSolutions(t *testing.T) {
 	} {
 		selfHosted[k] = v
 	}
-	root, _ := filepath.Abs(".")
-	_, sh, err := NewApp(&awscdk.AppProps{Context: &selfHosted}, root)
+	_, sh, err := NewApp(&awscdk.AppProps{Context: &selfHosted}, exampleRoot)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +151,7 @@ func golden(t *testing.T, name, got, test string) {
 // cliContext is what the CDK CLI passes the app beside cdk.json, for an environment-bound
 // synth: its internal keys and, after a lookup, the cached answers (cdk.context.json).
 func cliContext(t testing.TB) map[string]interface{} {
-	ctx := cdkJSONContext(t)
+	ctx := exampleContext(t)
 	for k, v := range map[string]interface{}{
 		"account": "123456789012", "region": "us-east-1",
 		"aws:cdk:bundling-stacks":                                  []interface{}{},
@@ -199,8 +186,7 @@ func lookedUpSubnets(kind string, third int) map[string]any {
 // the availability zones the CLI looked up.
 func TestCDKContextKeysPassNewApp(t *testing.T) {
 	ctx := cliContext(t)
-	root, _ := filepath.Abs(".")
-	_, env, err := NewApp(&awscdk.AppProps{Context: &ctx}, root)
+	_, env, err := NewApp(&awscdk.AppProps{Context: &ctx}, exampleRoot)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,8 +199,8 @@ func TestCDKContextKeysPassNewApp(t *testing.T) {
 	}
 }
 
-// TestCLISynthWithEnvironment runs the real entry point, the pinned CDK CLI, for an
-// environment-bound synth. Without AWS credentials its availability-zone lookup fails, and
+// TestCLISynthWithEnvironment runs the real entry point, the pinned CDK CLI, in an example
+// project for an environment-bound synth. Without AWS credentials its availability-zone lookup fails, and
 // the CLI passes the app the failed lookup's key: the app must take it for CDK's own key,
 // and synth must stop on the lookup, not on the unknown-key check. With the lookups cached
 // in cdk.context.json, an imported vpcId synthesizes.
@@ -230,19 +216,12 @@ func TestCLISynthWithEnvironment(t *testing.T) {
 	if _, err := os.Stat(cdk); err != nil {
 		t.Fatalf("%v: run `make deps`", err)
 	}
-	// The CLI saves its lookup cache into the working directory: keep the user's as it was.
-	cache, cacheErr := os.ReadFile("cdk.context.json")
-	t.Cleanup(func() {
-		if cacheErr == nil {
-			_ = os.WriteFile("cdk.context.json", cache, 0o644)
-		} else {
-			_ = os.Remove("cdk.context.json")
-		}
-	})
+	// The CLI reads and writes the lookup cache (cdk.context.json) in the project's own root.
+	root := exampleProject(t, false)
 	cmd := exec.Command(cdk, "synth", "--quiet", "-o", t.TempDir(), "-c", "account=123456789012", "-c", "region=us-east-1")
 	// The pinned Node (node_modules/.bin/node), as make sets it; no AWS credentials at all.
 	env := hermeticCLIEnv(cdk)
-	cmd.Env = env
+	cmd.Dir, cmd.Env = root, env
 	out, err := cmd.CombinedOutput()
 	switch {
 	case strings.Contains(string(out), "unknown key"):
@@ -263,12 +242,12 @@ func TestCLISynthWithEnvironment(t *testing.T) {
 		}
 	}
 	b, _ := json.MarshalIndent(lookups, "", "  ")
-	if err := os.WriteFile("cdk.context.json", b, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(root, "cdk.context.json"), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	outdir := t.TempDir()
 	cmd = exec.Command(cdk, "synth", "--quiet", "-o", outdir, "-c", "account=123456789012", "-c", "region=us-east-1", "-c", "vpcId=vpc-0123456789abcdef0")
-	cmd.Env = env
+	cmd.Dir, cmd.Env = root, env
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("synth with an imported VPC from cached lookups: %v\n%s", err, out)
 	}
@@ -278,45 +257,19 @@ func TestCLISynthWithEnvironment(t *testing.T) {
 	}
 }
 
-// project is a project root for one table row: the repository's files by symlink, with a
-// flows/ of its own holding the example flows, prefect.yaml (none when it is missingFile)
-// and extra files.
+// project is a project root for one table row: an example project (exampleProject) whose
+// flows/prefect.yaml is prefectYAML (none when it is missingFile), with extra files in flows/.
 func project(t *testing.T, prefectYAML string, extra map[string]string, noPython bool) string {
 	t.Helper()
-	repo, _ := filepath.Abs(".")
-	root := t.TempDir()
-	entries, err := os.ReadDir(repo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		switch e.Name() {
-		case "flows", "cdk.out", "cdk.context.json", ".git", "node_modules":
-			continue
-		case ".venv":
-			if noPython {
-				continue
-			}
-		}
-		if err := os.Symlink(filepath.Join(repo, e.Name()), filepath.Join(root, e.Name())); err != nil {
-			t.Fatal(err)
-		}
-	}
+	root := exampleProject(t, noPython)
 	files := map[string]string{"prefect.yaml": prefectYAML}
 	if prefectYAML == missingFile {
 		delete(files, "prefect.yaml")
-	}
-	for _, name := range []string{"hello.py", "etl.py"} {
-		src, err := os.ReadFile(filepath.Join("flows", name))
-		if err != nil {
+		if err := os.Remove(filepath.Join(root, "flows", "prefect.yaml")); err != nil {
 			t.Fatal(err)
 		}
-		files[name] = string(src)
 	}
 	maps.Copy(files, extra)
-	if err := os.MkdirAll(filepath.Join(root, "flows"), 0o755); err != nil {
-		t.Fatal(err)
-	}
 	for name, text := range files {
 		if err := os.WriteFile(filepath.Join(root, "flows", name), []byte(text), 0o644); err != nil {
 			t.Fatal(err)
@@ -328,7 +281,7 @@ func project(t *testing.T, prefectYAML string, extra map[string]string, noPython
 // missingFile as a row's prefect.yaml leaves flows/prefect.yaml out.
 const missingFile = "<missing>"
 
-// entryRow is one input through the real entry point: the context is cdk.json's plus ctx (the
+// entryRow is one input through the real entry point: the context is the example's plus ctx (the
 // `-c` overrides; a nil value removes a key), with the CDK CLI's own keys and lookup cache for
 // an environment-bound synth when env is set; with yaml set, flows/ is a project of its own.
 type entryRow struct {
@@ -352,7 +305,7 @@ type entryRow struct {
 // the CLI fails on any ERROR) and the error, which must be what main prints.
 func runEntry(t *testing.T, r entryRow) (*stacks.Environment, []string, error) {
 	t.Helper()
-	ctx := cdkJSONContext(t)
+	ctx := exampleContext(t)
 	if r.env {
 		ctx = cliContext(t)
 	}
@@ -364,7 +317,7 @@ func runEntry(t *testing.T, r entryRow) (*stacks.Environment, []string, error) {
 			ctx[k] = v
 		}
 	}
-	root, _ := filepath.Abs(".")
+	root := exampleRoot
 	if r.yaml != "" {
 		root = project(t, r.yaml, r.files, r.noPython)
 	}
@@ -913,13 +866,13 @@ func TestUnifiedDiff(t *testing.T) {
 	}
 }
 
-// TestTrustStackOptional: through NewApp with cdk.json's context, the GitHub trust stack is
+// TestTrustStackOptional: through NewApp with the example's context, the GitHub trust stack is
 // absent by default and present with githubRepository; with environments in two accounts,
 // there is one per account.
 func TestTrustStackOptional(t *testing.T) {
-	root, _ := filepath.Abs(".")
+	root := exampleRoot
 	build := func(extra map[string]any) awscdk.App {
-		ctx := cdkJSONContext(t)
+		ctx := exampleContext(t)
 		ctx["aws:cdk:bundling-stacks"] = []any{}
 		for k, v := range extra {
 			ctx[k] = v
@@ -953,11 +906,11 @@ const (
 	prodAccount        = "333333333333"
 )
 
-// environmentsContext is cdk.json's context with a tooling account, dev and prod in accounts of
+// environmentsContext is the example's context with a tooling account, dev and prod in accounts of
 // their own (prod: two NAT gateways and an approval) and the CLI's cached AZ lookups; with
 // pipeline set, the CodePipeline too.
 func environmentsContext(t testing.TB, pipeline bool) map[string]any {
-	ctx := cdkJSONContext(t)
+	ctx := exampleContext(t)
 	ctx["aws:cdk:bundling-stacks"] = []any{}
 	ctx["account"], ctx["region"] = toolsAccount, "eu-west-1"
 	ctx["environments"] = map[string]any{
@@ -1161,11 +1114,10 @@ var serverContexts = []struct {
 // Refresh with: go test . -run TestGoldenTemplates -update
 func TestGoldenTemplatesServer(t *testing.T) {
 	for _, m := range serverContexts {
-		ctx := cdkJSONContext(t)
+		ctx := exampleContext(t)
 		ctx["aws:cdk:bundling-stacks"] = []interface{}{}
 		maps.Copy(ctx, m.ctx)
-		root, _ := filepath.Abs(".")
-		_, env, err := NewApp(&awscdk.AppProps{Context: &ctx}, root)
+		_, env, err := NewApp(&awscdk.AppProps{Context: &ctx}, exampleRoot)
 		if err != nil {
 			t.Fatalf("%s: %v", m.name, err)
 		}

@@ -1,11 +1,18 @@
 package stacks
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/internal/example"
 )
 
 // ctx builds a context getter from the defaults plus overrides, as cdk.json and -c would.
@@ -274,27 +281,104 @@ func TestSettingsTable(t *testing.T) {
 	}
 }
 
-// TestCDKJSONContextIsTheDefaults: cdk.json shows users every key with its default, and holds
-// nothing else but CDK's own keys.
-func TestCDKJSONContextIsTheDefaults(t *testing.T) {
-	all, err := ContextFromCDKJSON("../cdk.json")
+// exampleCDKJSON is the example's cdk.json (internal/example): the cdk.json the project ships.
+var exampleCDKJSON = filepath.Join("..", example.Dir, "cdk.json")
+
+// TestExampleContextIsTheDefaults: the example's cdk.json shows users every key with its
+// default, and holds nothing else but CDK's own keys.
+func TestExampleContextIsTheDefaults(t *testing.T) {
+	all, err := ContextFromCDKJSON(exampleCDKJSON)
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := []string{}
-	for k := range all {
-		keys = append(keys, k)
-	}
-	if err := unknownKeys(keys); err != nil {
-		t.Errorf("cdk.json: %v", err)
+	if err := unknownKeys(slices.Collect(maps.Keys(all))); err != nil {
+		t.Errorf("%s: %v", exampleCDKJSON, err)
 	}
 	for _, s := range Settings {
 		got, _ := json.Marshal(all[s.Key])
 		want, _ := json.Marshal(s.Default)
 		if string(got) != string(want) {
-			t.Errorf("cdk.json context %q is %s, the table's default is %s", s.Key, got, want)
+			t.Errorf("%s context %q is %s, the table's default is %s", exampleCDKJSON, s.Key, got, want)
 		}
 	}
+}
+
+// TestCDKJSON checks the repository's cdk.json, the user's configuration, for what it is:
+// every key a Setting or CDK's own and every value valid, each problem one line naming the
+// key, as synth reports it. While every environment it deploys still has the placeholder
+// Prefect Cloud ids (the state the project ships it in, which cannot deploy), it must be the
+// example's cdk.json byte for byte, which TestExampleContextIsTheDefaults holds to the
+// defaults: the project ships no workspace of its own, so in the project's repository this
+// comparison always runs, and a user's cdk.json leaves it once it names their workspace (or
+// a self-hosted API or server).
+func TestCDKJSON(t *testing.T) {
+	all, err := ContextFromCDKJSON("../cdk.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := ConfigFromContext(func(k string) any { return all[k] }, slices.Sorted(maps.Keys(all)))
+	if err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			t.Errorf("cdk.json: %s", line)
+		}
+		return
+	}
+	for _, target := range cfg.Targets() {
+		if !target.UsesPlaceholderWorkspace() {
+			t.Logf("cdk.json names a Prefect API of its own: it is your configuration, valid (make synth checks what it builds)")
+			return
+		}
+	}
+	for _, line := range differences(t, "../cdk.json", exampleCDKJSON) {
+		t.Errorf("cdk.json differs from the shipped example, %s/cdk.json, in %s while prefectAccountId and prefectWorkspaceId are its placeholders: "+
+			"set your Prefect Cloud ids (or prefectApiUrl, or prefectServer) to make cdk.json your configuration; in the project's own repository, keep the two files the same", example.Dir, line)
+	}
+}
+
+// differences names what differs between the cdk.json files a and b: each key of context and
+// each other top-level key (app, watch), with its value in a; or the layout, when the JSON is
+// the same but the bytes are not.
+func differences(t *testing.T, a, b string) []string {
+	t.Helper()
+	var docs [2]map[string]any
+	var raws [2][]byte
+	for i, path := range []string{a, b} {
+		raw, err := os.ReadFile(path)
+		if err == nil {
+			err = json.Unmarshal(raw, &docs[i])
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		raws[i] = raw
+	}
+	ctxA, _ := docs[0]["context"].(map[string]any)
+	ctxB, _ := docs[1]["context"].(map[string]any)
+	delete(docs[0], "context")
+	delete(docs[1], "context")
+	var out []string
+	for _, pair := range [][2]map[string]any{{ctxA, ctxB}, {docs[0], docs[1]}} {
+		keys := append(slices.Collect(maps.Keys(pair[0])), slices.Collect(maps.Keys(pair[1]))...)
+		slices.Sort(keys)
+		for _, k := range slices.Compact(keys) {
+			if va, vb := marshal(pair[0][k]), marshal(pair[1][k]); va != vb {
+				out = append(out, k+"="+va)
+			}
+		}
+	}
+	if len(out) == 0 && !bytes.Equal(raws[0], raws[1]) {
+		out = append(out, "the layout (the JSON is the same)")
+	}
+	return out
+}
+
+// marshal is v as JSON, or "(missing)" for an absent key.
+func marshal(v any) string {
+	if v == nil {
+		return "(missing)"
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
 }
 
 // TestReadmeConfigurationTable: README's configuration table is the Settings table: the same

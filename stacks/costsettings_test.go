@@ -134,7 +134,7 @@ func TestPerUseFeatures(t *testing.T) {
 // (a NAT instance, the worker on Spot, Container Insights and flow logs off), as the app
 // runs it (TestNagAwsSolutions covers the default and self-hosted configurations).
 func TestNagLeanMode(t *testing.T) {
-	root, _ := filepath.Abs("..")
+	root := exampleRoot
 	cfg := DefaultConfig()
 	cfg.ProjectRoot = root
 	cfg.NatProvider, cfg.WorkerFargateSpot, cfg.ContainerInsights, cfg.FlowLogs = NatInstance, true, false, false

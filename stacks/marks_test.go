@@ -63,10 +63,10 @@ func TestDeploymentVersionAndMarks(t *testing.T) {
 }
 
 // environmentWithPrefectYAML synthesizes the default configuration with this prefect.yaml
-// over the flows of flows/.
+// over the example's flows.
 func environmentWithPrefectYAML(t *testing.T, yaml string) *Environment {
 	t.Helper()
-	root, _ := filepath.Abs("..")
+	root := exampleRoot
 	path := filepath.Join(t.TempDir(), "prefect.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)

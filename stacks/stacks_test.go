@@ -359,7 +359,7 @@ func TestWorkPoolTemplate(t *testing.T) {
 
 func TestDeploymentsFromPrefectYaml(t *testing.T) {
 	v := defaults(t)
-	v.compute.count(t, "Custom::PrefectDeployment", nil, 2) // flows/prefect.yaml
+	v.compute.count(t, "Custom::PrefectDeployment", nil, 2) // the example's prefect.yaml
 	pool := v.compute.id(t, "Custom::PrefectWorkPool", nil)
 	v.compute.all(t, "Custom::PrefectDeployment", M{
 		// The pool resource's name: created after the pool, deleted before it.
@@ -461,7 +461,7 @@ func TestRegistryImageParameters(t *testing.T) {
 // TestEnvironmentsInStages builds two environments as cdk.Stages of one app, as a CDK
 // Pipelines stack will: names derived from the stage must not collide.
 func TestEnvironmentsInStages(t *testing.T) {
-	root, _ := filepath.Abs("..")
+	root := exampleRoot
 	flows, err := prefectyaml.Load(filepath.Join(root, "flows", "prefect.yaml"), filepath.Join(root, "flows"), "ecs-fargate")
 	if err != nil {
 		t.Fatal(err)
@@ -531,7 +531,7 @@ func TestImportedVpc(t *testing.T) {
 // TestDeploymentIDTwinsAreDistinct: two prefect.yaml entries whose names map to one
 // construct id both synthesize: the first keeps the id, the second gets its hash suffix.
 func TestDeploymentIDTwinsAreDistinct(t *testing.T) {
-	root, _ := filepath.Abs("..")
+	root := exampleRoot
 	flows := t.TempDir()
 	src, err := os.ReadFile(filepath.Join(root, "flows", "hello.py"))
 	if err != nil {

@@ -58,7 +58,7 @@ func synthWith(t testing.TB, name string, mutate func(*Config), extra map[string
 	if v, ok := variants[name]; ok {
 		return v
 	}
-	root, _ := filepath.Abs("..")
+	root := exampleRoot
 	cfg := DefaultConfig()
 	cfg.ProjectRoot = root
 	if mutate != nil {
@@ -94,11 +94,11 @@ func synthWith(t testing.TB, name string, mutate func(*Config), extra map[string
 	return v
 }
 
-// appContext is cdk.json's feature flags (the app's own keys are set through Config here),
-// with asset bundling skipped: `make synth` and the integration tests build the Lambda.
+// appContext is the example's feature flags (the app's own keys are set through Config
+// here), with asset bundling skipped: `make synth` and the integration tests build the Lambda.
 func appContext(t testing.TB) *map[string]interface{} {
 	t.Helper()
-	all, err := ContextFromCDKJSON("../cdk.json")
+	all, err := ContextFromCDKJSON(filepath.Join(exampleRoot, "cdk.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,14 +8,20 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/internal/example"
 )
+
+// exampleCDKJSON is the example's cdk.json (internal/example), the one the project ships: what
+// a user puts into cdk.json changes no test here.
+var exampleCDKJSON = example.CDKJSON(filepath.Join("..", ".."))
 
 // TestEnvironments: the matrix comes from cdk.json as the app reads it: the default stacks
 // without environments; with environments, in promotion order with their stack names,
 // accounts and architectures; a bad cdk.json is one line naming the key.
 func TestEnvironments(t *testing.T) {
 	var ctx map[string]any
-	raw, err := os.ReadFile("../../cdk.json")
+	raw, err := os.ReadFile(exampleCDKJSON)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +165,7 @@ func TestEnvironmentsPipeline(t *testing.T) {
 	}
 	// Without a pipeline, the deploy list is the pull request's.
 	out.Reset()
-	if err := run([]string{"environments", "-deploy", "-cdk-json", "../../cdk.json"}, &out); err != nil || !strings.Contains(out.String(), `"stacks":"PrefectNetwork PrefectRegistry PrefectCompute"`) {
+	if err := run([]string{"environments", "-deploy", "-cdk-json", exampleCDKJSON}, &out); err != nil || !strings.Contains(out.String(), `"stacks":"PrefectNetwork PrefectRegistry PrefectCompute"`) {
 		t.Errorf("-deploy without a pipeline: %v %s", err, out.String())
 	}
 	if err := run([]string{"environments", "-deploy", "extra"}, &out); err == nil || err.Error() != `environments: unexpected argument "extra"` {

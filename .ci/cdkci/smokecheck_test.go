@@ -64,7 +64,7 @@ func TestSmokeCheckAfterEachDeploy(t *testing.T) {
 // cdk.out by the suffix -<name>-Compute (lambda/cmd/status), and the app's own targets name
 // it so, whatever stackPrefix is.
 func TestComputeStackNames(t *testing.T) {
-	raw, err := os.ReadFile("../../cdk.json")
+	raw, err := os.ReadFile(exampleCDKJSON)
 	var doc map[string]any
 	if err == nil {
 		err = json.Unmarshal(raw, &doc)

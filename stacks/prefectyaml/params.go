@@ -35,13 +35,31 @@ type flowSchema struct {
 	Schema map[string]any `json:"schema"`
 }
 
-var loadSchemas = sync.OnceValues(func() (map[string]flowSchema, error) {
+// loadSchemas is the parameter schemas of every Load and Parse: the embedded SchemasFile's,
+// unless UseSchemas replaced them.
+var loadSchemas = sync.OnceValues(func() (map[string]flowSchema, error) { return parseSchemas(schemasJSON) })
+
+// parseSchemas decodes data in the form of SchemasFile.
+func parseSchemas(data []byte) (map[string]flowSchema, error) {
 	var m map[string]flowSchema
-	if err := json.Unmarshal(schemasJSON, &m); err != nil {
+	if err := json.Unmarshal(data, &m); err != nil {
 		return nil, fmt.Errorf("%s is not valid: %v; run make schemas", SchemasFile, err)
 	}
 	return m, nil
-})
+}
+
+// UseSchemas makes data, in the form of SchemasFile, the parameter schemas of every Load and
+// Parse that follows in this process, in place of the embedded file: the product's tests
+// load the example's flows (internal/example), whose schemas are not the repository's.
+// Call it before any Load (in a TestMain): it is not safe beside a concurrent Load.
+func UseSchemas(data []byte) error {
+	m, err := parseSchemas(data)
+	if err != nil {
+		return err
+	}
+	loadSchemas = func() (map[string]flowSchema, error) { return m, nil }
+	return nil
+}
 
 // parameterSchema sets d's parameter schema from SchemasFile, after checking that the
 // entrypoint's file is the one the schema was generated from, and checks d's parameters and

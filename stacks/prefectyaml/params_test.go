@@ -27,7 +27,7 @@ func TestParametersCheckedAgainstFlowSchema(t *testing.T) {
 		{etl + "    schedules:\n      - interval: 60\n        parameters: {rowz: 2}\n", `prefect.yaml: deployment "d": schedule 1: parameters: unknown parameter "rowz" (the flow etl.py:etl takes multiplier, output, rows)`},
 		{"deployments:\n  - {name: h, entrypoint: hello.py:ecs_flow, parameters: {name: x}}\n", `prefect.yaml: deployment "h": parameters: unknown parameter "name" (the flow hello.py:ecs_flow takes no parameters)`},
 	} {
-		f, err := Parse([]byte(c.yaml), "../../flows", "ecs-fargate")
+		f, err := Parse([]byte(c.yaml), exampleFlows, "ecs-fargate")
 		switch {
 		case c.want == "" && err != nil:
 			t.Errorf("%q: refused: %v", c.yaml, err)
@@ -37,7 +37,7 @@ func TestParametersCheckedAgainstFlowSchema(t *testing.T) {
 			t.Errorf("%q:\n got  %v\n want %s", c.yaml, err, c.want)
 		}
 	}
-	f, err := Parse([]byte(etl+"    enforce_parameter_schema: true\n"), "../../flows", "ecs-fargate")
+	f, err := Parse([]byte(etl+"    enforce_parameter_schema: true\n"), exampleFlows, "ecs-fargate")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func TestParametersCheckedAgainstFlowSchema(t *testing.T) {
 // the generated file does not know, stops synth with the fix.
 func TestStaleSchemaStopsSynth(t *testing.T) {
 	dir := t.TempDir()
-	src, err := os.ReadFile("../../flows/etl.py")
+	src, err := os.ReadFile(filepath.Join(exampleFlows, "etl.py"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestStaleSchemaStopsSynth(t *testing.T) {
 	if want := `prefect.yaml: deployment "d": flows/etl.py changed since its parameter schema was generated: run make schemas`; err == nil || err.Error() != want {
 		t.Errorf("got %v, want %s", err, want)
 	}
-	_, err = Parse([]byte("deployments:\n  - {name: d, entrypoint: ./etl.py:etl}\n"), "../../flows", "ecs-fargate")
+	_, err = Parse([]byte("deployments:\n  - {name: d, entrypoint: ./etl.py:etl}\n"), exampleFlows, "ecs-fargate")
 	if want := `prefect.yaml: deployment "d": entrypoint "./etl.py:etl" has no parameter schema in stacks/prefectyaml/schemas.json: run make schemas`; err == nil || err.Error() != want {
 		t.Errorf("got %v, want %s", err, want)
 	}
@@ -86,9 +86,9 @@ func generateSchemas(t *testing.T, dir string) []byte {
 	return out
 }
 
-// TestSchemasFileIsCurrent regenerates the schemas of flows/ with the pinned Prefect and
-// requires the committed file to be identical, so a schema that changed without its
-// entrypoint file (an imported type, a Prefect upgrade) fails CI too.
+// TestSchemasFileIsCurrent regenerates the schemas of flows/ (the user's) with the pinned
+// Prefect and requires the committed file to be identical, so a schema that changed without
+// its entrypoint file (an imported type, a Prefect upgrade) fails CI too.
 func TestSchemasFileIsCurrent(t *testing.T) {
 	if got := generateSchemas(t, "../../flows"); !bytes.Equal(got, schemasJSON) {
 		t.Fatalf("%s is not what `make schemas` writes now: run make schemas\n%s", SchemasFile, got)

@@ -8,11 +8,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/internal/example"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/stacks/prefectpy"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/stacks/prefectyaml"
 )
 
-const flowsDir = "../../flows"
+// flowsDir is the example's flows (internal/example), which TestMain's schemas describe.
+var flowsDir = filepath.Join("..", "..", example.Dir, "flows")
 
 func TestShippedPrefectYaml(t *testing.T) {
 	f, err := prefectyaml.Load(filepath.Join(flowsDir, "prefect.yaml"), flowsDir, "ecs-fargate")

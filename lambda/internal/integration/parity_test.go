@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/internal/example"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/contract"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/harness"
 )
@@ -159,8 +160,8 @@ func TestParityWithPrefectDeploy(t *testing.T) {
 }
 
 // parityProject builds a project root in dir: the repository's app, stacks and function
-// (symlinked, so synth runs the real code) with testdata/parity as its flows/ (copied, so
-// neither side writes into the repository). It returns the root.
+// (symlinked, so synth runs the real code) and the example's cdk.json, with testdata/parity
+// as its flows/ (copied, so neither side writes into the repository). It returns the root.
 func parityProject(t *testing.T, ctx context.Context, repo, dir string) string {
 	t.Helper()
 	root := filepath.Join(dir, "project")
@@ -168,10 +169,15 @@ func parityProject(t *testing.T, ctx context.Context, repo, dir string) string {
 	if err := os.MkdirAll(flows, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"go.mod", "go.sum", "app.go", "stacks", "constructs", "lambda", "Dockerfile", "Dockerfile.worker", ".dockerignore", "cdk.json"} {
+	for _, name := range []string{"go.mod", "go.sum", "app.go", "stacks", "constructs", "lambda", "Dockerfile", "Dockerfile.worker", ".dockerignore"} {
 		if err := os.Symlink(filepath.Join(repo, name), filepath.Join(root, name)); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// The example's cdk.json (internal/example), not the user's: their environments or
+	// pipeline would name the stacks otherwise.
+	if err := os.Symlink(example.CDKJSON(repo), filepath.Join(root, "cdk.json")); err != nil {
+		t.Fatal(err)
 	}
 	copyDir(t, filepath.Join(repo, "lambda", "internal", "integration", "testdata", "parity"), flows)
 	// Synth embeds the parameter schemas of the repository's flows; these flows get their

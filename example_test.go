@@ -1,0 +1,87 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/internal/example"
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/stacks/prefectyaml"
+)
+
+// exampleRoot is the example project (internal/example: testdata/example's cdk.json, flows
+// and parameter schemas, the repository's code) that the tests synthesize, written once per
+// test binary by TestMain: what a user puts into cdk.json and flows/ changes no test here.
+var exampleRoot string
+
+func TestMain(m *testing.M) {
+	code, err := runWithExample(m)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
+	}
+	os.Exit(code)
+}
+
+// runWithExample writes the example project, makes its parameter schemas the ones prefect.yaml
+// is checked against, and runs the tests.
+func runWithExample(m *testing.M) (int, error) {
+	repo, err := filepath.Abs(".")
+	if err != nil {
+		return 0, err
+	}
+	dir, err := os.MkdirTemp("", "prefect-ecs-cdk-example-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	schemas, err := example.Schemas(repo)
+	if err == nil {
+		err = prefectyaml.UseSchemas(schemas)
+	}
+	if err == nil {
+		err = example.Project(repo, dir)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("the example project: %w", err)
+	}
+	exampleRoot = dir
+	return m.Run(), nil
+}
+
+// exampleContext is the context block of the example's cdk.json (testdata/example): every
+// setting at its default and the feature flags, what `cdk synth` passes the app for the
+// configuration the project ships.
+func exampleContext(t testing.TB) map[string]any {
+	t.Helper()
+	repo, err := filepath.Abs(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, err := example.Context(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctx
+}
+
+// exampleProject is an example project of the test's own, for a test that writes into it or
+// runs the CDK CLI there (which writes cdk.context.json); noPython leaves out the venv.
+func exampleProject(t *testing.T, noPython bool) string {
+	t.Helper()
+	repo, err := filepath.Abs(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	if err := example.Project(repo, root); err != nil {
+		t.Fatal(err)
+	}
+	if noPython {
+		if err := os.Remove(filepath.Join(root, ".venv")); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
