@@ -40,7 +40,8 @@ const (
 var stacks = []string{"Prefect-dev-Network", "Prefect-dev-Registry", "Prefect-dev-Compute"}
 
 // TestDiffRoleRunsCdkDiff: with lookups from cdk.context.json only (`--lookups=false` fails
-// loudly without it), the app synthesizes for a pinned environment with no AWS access; then
+// loudly without it, and so does a synth with a role of the trust stack, which may not look
+// anything up), the app synthesizes for a pinned environment with no AWS access; then
 // `cdk diff --method=template` with the diff role's credentials, through the IAM gate, reads
 // the deployed templates: the lookup role is refused and the CLI goes on with the diff role
 // (the path diffReadStatements in stacks/trust.go describes), a stack not yet deployed reads as
@@ -86,7 +87,7 @@ func TestDiffRoleRunsCdkDiff(t *testing.T) {
 
 	t.Run("with the diff role's policy", func(t *testing.T) {
 		g := newGate(t, moto.URL, policy)
-		out, err := diff(ctx, cdk, proj, asm, g.url)
+		out, err := diff(ctx, cdk, proj, asm, g)
 		if err != nil {
 			t.Fatalf("cdk diff: %v\n%s", err, out)
 		}
@@ -121,6 +122,34 @@ func TestDiffRoleRunsCdkDiff(t *testing.T) {
 		}
 	})
 
+	// The workflow's synth with a role of the trust stack (the diff role here; the deploy roles
+	// may not assume the lookup role either): a lookup missing from cdk.context.json fails,
+	// even without --lookups=false, and nothing is read with the caller's credentials.
+	t.Run("a lookup missing from cdk.context.json", func(t *testing.T) {
+		saved, err := os.ReadFile(filepath.Join(proj, "cdk.context.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Remove(filepath.Join(proj, "cdk.context.json")); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = os.WriteFile(filepath.Join(proj, "cdk.context.json"), saved, 0o644) })
+		g := newGate(t, moto.URL, policy)
+		out, err := run(ctx, cdk, proj, g.env(), "synth", "--quiet", "-o", filepath.Join(dir, "cdk.out.lookup"),
+			"-c", "githubRepository=acme/prefect-infra", "-c", "environments="+environments)
+		if err == nil || !strings.Contains(out, "Synthesis finished with errors") {
+			t.Fatalf("synth without the availability zones in cdk.context.json: want it to fail, got %v:\n%s", err, out)
+		}
+		_, denied := g.report(t)
+		if want := []string{"sts:AssumeRole on " + lookupRole, "ec2:DescribeAvailabilityZones on *"}; !slices.Equal(slices.Compact(slices.Sorted(slices.Values(denied))), slices.Sorted(slices.Values(want))) {
+			t.Errorf("refused %v, want %v", denied, want)
+		}
+		// The CLI saves its cache after a lookup (an empty one here): the refusal is not in it.
+		if b, err := os.ReadFile(filepath.Join(proj, "cdk.context.json")); err == nil && strings.Contains(string(b), "availability-zones") {
+			t.Errorf("the failed lookup was cached in cdk.context.json: %s", b)
+		}
+	})
+
 	t.Run("without ListStackResources", func(t *testing.T) {
 		var cut iamcheck.Policy
 		for _, st := range policy.Statements {
@@ -129,7 +158,7 @@ func TestDiffRoleRunsCdkDiff(t *testing.T) {
 			}
 		}
 		g := newGate(t, moto.URL, &cut)
-		if out, err := diff(ctx, cdk, proj, asm, g.url); err == nil {
+		if out, err := diff(ctx, cdk, proj, asm, g); err == nil {
 			t.Errorf("cdk diff passed without ListStackResources on the Compute stack:\n%s", out)
 		}
 		if _, denied := g.report(t); !slices.ContainsFunc(denied, func(s string) bool { return strings.HasPrefix(s, "cloudformation:ListStackResources ") }) {
@@ -194,11 +223,17 @@ func run(ctx context.Context, cdk, dir string, env []string, args ...string) (st
 }
 
 // diff runs the pull-request workflow's `cdk diff` of dev's stacks on the synthesized assembly,
-// as the diff role (its session's key) through the gate at endpoint.
-func diff(ctx context.Context, cdk, dir, asm, endpoint string) (string, error) {
+// as the diff role through g.
+func diff(ctx context.Context, cdk, dir, asm string, g *gate) (string, error) {
 	args := append([]string{"diff", "--method=template", "--app", asm}, stacks...)
-	return run(ctx, cdk, dir, []string{"AWS_ENDPOINT_URL=" + endpoint, "AWS_REGION=" + region,
-		"AWS_ACCESS_KEY_ID=" + diffKey, "AWS_SECRET_ACCESS_KEY=diff-role-session-secret", "AWS_SESSION_TOKEN=diff-role-session-token"}, args...)
+	return run(ctx, cdk, dir, g.env(), args...)
+}
+
+// env points the AWS SDK at the gate with the diff role's session, as configure-aws-credentials
+// leaves it for the next steps.
+func (g *gate) env() []string {
+	return []string{"AWS_ENDPOINT_URL=" + g.url, "AWS_REGION=" + region,
+		"AWS_ACCESS_KEY_ID=" + diffKey, "AWS_SECRET_ACCESS_KEY=diff-role-session-secret", "AWS_SESSION_TOKEN=diff-role-session-token"}
 }
 
 // diffRolePolicy is the diff role's policy in the synthesized trust stack, its ARNs resolved in
@@ -413,14 +448,19 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.err != nil {
 		msg = s.err.Error()
 	}
-	// The query protocol's error document (STS, CloudFormation), as AWS sends it.
-	var doc bytes.Buffer
-	doc.WriteString(`<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>`)
-	_ = xml.EscapeText(&doc, []byte(msg))
-	doc.WriteString(`</Message></Error><RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>`)
+	var text bytes.Buffer
+	_ = xml.EscapeText(&text, []byte(msg))
+	// The error documents of the query protocols, as AWS sends them: EC2's, and the one of
+	// STS and CloudFormation.
+	doc := `<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>` + text.String() +
+		`</Message></Error><RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>`
+	if s.call.Service == "ec2" {
+		doc = `<Response><Errors><Error><Code>UnauthorizedOperation</Code><Message>` + text.String() +
+			`</Message></Error></Errors><RequestID>00000000-0000-0000-0000-000000000000</RequestID></Response>`
+	}
 	w.Header().Set("Content-Type", "text/xml")
 	w.WriteHeader(http.StatusForbidden)
-	_, _ = w.Write(doc.Bytes())
+	_, _ = io.WriteString(w, doc)
 }
 
 // decide maps one request to its IAM requests and evaluates them, and records the outcome.
