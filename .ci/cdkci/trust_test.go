@@ -1,6 +1,7 @@
 package main
 
 import (
+	"maps"
 	"os"
 	"reflect"
 	"regexp"
@@ -23,7 +24,8 @@ func credentialsSteps(t *testing.T, path string) map[string][]map[string]string 
 	}
 	var w struct {
 		Jobs map[string]struct {
-			Steps []struct {
+			TimeoutMinutes int `yaml:"timeout-minutes"`
+			Steps          []struct {
 				Uses string            `yaml:"uses"`
 				With map[string]string `yaml:"with"`
 			} `yaml:"steps"`
@@ -36,7 +38,13 @@ func credentialsSteps(t *testing.T, path string) map[string][]map[string]string 
 	for name, job := range w.Jobs {
 		for _, s := range job.Steps {
 			if strings.HasPrefix(s.Uses, "aws-actions/configure-aws-credentials@") {
-				out[name] = append(out[name], s.With)
+				with := map[string]string{}
+				maps.Copy(with, s.With)
+				if job.TimeoutMinutes > 0 {
+					// The job's timeout rides along, for the session check.
+					with["timeout-minutes"] = strconv.Itoa(job.TimeoutMinutes)
+				}
+				out[name] = append(out[name], with)
 			}
 		}
 	}
@@ -60,6 +68,10 @@ func TestWorkflowRoles(t *testing.T) {
 			}
 			if got := with["role-duration-seconds"]; got != session {
 				t.Errorf("deploy.yml %s: role-duration-seconds %q, want %s (stacks.GitHubDeploySession, the deploy roles' MaxSessionDuration)", job, got, session)
+			}
+			// A job that may run longer than its session would lose its credentials mid-deploy.
+			if m, err := strconv.Atoi(with["timeout-minutes"]); err == nil && float64(m) >= stacks.GitHubDeploySession.Minutes() {
+				t.Errorf("deploy.yml %s: timeout-minutes %d, not below the %v session", job, m, stacks.GitHubDeploySession)
 			}
 		}
 	}
