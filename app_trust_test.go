@@ -242,3 +242,55 @@ func resolvePartition(t *testing.T, v any) string {
 	t.Fatalf("cannot resolve %s", jsonText(v))
 	return ""
 }
+
+// TestTrustWithPipeline: with `pipeline` set CodePipeline deploys, so the trust stacks hold no
+// GitHub deploy role (one would pass by the pipeline's approvals) and an environment with
+// approval may share an account; each account's diff role reads its environments' stacks, and
+// the pipeline's account has one for the pipeline stack, which the pull request diffs too.
+func TestTrustWithPipeline(t *testing.T) {
+	ctx := environmentsContext(t, true)
+	ctx["githubRepository"] = "acme/prefect-infra"
+	envs := ctx["environments"].(map[string]any)
+	envs["qa"] = map[string]any{"account": prodAccount, "region": "eu-west-1", "order": 3}
+	app, _ := synthWith(t, ctx)
+	roles := map[string][]string{}
+	reads := map[string][]string{}
+	for _, c := range *app.Node().Children() {
+		st, ok := c.(awscdk.Stack)
+		if !ok || !*awscdk.Stack_IsStack(c) || !strings.Contains(*st.StackName(), "GitHubTrust") {
+			continue
+		}
+		roles[*st.StackName()] = roleNames(st)
+		for _, p := range *assertions.Template_FromStack(st, nil).FindResources(jsii.String("AWS::IAM::Policy"), nil) {
+			for _, s := range (*p)["Properties"].(map[string]any)["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+				st := s.(map[string]any)
+				if st["Sid"] != "ReadDeployedTemplates" {
+					continue
+				}
+				res, ok := st["Resource"].([]any)
+				if !ok {
+					res = []any{st["Resource"]}
+				}
+				for _, r := range res {
+					b, _ := json.Marshal(r)
+					arn := string(b)
+					reads[*c.Node().Id()] = append(reads[*c.Node().Id()], arn[strings.LastIndex(arn, ":stack/")+7:strings.LastIndex(arn, "/*")])
+				}
+			}
+		}
+	}
+	want := map[string][]string{
+		"PrefectGitHubTrust-111111111111": {"prefect-ecs-cdk-github-diff"},
+		"PrefectGitHubTrust-222222222222": {"prefect-ecs-cdk-github-diff"},
+		"PrefectGitHubTrust-333333333333": {"prefect-ecs-cdk-github-diff"},
+	}
+	if g, w := jsonText(roles), jsonText(want); g != w {
+		t.Errorf("trust stacks and their roles:\n got %s\nwant %s", g, w)
+	}
+	if g := reads["PrefectGitHubTrust-111111111111"]; !slices.Equal(g, []string{"PrefectPipeline"}) {
+		t.Errorf("the pipeline account's diff role reads %q, want the pipeline stack", g)
+	}
+	if g := strings.Join(reads["PrefectGitHubTrust-333333333333"], " "); !strings.Contains(g, "Prefect-prod-Network") || !strings.Contains(g, "Prefect-qa-Compute-*") || strings.Contains(g, "dev") {
+		t.Errorf("prod's account's diff role reads %s, want prod's and qa's stacks only", g)
+	}
+}

@@ -208,7 +208,11 @@ func resolveEnvironments(c Config) ([]EnvironmentConfig, error) {
 			errs = append(errs, fmt.Errorf("config: environments %s all have order=%d: want a different order for each environment (the promotion order)", strings.Join(names, ", "), o))
 		}
 	}
-	errs = append(errs, sharedApprovalAccounts(c.GitHubRepository, out)...)
+	if c.Pipeline == nil {
+		// With a pipeline, GitHub holds no deploy role (NewTrust): CodePipeline deploys, each
+		// approval in its own stage.
+		errs = append(errs, sharedApprovalAccounts(c.GitHubRepository, out)...)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package stacks
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -84,6 +85,9 @@ func partitionOf(region string) string {
 type TrustTarget struct {
 	Name   string
 	Config Config
+	// Stacks, when set, are the stack names the diff role reads instead of Config's
+	// environment stacks (the pipeline stack, whose account holds no environment).
+	Stacks []string
 }
 
 // TrustStackProps configures the TrustStack.
@@ -92,6 +96,9 @@ type TrustStackProps struct {
 	Config Config
 	// Targets are the environments of this account whose deploys the roles serve (at least one).
 	Targets []TrustTarget
+	// DiffOnly leaves the deploy roles out: with `pipeline` set CodePipeline deploys, and a
+	// GitHub deploy role would pass by its approvals.
+	DiffOnly bool
 }
 
 // TrustStack lets GitHub Actions of one repository reach one AWS account with short-lived
@@ -125,6 +132,9 @@ func NewTrustStack(scope constructs.Construct, id string, props *TrustStackProps
 		})
 	}
 	for _, t := range props.Targets {
+		if props.DiffOnly {
+			break
+		}
 		role, err := s.deployRole(cfg.GitHubRepository, t)
 		if err != nil {
 			return nil, err
@@ -254,6 +264,12 @@ func apiKeyStatements(stack awscdk.Stack, t TrustTarget) []awsiam.PolicyStatemen
 func diffReadStatements(stack awscdk.Stack, targets []TrustTarget) []awsiam.PolicyStatement {
 	var read, list []*string
 	for _, t := range targets {
+		if t.Stacks != nil {
+			for _, name := range t.Stacks {
+				read = append(read, stackARN(stack, t, name))
+			}
+			continue
+		}
 		names := t.Config.StackNames()
 		for _, name := range names {
 			read = append(read, stackARN(stack, t, name))
@@ -262,14 +278,15 @@ func diffReadStatements(stack awscdk.Stack, targets []TrustTarget) []awsiam.Poli
 		read = append(read, stackARN(stack, t, compute+"-*"))
 		list = append(list, stackARN(stack, t, compute))
 	}
-	return []awsiam.PolicyStatement{
-		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-			Sid: jsii.String("ReadDeployedTemplates"), Actions: jsii.Strings("cloudformation:DescribeStacks", "cloudformation:GetTemplate"), Resources: &read,
-		}),
-		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+	out := []awsiam.PolicyStatement{awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid: jsii.String("ReadDeployedTemplates"), Actions: jsii.Strings("cloudformation:DescribeStacks", "cloudformation:GetTemplate"), Resources: &read,
+	})}
+	if len(list) > 0 { // none in an account that holds only the pipeline stack
+		out = append(out, awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 			Sid: jsii.String("FindNestedStacks"), Actions: jsii.Strings("cloudformation:ListStackResources"), Resources: &list,
-		}),
+		}))
 	}
+	return out
 }
 
 // accountRegion is where t deploys: its own account and region, or the stack's.
@@ -314,7 +331,8 @@ func apiKeySecretARN(stack awscdk.Stack, t TrustTarget) *string {
 // main); with environments one per account, `<prefix>GitHubTrust-<account>` when they span
 // several, with a deploy role for each environment of that account (each deployed from its
 // GitHub Environment). IAM is global, so the stack's region is that of the account's first
-// environment.
+// environment. With `pipeline` set the stacks hold the diff role only, and the pipeline's
+// account gets one too, for the pipeline stack: CodePipeline deploys.
 func NewTrust(scope constructs.Construct, cfg Config) ([]*TrustStack, error) {
 	if cfg.GitHubRepository == "" {
 		return nil, nil
@@ -337,6 +355,16 @@ func NewTrust(scope constructs.Construct, cfg Config) ([]*TrustStack, error) {
 			g.targets = append(g.targets, TrustTarget{Name: e.Name, Config: e.Config})
 		}
 	}
+	if cfg.Pipeline != nil {
+		// The pull request also diffs the pipeline stack, in the pipeline's account.
+		pipeline := TrustTarget{Name: cfg.PipelineStackName(), Config: cfg, Stacks: []string{cfg.PipelineStackName()}}
+		i := slices.IndexFunc(groups, func(g *group) bool { return g.account == cfg.Account })
+		if i < 0 {
+			groups = append(groups, &group{account: cfg.Account, region: cfg.Region})
+			i = len(groups) - 1
+		}
+		groups[i].targets = append(groups[i].targets, pipeline)
+	}
 	var out []*TrustStack
 	for _, g := range groups {
 		var env *awscdk.Environment
@@ -351,6 +379,7 @@ func NewTrust(scope constructs.Construct, cfg Config) ([]*TrustStack, error) {
 			StackProps: awscdk.StackProps{Env: env, Description: jsii.String("prefect-ecs-cdk: GitHub Actions OIDC provider, deploy and diff roles of " + cfg.GitHubRepository)},
 			Config:     cfg,
 			Targets:    g.targets,
+			DiffOnly:   cfg.Pipeline != nil,
 		})
 		if err != nil {
 			return nil, err

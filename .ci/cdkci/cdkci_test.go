@@ -188,3 +188,40 @@ func TestEnvironmentsPipeline(t *testing.T) {
 		t.Errorf("a stray argument: %v", err)
 	}
 }
+
+// TestEnvironmentsPipelineRoles: with `pipeline` and githubRepository set, the pull request's
+// legs assume each account's diff role (the pipeline's account too) and no leg names a deploy
+// role, since the trust stacks hold none: CodePipeline deploys.
+func TestEnvironmentsPipelineRoles(t *testing.T) {
+	raw, err := os.ReadFile("testdata/pipeline.cdk.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	doc["context"].(map[string]any)["githubRepository"] = "acme/prefect-infra"
+	b, _ := json.Marshal(doc)
+	path := filepath.Join(t.TempDir(), "cdk.json")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Targets(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"PrefectPipeline": "arn:aws:iam::111111111111:role/prefect-ecs-cdk-github-diff",
+		"dev":             "arn:aws:iam::222222222222:role/prefect-ecs-cdk-github-diff",
+		"prod":            "arn:aws:iam::333333333333:role/prefect-ecs-cdk-github-diff",
+	}
+	for _, g := range got {
+		if g.DiffRole != want[g.Name] || g.DeployRole != "" {
+			t.Errorf("%s: diff role %q, deploy role %q; want %q and none", g.Name, g.DiffRole, g.DeployRole, want[g.Name])
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("targets: %d, want %d", len(got), len(want))
+	}
+}

@@ -88,8 +88,14 @@ func Targets(path string) ([]Target, error) {
 	}
 	var out []Target
 	if cfg.Pipeline != nil {
-		out = append(out, Target{Name: cfg.PipelineStackName(), Account: cfg.Account, Region: cfg.Region,
-			Stacks: cfg.PipelineStackName(), Arch: "X64", Runner: "ubuntu-24.04"})
+		t := Target{Name: cfg.PipelineStackName(), Account: cfg.Account, Region: cfg.Region,
+			Stacks: cfg.PipelineStackName(), Arch: "X64", Runner: "ubuntu-24.04"}
+		if cfg.GitHubRepository != "" && cfg.Account != "" {
+			// The trust stack of the pipeline's account has a diff role (and no deploy role:
+			// CodePipeline deploys).
+			t.DiffRole = stacks.GitHubRoleARN(cfg.Account, cfg.Region, stacks.GitHubDiffRoleName)
+		}
+		out = append(out, t)
 	}
 	for _, e := range cfg.Environments {
 		stage := ""
@@ -140,7 +146,9 @@ func target(name, environment string, cfg stacks.Config, stage, repo string) (Ta
 		if err != nil {
 			return t, err
 		}
-		t.DeployRole = stacks.GitHubRoleARN(cfg.Account, cfg.Region, deploy)
+		if stage == "" { // in a pipeline's stage, CodePipeline deploys: no GitHub deploy role
+			t.DeployRole = stacks.GitHubRoleARN(cfg.Account, cfg.Region, deploy)
+		}
 		t.DiffRole = stacks.GitHubRoleARN(cfg.Account, cfg.Region, stacks.GitHubDiffRoleName)
 	}
 	return t, nil
