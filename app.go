@@ -129,7 +129,9 @@ func NewApp(props *awscdk.AppProps, projectRoot string) (awscdk.App, *stacks.Env
 			envs = append(envs, env)
 		}
 	}
-	stacks.NewTrust(app, cfg)
+	if _, err := stacks.NewTrust(app, cfg); err != nil {
+		return nil, nil, err
+	}
 	nag(app)
 	return app, envs[0], nil
 }

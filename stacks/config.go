@@ -102,6 +102,9 @@ type Config struct {
 	GitHubOIDCProviderARN string
 	// BootstrapQualifier is the `cdk bootstrap --qualifier` whose roles the deploy role may assume.
 	BootstrapQualifier string
+	// GitHubArm64Runner is the runs-on label of the GitHub Actions jobs of an arm64
+	// environment (the matrix of .ci/cdkci).
+	GitHubArm64Runner string
 
 	// PrefectServer builds a self-hosted Prefect server (the <prefix>Server stack, server.go)
 	// that the worker and the custom resource then use; ServerOff: none.
@@ -366,6 +369,12 @@ var Settings = []Setting{
 		check: func(c Config) error {
 			return want(qualifierRe.MatchString(c.BootstrapQualifier), "bootstrapQualifier", c.BootstrapQualifier, "1 to 10 lowercase letters or digits, as given to cdk bootstrap --qualifier (CDK's default is hnb659fds)")
 		}},
+	{Key: "githubArm64Runner", Default: "ubuntu-24.04-arm",
+		Doc:   "`runs-on` label of the GitHub Actions jobs of a `cpuArchitecture=arm64` environment; `ubuntu-24.04-arm` is free for public repositories only: a private repository names its arm64 larger runner, or `ubuntu-24.04` (images built under QEMU, slower) (see GitHub Actions)",
+		parse: text(func(c *Config) *string { return &c.GitHubArm64Runner }),
+		check: func(c Config) error {
+			return want(runnerLabelRe.MatchString(c.GitHubArm64Runner), "githubArm64Runner", c.GitHubArm64Runner, "a GitHub Actions runner label such as ubuntu-24.04-arm (letters, digits, '.', '_' or '-', at most 100)")
+		}},
 	// Self-hosted server (issue 9): the <prefix>Server stack (server.go, serverconfig.go).
 	{Key: "prefectServer", Default: string(ServerOff),
 		Doc:   "`off`, `single` (one API task that also runs the services, single-AZ PostgreSQL) or `ha` (API tasks across AZs, a services task, Multi-AZ PostgreSQL, Redis): adds the `<prefix>Server` stack, which the worker then uses (see Self-hosted server)",
@@ -397,6 +406,7 @@ var Settings = []Setting{
 
 var (
 	githubRepoRe     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$`)
+	runnerLabelRe    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
 	githubProviderRe = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/token\.actions\.githubusercontent\.com$`)
 	qualifierRe      = regexp.MustCompile(`^[a-z0-9]{1,10}$`)
 )

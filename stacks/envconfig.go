@@ -208,6 +208,11 @@ func resolveEnvironments(c Config) ([]EnvironmentConfig, error) {
 			errs = append(errs, fmt.Errorf("config: environments %s all have order=%d: want a different order for each environment (the promotion order)", strings.Join(names, ", "), o))
 		}
 	}
+	if c.Pipeline == nil {
+		// With a pipeline, GitHub holds no deploy role (NewTrust): CodePipeline deploys, each
+		// approval in its own stage.
+		errs = append(errs, sharedApprovalAccounts(c.GitHubRepository, out)...)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -218,6 +223,47 @@ func resolveEnvironments(c Config) ([]EnvironmentConfig, error) {
 		return strings.Compare(a.Name, b.Name)
 	})
 	return out, nil
+}
+
+// sharedApprovalAccounts refuses, when GitHub Actions deploy (repo, githubRepository), an
+// environment with approval that shares its account with another environment: the other's
+// deploy role (trust.go) could deploy it without its reviewers. The deploy role may assume
+// its environment's bootstrap roles only, but CDK's bootstrap deploy role may create and
+// execute change sets on any stack of its account (aws-cdk bootstrap-template.yaml,
+// DeploymentActionRole, DeployPermissions: Resource "*"), and CloudFormation runs an update
+// with the role the stack already has, even for a caller that may not pass it (CloudFormation
+// API reference, CreateChangeSet, RoleARN). So a different bootstrapQualifier does not keep
+// them apart; only another account does.
+func sharedApprovalAccounts(repo string, envs []EnvironmentConfig) []error {
+	if repo == "" {
+		return nil
+	}
+	byAccount := map[string][]string{}
+	for _, e := range envs {
+		byAccount[e.Account] = append(byAccount[e.Account], e.Name)
+	}
+	var errs []error
+	for _, e := range envs {
+		others := slices.DeleteFunc(slices.Clone(byAccount[e.Account]), func(n string) bool { return n == e.Name })
+		if !e.Approval || e.Account == "" || len(others) == 0 {
+			continue
+		}
+		roles := "role of " + andList(others)
+		if len(others) > 1 {
+			roles = "roles of " + andList(others)
+		}
+		errs = append(errs, fmt.Errorf("config: environments.%s has approval: true but shares account %s with %s: the GitHub deploy %s could deploy %s without its reviewers (a CDK bootstrap deploy role may change any stack of its account, whatever the bootstrapQualifier); give %s an account of its own",
+			e.Name, e.Account, andList(others), roles, e.Name, e.Name))
+	}
+	return errs
+}
+
+// andList is names as prose: "a", "a and b", "a, b and c".
+func andList(names []string) string {
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }
 
 // errorLines is the one-line problems of err, an errors.Join of them; none for nil.

@@ -49,7 +49,7 @@ func TestEnvironments(t *testing.T) {
 	if err := run([]string{"environments", "-cdk-json", write(nil)}, &out); err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.TrimSpace(out.String()); got != `[{"name":"default","environment":"","account":"","region":"","stacks":"PrefectNetwork PrefectRegistry PrefectCompute","arch":"X64","runner":"ubuntu-24.04","apiKeySecret":"prefect-api-key"}]` {
+	if got := strings.TrimSpace(out.String()); got != `[{"name":"default","environment":"","account":"","region":"","stacks":"PrefectNetwork PrefectRegistry PrefectCompute","arch":"X64","runner":"ubuntu-24.04","apiKeySecret":"prefect-api-key","deployRole":"","diffRole":""}]` {
 		t.Errorf("no environments: %s", got)
 	}
 	envs := map[string]any{
@@ -66,6 +66,28 @@ func TestEnvironments(t *testing.T) {
 	}
 	if g, w := jsonString(got), jsonString(want); g != w {
 		t.Errorf("environments:\n got %s\nwant %s", g, w)
+	}
+	// With the trust stack (githubRepository), each environment assumes its own deploy role
+	// and its account's diff role, by their fixed names; a private repository's arm64 runner.
+	got, err = Targets(write(map[string]any{"environments": envs, "githubRepository": "acme/infra", "githubArm64Runner": "arm64-large"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want[0].DeployRole, want[0].DiffRole = "arn:aws:iam::111111111111:role/prefect-ecs-cdk-github-deploy-dev", "arn:aws:iam::111111111111:role/prefect-ecs-cdk-github-diff"
+	want[1].DeployRole, want[1].DiffRole = "arn:aws:iam::222222222222:role/prefect-ecs-cdk-github-deploy-prod", "arn:aws:iam::222222222222:role/prefect-ecs-cdk-github-diff"
+	want[1].Runner = "arm64-large"
+	if g, w := jsonString(got), jsonString(want); g != w {
+		t.Errorf("environments with the trust stack:\n got %s\nwant %s", g, w)
+	}
+	// Without environments, the top-level account pins the main branch's deploy role; without
+	// an account, the workflows use the variables instead.
+	got, err = Targets(write(map[string]any{"githubRepository": "acme/infra", "account": "333333333333", "region": "cn-north-1"}))
+	if err != nil || got[0].DeployRole != "arn:aws-cn:iam::333333333333:role/prefect-ecs-cdk-github-deploy" || got[0].DiffRole != "arn:aws-cn:iam::333333333333:role/prefect-ecs-cdk-github-diff" {
+		t.Errorf("no environments, account pinned: %+v, %v", got, err)
+	}
+	got, err = Targets(write(map[string]any{"githubRepository": "acme/infra"}))
+	if err != nil || got[0].DeployRole != "" || got[0].DiffRole != "" {
+		t.Errorf("no account: %+v, %v; want no role ARNs (the variables apply)", got, err)
 	}
 	// A self-hosted server is a fourth stack, before Compute (which depends on it).
 	got, err = Targets(write(map[string]any{"prefectServer": "ha", "prefectAccountId": "", "prefectWorkspaceId": ""}))
@@ -170,5 +192,42 @@ func TestEnvironmentsPipeline(t *testing.T) {
 	}
 	if err := run([]string{"environments", "-deploy", "extra"}, &out); err == nil || err.Error() != `environments: unexpected argument "extra"` {
 		t.Errorf("a stray argument: %v", err)
+	}
+}
+
+// TestEnvironmentsPipelineRoles: with `pipeline` and githubRepository set, the pull request's
+// legs assume each account's diff role (the pipeline's account too) and no leg names a deploy
+// role, since the trust stacks hold none: CodePipeline deploys.
+func TestEnvironmentsPipelineRoles(t *testing.T) {
+	raw, err := os.ReadFile("testdata/pipeline.cdk.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	doc["context"].(map[string]any)["githubRepository"] = "acme/prefect-infra"
+	b, _ := json.Marshal(doc)
+	path := filepath.Join(t.TempDir(), "cdk.json")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Targets(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"PrefectPipeline": "arn:aws:iam::111111111111:role/prefect-ecs-cdk-github-diff",
+		"dev":             "arn:aws:iam::222222222222:role/prefect-ecs-cdk-github-diff",
+		"prod":            "arn:aws:iam::333333333333:role/prefect-ecs-cdk-github-diff",
+	}
+	for _, g := range got {
+		if g.DiffRole != want[g.Name] || g.DeployRole != "" {
+			t.Errorf("%s: diff role %q, deploy role %q; want %q and none", g.Name, g.DiffRole, g.DeployRole, want[g.Name])
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("targets: %d, want %d", len(got), len(want))
 	}
 }

@@ -31,6 +31,12 @@ type Target struct {
 	// APIKeySecret is the Prefect Cloud API-key secret (prefectApiKeySecret) the optional
 	// sync step puts the PREFECT_API_KEY GitHub secret in; "" for a self-hosted server.
 	APIKeySecret string `json:"apiKeySecret"`
+	// DeployRole and DiffRole are the ARNs of the trust stack's roles for this environment
+	// (stacks.GitHubDeployRoleName, stacks.GitHubDiffRoleName) that the deploy and diff jobs
+	// assume; "" when cdk.json pins no account or sets no githubRepository (no trust stack),
+	// and the workflows then fall back to the variables AWS_DEPLOY_ROLE_ARN and AWS_DIFF_ROLE_ARN.
+	DeployRole string `json:"deployRole"`
+	DiffRole   string `json:"diffRole"`
 }
 
 // writeEnvironments writes the targets of the cdk.json at path as one line of JSON: what the
@@ -77,19 +83,30 @@ func Targets(path string) ([]Target, error) {
 		return nil, err
 	}
 	if len(cfg.Environments) == 0 {
-		return []Target{target("default", "", cfg, "")}, nil
+		t, err := target("default", "", cfg, "", cfg.GitHubRepository)
+		return []Target{t}, err
 	}
 	var out []Target
 	if cfg.Pipeline != nil {
-		out = append(out, Target{Name: cfg.PipelineStackName(), Account: cfg.Account, Region: cfg.Region,
-			Stacks: cfg.PipelineStackName(), Arch: "X64", Runner: "ubuntu-24.04"})
+		t := Target{Name: cfg.PipelineStackName(), Account: cfg.Account, Region: cfg.Region,
+			Stacks: cfg.PipelineStackName(), Arch: "X64", Runner: "ubuntu-24.04"}
+		if cfg.GitHubRepository != "" && cfg.Account != "" {
+			// The trust stack of the pipeline's account has a diff role (and no deploy role:
+			// CodePipeline deploys).
+			t.DiffRole = stacks.GitHubRoleARN(cfg.Account, cfg.Region, stacks.GitHubDiffRoleName)
+		}
+		out = append(out, t)
 	}
 	for _, e := range cfg.Environments {
 		stage := ""
 		if cfg.Pipeline != nil {
 			stage = cfg.PipelineStackName() + "/" + e.Name + "/"
 		}
-		out = append(out, target(e.Name, e.Name, e.Config, stage))
+		t, err := target(e.Name, e.Name, e.Config, stage, cfg.GitHubRepository)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
 	}
 	return out, nil
 }
@@ -108,16 +125,13 @@ func DeployTargets(path string) ([]Target, error) {
 	return Targets(path)
 }
 
-// target is the environment of cfg named name: its stacks, selected as stage/<stack name>
-// (stage "" for stacks at the top of the assembly).
-func target(name, environment string, cfg stacks.Config, stage string) Target {
-	parts := []string{"Network", "Registry", "Compute"}
-	if cfg.ServerOn() {
-		parts = []string{"Network", "Registry", "Server", "Compute"}
-	}
+// target is the matrix entry of one environment (environment "" for the app without
+// environments) of cfg, its stacks selected as stage/<stack name> (stage "" for stacks at
+// the top of the assembly), with the trust stack's role ARNs when repo (githubRepository) is set.
+func target(name, environment string, cfg stacks.Config, stage, repo string) (Target, error) {
 	var names []string
-	for _, s := range parts {
-		names = append(names, stage+cfg.StackPrefix+s)
+	for _, s := range cfg.StackNames() {
+		names = append(names, stage+s)
 	}
 	t := Target{Name: name, Environment: environment, Account: cfg.Account, Region: cfg.Region,
 		Stacks: strings.Join(names, " "), Arch: "X64", Runner: "ubuntu-24.04"}
@@ -125,7 +139,17 @@ func target(name, environment string, cfg stacks.Config, stage string) Target {
 		t.APIKeySecret = cfg.PrefectAPIKeySecret
 	}
 	if cfg.Architecture == stacks.ArchARM {
-		t.Arch, t.Runner = "ARM64", "ubuntu-24.04-arm"
+		t.Arch, t.Runner = "ARM64", cfg.GitHubArm64Runner
 	}
-	return t
+	if repo != "" && cfg.Account != "" {
+		deploy, err := stacks.GitHubDeployRoleName(environment)
+		if err != nil {
+			return t, err
+		}
+		if stage == "" { // in a pipeline's stage, CodePipeline deploys: no GitHub deploy role
+			t.DeployRole = stacks.GitHubRoleARN(cfg.Account, cfg.Region, deploy)
+		}
+		t.DiffRole = stacks.GitHubRoleARN(cfg.Account, cfg.Region, stacks.GitHubDiffRoleName)
+	}
+	return t, nil
 }
