@@ -107,8 +107,7 @@ func TestTrustManifest(t *testing.T) {
 		ctx[k] = v
 	}
 	outdir := t.TempDir()
-	root, _ := filepath.Abs(".")
-	app, _, err := NewApp(&awscdk.AppProps{Context: &ctx, Outdir: jsii.String(outdir)}, root)
+	app, _, err := NewApp(&awscdk.AppProps{Context: &ctx, Outdir: jsii.String(outdir)}, exampleRoot)
 	if err != nil {
 		t.Fatal(err)
 	}

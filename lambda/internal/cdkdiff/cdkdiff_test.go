@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/internal/example"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/harness"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/iamcheck"
 )
@@ -167,29 +168,14 @@ func TestDiffRoleRunsCdkDiff(t *testing.T) {
 	})
 }
 
-// project is a project root at dir for the CLI: the repository's files by symlink, no
-// cdk.context.json, and a flows/ whose two deployments are large enough (their descriptions)
-// for the Compute stack to place them in nested stacks (stacks/shards.go, inlineBytes).
+// project is a project root at dir for the CLI: the example project (internal/example: the
+// repository's code by symlink, the example's cdk.json, never the user's), no
+// cdk.context.json, and a flows/prefect.yaml whose two deployments are large enough (their
+// descriptions) for the Compute stack to place them in nested stacks (stacks/shards.go,
+// inlineBytes).
 func project(t *testing.T, root, dir string) string {
 	t.Helper()
-	if err := os.MkdirAll(filepath.Join(dir, "flows"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	entries, err := os.ReadDir(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		switch e.Name() {
-		case "flows", "cdk.out", "cdk.context.json", ".git":
-			continue
-		}
-		if err := os.Symlink(filepath.Join(root, e.Name()), filepath.Join(dir, e.Name())); err != nil {
-			t.Fatal(err)
-		}
-	}
-	hello, err := os.ReadFile(filepath.Join(root, "flows", "hello.py"))
-	if err != nil {
+	if err := example.Project(root, dir); err != nil {
 		t.Fatal(err)
 	}
 	var yaml strings.Builder
@@ -197,10 +183,8 @@ func project(t *testing.T, root, dir string) string {
 	for _, name := range []string{"a", "b"} {
 		fmt.Fprintf(&yaml, "  - name: %s\n    entrypoint: hello.py:ecs_flow\n    description: %s\n", name, strings.Repeat("x", 250_000))
 	}
-	for name, text := range map[string]string{"hello.py": string(hello), "prefect.yaml": yaml.String()} {
-		if err := os.WriteFile(filepath.Join(dir, "flows", name), []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
+	if err := os.WriteFile(filepath.Join(dir, "flows", "prefect.yaml"), []byte(yaml.String()), 0o644); err != nil {
+		t.Fatal(err)
 	}
 	return dir
 }
