@@ -19,27 +19,30 @@ var userConfigTests = []string{
 	// .
 	"TestPlaceholderWarning", "TestGoldenTemplates", "TestGoldenTemplatesServer", "TestCDKContextKeysPassNewApp",
 	"TestEveryMistakeThroughTheEntryPoint", "TestServerSettingsThroughTheEntryPoint", "TestTrustStackOptional",
-	"TestPipelineOptional", "TestNagAwsSolutions", "TestCLISynthWithEnvironment", "TestTrustThroughTheEntryPoint", "TestTrustManifest",
+	"TestPipelineOptional", "TestNagAwsSolutions", "TestTrustThroughTheEntryPoint", "TestTrustManifest",
 	// ./stacks/...
 	"TestCDKJSONContextIsTheDefaults", "TestCDKJSON", "TestExampleContextIsTheDefaults", "TestDeploymentsFromPrefectYaml",
 	"TestShippedPrefectYaml", "TestFlowNamesMatchPrefect", "TestParametersCheckedAgainstFlowSchema",
 	"TestSchemasFileIsCurrent", "TestExampleSchemasFileIsCurrent",
 	// ./.ci/cdkci
 	"TestEnvironments", "TestEnvironmentsPipeline", "TestComputeStackNames",
-	// ./lambda/internal/cdkdiff
-	"TestDiffRoleRunsCdkDiff",
 }
 
-// userConfigPackages hold userConfigTests.
+// userConfigCLITests read the configuration too, through the CDK CLI: each builds the app in a
+// project of its own, so they run once, in the last state.
+var userConfigCLITests = []string{"TestCLISynthWithEnvironment", "TestDiffRoleRunsCdkDiff"}
+
+// userConfigPackages hold userConfigTests and userConfigCLITests.
 var userConfigPackages = []string{".", "./stacks/...", "./.ci/cdkci", "./lambda/internal/cdkdiff"}
 
 // TestUserConfigurationLeavesProductTestsAlone clones the repository and edits it as a data
 // engineer does before the first push: account and region, their Prefect Cloud ids, dev and
 // prod environments, a flow of their own with a deployment beside the examples, the example
 // hello.py changed, and `make schemas`; then a pipeline. In each state the tests that read
-// the configuration (userConfigTests) pass in the clone, and in the last one `make variants`
-// writes every template the integration tests read (the Makefile's INTEGRATION_ENV): make
-// test tests the code on the example configuration, whatever the user's is.
+// the configuration (userConfigTests; userConfigCLITests in the last) pass in the clone, and
+// in the last `make variants` writes every template the integration tests read (the
+// Makefile's INTEGRATION_ENV): make test tests the code on the example configuration,
+// whatever the user's is.
 func TestUserConfigurationLeavesProductTestsAlone(t *testing.T) {
 	if os.Getenv("PREFECT_ECS_CDK_INTEGRATION") != "1" {
 		t.Skip("set PREFECT_ECS_CDK_INTEGRATION=1 (runs the tests, the CDK CLI and make in a clone, as make test does)")
@@ -79,13 +82,13 @@ func TestUserConfigurationLeavesProductTestsAlone(t *testing.T) {
 		t.Fatalf("make schemas in the clone: %v", err)
 	}
 	writeFile(t, filepath.Join(clone, "stacks", "prefectyaml", "schemas.json"), string(out))
-	runIn(t, clone, "go", append([]string{"test", "-count=1", "-run", "^(" + strings.Join(userConfigTests, "|") + ")$"}, userConfigPackages...)...)
+	goTest(t, clone, userConfigTests)
 
 	editCDKJSON(t, clone, map[string]any{"pipeline": map[string]any{
 		"connectionArn": "arn:aws:codeconnections:eu-west-1:111111111111:connection/12345678-1234-1234-1234-123456789012",
 		"repository":    "acme/prefect-infra", "branch": "main",
 	}})
-	runIn(t, clone, "go", append([]string{"test", "-count=1", "-run", "^(" + strings.Join(userConfigTests, "|") + ")$"}, userConfigPackages...)...)
+	goTest(t, clone, append(userConfigTests, userConfigCLITests...))
 
 	// The npm packages are the repository's (linked): make must not reinstall them (-o).
 	runIn(t, clone, "make", "--no-print-directory", "-o", "node_modules/.installed", "variants")
@@ -107,6 +110,12 @@ func TestUserConfigurationLeavesProductTestsAlone(t *testing.T) {
 			t.Errorf("the integration tests read %v: make variants did not write it", err)
 		}
 	}
+}
+
+// goTest runs the tests named in the clone's userConfigPackages.
+func goTest(t *testing.T, clone string, tests []string) {
+	t.Helper()
+	runIn(t, clone, "go", append([]string{"test", "-count=1", "-run", "^(" + strings.Join(tests, "|") + ")$"}, userConfigPackages...)...)
 }
 
 // cloneRepository copies the repository at repo to dir as a user's clone is: every file but
