@@ -477,3 +477,34 @@ func TestPipelineCLI(t *testing.T) {
 		t.Errorf("a stage's stack by its name alone: %v\n%s", err, out)
 	}
 }
+
+// TestPipelineCheckov runs checkov (the binary in $CHECKOV, as `make test` sets it) over every
+// template of the app with a pipeline and the GitHub trust stacks, as `make checkov` scans a
+// user's cdk.out: the pipeline stack, the trust stacks and the stages' stacks in their nested
+// assemblies. Any failed check is a finding to fix or to add to PipelineFindings (or Findings).
+func TestPipelineCheckov(t *testing.T) {
+	bin := os.Getenv("CHECKOV")
+	if bin == "" {
+		t.Skip("CHECKOV is not set (make test sets it to the pinned checkov)")
+	}
+	t.Parallel()
+	ctx := environmentsContext(t, true)
+	ctx["githubRepository"] = "acme/prefect-infra"
+	app, _ := synthWith(t, ctx)
+	dir := *app.Synth(nil).Directory()
+	templates, _ := filepath.Glob(filepath.Join(dir, "*.template.json"))
+	staged, _ := filepath.Glob(filepath.Join(dir, "assembly-*", "*.template.json"))
+	if len(templates) < 2 || len(staged) < 6 {
+		t.Fatalf("want the pipeline and trust stacks and three stacks per stage; found %v and %v", templates, staged)
+	}
+	args := []string{"--framework", "cloudformation", "--quiet", "--compact", "--skip-download"}
+	for _, f := range append(templates, staged...) {
+		args = append(args, "-f", f)
+	}
+	cmd := exec.Command(bin, args...)
+	// Offline, as `make checkov`: no Prisma Cloud mapping, no package scan, no update check.
+	cmd.Env = append(os.Environ(), "BC_SKIP_MAPPING=TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN=false", "CKV_SKIP_PACKAGE_UPDATE_CHECK=true")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("checkov over the pipeline's templates: %v\n%s", err, out)
+	}
+}

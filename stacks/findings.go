@@ -290,10 +290,21 @@ type checkovSkip struct {
 // on each selected construct and its children, and checkov skips in the Metadata of every
 // CloudFormation resource under them.
 func ApplyFindings(e *Environment) {
+	selected := make([][]constructs.IConstruct, len(Findings))
+	for i, f := range Findings {
+		selected[i] = f.On(e)
+	}
+	applyFindings(Findings, selected)
+}
+
+// applyFindings records each finding of findings on the constructs selected for it (the
+// same index): a cdk-nag suppression on each and its children, and checkov skips in the
+// Metadata of every CloudFormation resource under them.
+func applyFindings(findings []Finding, selected [][]constructs.IConstruct) {
 	var order []awscdk.CfnResource
 	skips := map[string][]checkovSkip{}
-	for _, f := range Findings {
-		for _, c := range f.On(e) {
+	for i, f := range findings {
+		for _, c := range selected[i] {
 			if f.Nag != "" {
 				cdknag.NagSuppressions_AddResourceSuppressions(c, &[]*cdknag.NagPackSuppression{f.nagSuppression()}, jsii.Bool(true))
 			}
@@ -347,8 +358,8 @@ type PipelineFinding struct {
 	Finding
 }
 
-// PipelineFindings is every cdk-nag finding of the PipelineStack that is not fixed, and why.
-// The environments' stacks in its stages have Findings, as in the app.
+// PipelineFindings is every cdk-nag and checkov finding of the PipelineStack that is not
+// fixed, and why. The environments' stacks in its stages have Findings, as in the app.
 var PipelineFindings = []PipelineFinding{
 	{
 		On: func(p *PipelineStack) []constructs.IConstruct { return list(p.Pipeline) },
@@ -377,16 +388,35 @@ var PipelineFindings = []PipelineFinding{
 			Reason: "The artifact bucket holds only the pipeline's source and build artifacts, encrypted, with public access blocked and TLS " +
 				"enforced; CloudTrail records access, and CodePipeline itself is the only writer."},
 	},
+	{
+		On: func(p *PipelineStack) []constructs.IConstruct {
+			return list(p.Pipeline.Pipeline().ArtifactBucket().Node().DefaultChild())
+		},
+		Finding: Finding{Checkov: []string{"CKV_AWS_18", "CKV_AWS_21"},
+			Reason: "The artifact bucket is CodePipeline's working store, written by CodePipeline alone, encrypted, with public access " +
+				"blocked and TLS enforced (CloudTrail records access: cdk-nag AwsSolutions-S1 has the same reason); each run writes its " +
+				"artifacts as new objects, each rebuilt by running the pipeline again on the commit, so versions would only keep stale copies."},
+	},
+	{
+		On: func(p *PipelineStack) []constructs.IConstruct {
+			return ofType("AWS::IAM::Policy", mustChild(p.Pipeline, "Assets"))
+		},
+		Finding: Finding{Checkov: []string{"CKV_AWS_111"},
+			Reason: "CDK Pipelines grants the asset projects' roles codebuild:StartBuild/StopBuild/BatchGetBuilds on any project (its " +
+				"own grant, which cdk-nag AwsSolutions-IAM5 reports and the pipeline's finding of it explains); their other writes are " +
+				"scoped: their own log and report groups and sts:AssumeRole on the environments' CDK publishing roles."},
+	},
 }
 
-// ApplyPipelineFindings records every finding of PipelineFindings as a cdk-nag suppression on
-// its constructs and their children.
+// ApplyPipelineFindings records every finding of PipelineFindings on its constructs: a
+// cdk-nag suppression on each and its children, checkov skips on the resources under them.
 func ApplyPipelineFindings(p *PipelineStack) {
-	for _, f := range PipelineFindings {
-		for _, c := range f.On(p) {
-			cdknag.NagSuppressions_AddResourceSuppressions(c, &[]*cdknag.NagPackSuppression{f.nagSuppression()}, jsii.Bool(true))
-		}
+	findings := make([]Finding, len(PipelineFindings))
+	selected := make([][]constructs.IConstruct, len(PipelineFindings))
+	for i, f := range PipelineFindings {
+		findings[i], selected[i] = f.Finding, f.On(p)
 	}
+	applyFindings(findings, selected)
 }
 
 // TrustFinding is a Finding of a TrustStack (trust.go): its roles, selected from the stack.
