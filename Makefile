@@ -45,7 +45,11 @@ $(VENV)/.installed $(VENV_SCAN)/.installed:
 deps: node_modules/.installed ## install Node 22 + the CDK CLI, and the Go modules
 	go mod download
 
+# The CLI leaves the templates of stacks the app no longer has in cdk.out (after a change of
+# stackPrefix, environments or pipeline), and cfn-lint, checkov and reproducible read every
+# template there: synth starts from an empty assembly. The example's folders stay.
 synth: deps ## write cdk.out: all stacks, offline, the configuration in cdk.json
+	@[ ! -d cdk.out ] || find cdk.out -mindepth 1 -maxdepth 1 ! -name 'example*' ! -name variants -exec rm -rf {} +
 	$(CDK) synth --quiet $(CDK_FLAGS)
 	@echo "cdk.out: $$(ls cdk.out/*.template.json | xargs -n1 basename | tr '\n' ' ')"
 
