@@ -15,7 +15,7 @@ VENV_SCAN := .venv-scan
 VENV_IMAGE := .venv-image
 PYTHON    := $(CURDIR)/$(VENV)/bin/python
 CDK       := node_modules/.bin/cdk
-PKGS      := . ./stacks/... ./constructs/... ./lambda/... ./.ci/cdkci
+PKGS      := . ./stacks/... ./constructs/... ./lambda/... ./.ci/cdkci ./.ci/runner
 UV        := uv==0.13.8
 CDK_FLAGS ?=
 # Stacks the live worker test runs against (make test): <networkMode>-<ondemand|spot>.
@@ -23,7 +23,7 @@ LIVE_VARIANTS := private-ondemand private-spot public-ondemand public-spot
 # The self-hosted server stacks the live server test reads (make test): server-<prefectServer>.
 SERVER_VARIANTS := server-single server-ha
 
-.PHONY: help deps synth diff deploy destroy test unit lint cfn-lint checkov reproducible variants bench preview template schemas clean server-deps
+.PHONY: help deps synth diff deploy destroy test unit lint cfn-lint checkov reproducible variants bench preview template schemas clean server-deps runner-deps
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -106,17 +106,44 @@ INTEGRATION_ENV := PREFECT_ECS_CDK_INTEGRATION=1 PREFECT_PYTHON=$(PYTHON) CHECKO
   PREFECT_ECS_CDK_LIVEWORKER_TEMPLATES="$(foreach v,$(LIVE_VARIANTS),$(CURDIR)/cdk.out/variants/$(v)/PrefectCompute.template.json)" \
   PREFECT_ECS_CDK_SERVER_VARIANTS="$(foreach v,$(SERVER_VARIANTS),$(CURDIR)/cdk.out/variants/$(v))"
 
-# The live server test (lambda/internal/serverlive) starts Debian's PostgreSQL and Redis on
-# loopback: installed here when missing (as root, as CI runs), found by the test under
-# /usr/lib/postgresql/<version>/bin and on PATH.
-server-deps: ## install Debian's postgresql and redis-server when missing (for the live server test)
-	@pg=$$(ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | head -n1); \
-	  if [ -z "$$pg" ] || ! command -v redis-server >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql redis-server >/dev/null; \
-	  fi; \
-	  echo "server-deps: $$(ls -d /usr/lib/postgresql/*/bin/initdb | head -n1 | xargs dirname), $$(redis-server --version | cut -d' ' -f1-3)"
+# $(call apt_install,TARGET,PACKAGES): apt-get install, as root or through sudo when this user
+# has it without a password (GitHub's ubuntu-24.04 runners run as `runner`, not root, with
+# passwordless sudo: docs.github.com "About GitHub-hosted runners", Administrative privileges).
+# Anything else stops make with one line saying what is missing and how to install it.
+apt_install = if ! command -v apt-get >/dev/null; then \
+	    echo "$(1): $(2) not installed and no apt-get here: install $(2) with your package manager"; exit 1; \
+	  elif [ "$$(id -u)" = 0 ]; then as=(); \
+	  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then as=(sudo); \
+	  else echo "$(1): $(2) not installed, and $$(id -un) is neither root nor has passwordless sudo: run sudo apt-get install $(2)"; exit 1; fi; \
+	  echo "$(1): installing $(2) (apt-get$${as:+ through sudo})"; \
+	  "$${as[@]}" apt-get update -qq >/dev/null && "$${as[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null \
+	    || { echo "$(1): apt-get install $(2) failed (its error is above): install $(2) and run make again"; exit 1; }
 
-test: deps $(VENV)/.installed $(VENV_SCAN)/.installed lint server-deps ## everything CI runs: lint, flows' tests, synth, cfn-lint, checkov, unit + integration tests
+# The live server test (lambda/internal/serverlive) starts PostgreSQL and Redis on loopback and
+# finds initdb under /usr/lib/postgresql/<version>/bin, Homebrew's opt/postgresql@<version>/bin
+# or on PATH, and redis-server on PATH. On Debian and Ubuntu they are installed here when
+# missing: ubuntu-24.04 runners have PostgreSQL 16 but no redis-server (actions/runner-images
+# images/ubuntu/Ubuntu2404-Readme.md, Databases), so a runner always installs Redis. On macOS
+# you install them with Homebrew.
+PG_INITDB = shopt -s nullglob; pg=(/usr/lib/postgresql/*/bin/initdb /opt/homebrew/opt/postgresql@*/bin/initdb \
+  /usr/local/opt/postgresql@*/bin/initdb $$(command -v initdb || true)); pg=$${pg[0]:-}
+server-deps: ## install PostgreSQL and redis-server when missing (for the live server test), with sudo when not root
+	@$(PG_INITDB); missing=(); [ -n "$$pg" ] || missing+=(postgresql); \
+	  command -v redis-server >/dev/null || missing+=(redis-server); \
+	  if [ $${#missing[@]} -gt 0 ] && [ "$$(uname -s)" = Darwin ]; then \
+	    echo "server-deps: $${missing[*]} not installed: install them with Homebrew: brew install postgresql@16 redis"; exit 1; \
+	  fi; \
+	  if [ $${#missing[@]} -gt 0 ]; then $(call apt_install,server-deps,$${missing[*]}); fi; \
+	  $(PG_INITDB); \
+	  [ -n "$$pg" ] && command -v redis-server >/dev/null || { echo "server-deps: still no initdb or redis-server after installing $${missing[*]}"; exit 1; }; \
+	  echo "server-deps: $$(dirname "$$pg"), $$(redis-server --version | cut -d' ' -f1-3)"
+
+# The runner test (.ci/runner) runs the workflows' jobs as a non-root user with passwordless
+# sudo, as GitHub's hosted runners do: this machine needs sudo for that user.
+runner-deps: ## install sudo when missing (the runner test's runner user needs it)
+	@command -v sudo >/dev/null || { $(call apt_install,runner-deps,sudo); }
+
+test: deps $(VENV)/.installed $(VENV_SCAN)/.installed lint server-deps runner-deps ## everything CI runs: lint, flows' tests, synth, cfn-lint, checkov, unit + integration tests
 	$(MAKE) --no-print-directory flows-test
 	$(MAKE) --no-print-directory actionlint
 	$(MAKE) --no-print-directory synth
