@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -31,7 +32,7 @@ func repoRoot(t *testing.T) string {
 type fixture struct {
 	cfg *Config
 	// base, pr and broken are the commits: environments dev and prod; a pull request that
-	// adds stage and changes the worker's CPU; the same with a prefect.yaml synth rejects.
+	// adds stage and changes the worker's CPU; one on base with a prefect.yaml synth rejects.
 	base, pr, broken string
 }
 
@@ -94,9 +95,27 @@ func newFixture(t *testing.T) *fixture {
 	}
 	fx := &fixture{cfg: &Config{Dir: dir, Image: img, Caches: GoCaches{ModCache: mod, BuildCache: build}, AWS: aws, GitHub: gh,
 		Origin: filepath.Join(dir, "origin"), NodeBin: nodeBin, Vars: map[string]string{}, Secrets: map[string]string{},
-		Parallel: 2, Logf: t.Logf}}
+		NetworkEnv: networkEnv(), NPMCache: filepath.Join(dir, "npm-cache"), Parallel: 2, Logf: t.Logf}}
+	if err := mkdirRunner(fx.cfg.NPMCache); err != nil {
+		t.Fatal(err)
+	}
 	fx.commits(t, repo)
 	return fx
+}
+
+// networkEnv is the host's TLS trust and proxy settings (this machine reaches the package
+// registries through a proxy with its own CA).
+func networkEnv() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		switch strings.ToUpper(k) {
+		case "NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "SSL_CERT_DIR", "GIT_SSL_CAINFO", "CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE",
+			"PIP_CERT", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY":
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 func goEnv(t *testing.T, name string) string {
@@ -129,17 +148,30 @@ func (fx *fixture) commits(t *testing.T, repo string) {
 			envs[e.name] = map[string]any{"account": e.account, "region": e.region, "order": i + 1}
 		}
 	}
-	editJSON(t, filepath.Join(origin, "cdk.json"), func(ctx map[string]any) { ctx["environments"] = envs })
+	editJSON(t, filepath.Join(origin, "cdk.json"), "context", func(ctx map[string]any) { ctx["environments"] = envs })
+	// The lookups' results, committed as CDK asks (cdk.context.json): the environments'
+	// availability zones, as the lookup role would read them.
+	editJSON(t, filepath.Join(origin, "cdk.context.json"), "", func(ctx map[string]any) {
+		for _, e := range testEnvironments {
+			var azs []any
+			for _, z := range []string{"a", "b", "c"} {
+				azs = append(azs, e.region+z)
+			}
+			ctx["availability-zones:account="+e.account+":region="+e.region] = azs
+		}
+	})
+	git("add", "cdk.context.json")
 	git("commit", "-q", "-am", "environments dev and prod")
 	fx.base = git("rev-parse", "HEAD")
 	e := testEnvironments[1]
-	editJSON(t, filepath.Join(origin, "cdk.json"), func(ctx map[string]any) {
+	editJSON(t, filepath.Join(origin, "cdk.json"), "context", func(ctx map[string]any) {
 		envs["stage"] = map[string]any{"account": e.account, "region": e.region, "order": 2}
 		ctx["environments"] = envs
 		ctx["workerCpu"] = 512
 	})
 	git("commit", "-q", "-am", "add stage; a bigger worker")
 	fx.pr = git("rev-parse", "HEAD")
+	git("checkout", "-q", "--detach", fx.base)
 	yml := filepath.Join(origin, "flows", "prefect.yaml")
 	b, err := os.ReadFile(yml)
 	if err != nil || !strings.Contains(string(b), `cron: "0 6 * * *"`) {
@@ -154,18 +186,22 @@ func (fx *fixture) commits(t *testing.T, repo string) {
 	}
 }
 
-// editJSON rewrites cdk.json's context.
-func editJSON(t *testing.T, path string, edit func(map[string]any)) {
-	b, err := os.ReadFile(path)
-	if err != nil {
+// editJSON edits a JSON file's object (under key, or the whole document), creating the file.
+func editJSON(t *testing.T, path, key string, edit func(map[string]any)) {
+	doc := map[string]any{}
+	if b, err := os.ReadFile(path); err == nil {
+		if err := json.Unmarshal(b, &doc); err != nil {
+			t.Fatal(err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
 		t.Fatal(err)
 	}
-	var doc map[string]any
-	if err := json.Unmarshal(b, &doc); err != nil {
-		t.Fatal(err)
+	obj := doc
+	if key != "" {
+		obj = doc[key].(map[string]any)
 	}
-	edit(doc["context"].(map[string]any))
-	b, _ = json.MarshalIndent(doc, "", "  ")
+	edit(obj)
+	b, _ := json.MarshalIndent(doc, "", "  ")
 	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
 		t.Fatal(err)
 	}

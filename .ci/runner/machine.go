@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -83,8 +84,11 @@ echo '%[1]s ALL=(ALL) NOPASSWD:ALL' >/etc/sudoers.d/%[1]s && chmod 440 /etc/sudo
 
 // GoCaches are the host's Go module and build caches, which the setup-go stand-in gives each
 // machine as setup-go's cache restore would: each job writes only to its own layer over them.
+// BuildLayers are the build-cache layers of jobs that have ended (newest first), under the
+// new job's: what a job compiled, a later one finds, as a saved and restored cache would give.
 type GoCaches struct {
 	ModCache, BuildCache string
+	BuildLayers          []string
 }
 
 // Machine is one job's runner: a private mount and PID namespace over the image, its own
@@ -99,8 +103,11 @@ type Machine struct {
 	done      chan struct{}
 }
 
-// Bind is a host directory a machine sees, read-only, at At.
-type Bind struct{ Host, At string }
+// Bind is a host directory a machine sees at At, read-only unless Writable.
+type Bind struct {
+	Host, At string
+	Writable bool
+}
 
 // Boot starts a machine from the image, its layers and home under dir.
 func (img *Image) Boot(ctx context.Context, dir string, caches GoCaches, binds ...Bind) (*Machine, error) {
@@ -126,7 +133,8 @@ func (img *Image) Boot(ctx context.Context, dir string, caches GoCaches, binds .
 	}
 	// The Go caches: writable by the runner where Go writes (the build cache's directories;
 	// the module cache's top for its lock), then in place under a fresh /root.
-	for _, c := range []struct{ lower, name, at string }{{caches.ModCache, "gomod", caches.ModCache}, {caches.BuildCache, "gobuild", caches.BuildCache}} {
+	buildLowers := strings.Join(append(slices.Clone(caches.BuildLayers), caches.BuildCache), ":")
+	for _, c := range []struct{ lower, name string }{{caches.ModCache, "gomod"}, {buildLowers, "gobuild"}} {
 		mnt := filepath.Join(dir, c.name+".mnt")
 		if err := errors.Join(os.MkdirAll(mnt, 0o755), layer(c.lower, c.name, mnt)); err != nil {
 			return nil, err
@@ -146,8 +154,15 @@ func (img *Image) Boot(ctx context.Context, dir string, caches GoCaches, binds .
 		fmt.Fprintf(&script, "mkdir -p %[1]s && mount --bind %[2]s %[1]s\n", c.at, filepath.Join(dir, c.name+".mnt"))
 	}
 	fmt.Fprintf(&script, "mount -t tmpfs -o mode=0755 tmpfs /home && mkdir %[1]s && mount --bind %[2]s %[1]s\n", RunnerHome, m.Home)
+	script.WriteString("mount -t tmpfs -o mode=0755 tmpfs /srv\n") // the binds' mount points stay off the host's disk
 	for _, b := range binds {
-		fmt.Fprintf(&script, "mkdir -p %[2]s && mount --bind %[1]s %[2]s && mount -o remount,bind,ro %[2]s\n", b.Host, b.At)
+		if !strings.HasPrefix(b.At, "/srv/") && !strings.HasPrefix(b.At, RunnerHome+"/") {
+			return nil, fmt.Errorf("runner: bind %s: only under /srv or %s", b.At, RunnerHome)
+		}
+		fmt.Fprintf(&script, "mkdir -p %[2]s && mount --bind %[1]s %[2]s\n", b.Host, b.At)
+		if !b.Writable {
+			fmt.Fprintf(&script, "mount -o remount,bind,ro %s\n", b.At)
+		}
 	}
 	script.WriteString("mount -t tmpfs -o mode=1777 tmpfs /tmp\necho ready\nexec sleep infinity\n")
 

@@ -40,10 +40,35 @@ type Config struct {
 	EnvironmentVars map[string]map[string]string
 	// Secrets are the repository's secrets (GITHUB_TOKEN is added per job).
 	Secrets map[string]string
+	// NetworkEnv is added to every step's environment: the host's TLS trust and proxy
+	// settings (NAME=value), which a machine behind an inspecting proxy needs and a hosted
+	// runner does not.
+	NetworkEnv []string
+	// NPMCache is npm's download cache (~/.npm), shared by the machines: the packages are
+	// the same, only not downloaded again.
+	NPMCache string
 	// Parallel is how many job legs run at once (GitHub runs them all at once).
 	Parallel int
 	// Logf reports progress (a test's t.Logf).
 	Logf func(format string, args ...any)
+
+	layersMu sync.Mutex
+}
+
+// caches are the Go caches for a new machine: with the build-cache layers of ended jobs.
+func (c *Config) caches() GoCaches {
+	c.layersMu.Lock()
+	defer c.layersMu.Unlock()
+	g := c.Caches
+	g.BuildLayers = slices.Clone(c.Caches.BuildLayers)
+	return g
+}
+
+// keepBuildLayer adds an ended machine's build-cache layer for the machines after it.
+func (c *Config) keepBuildLayer(m *Machine) {
+	c.layersMu.Lock()
+	defer c.layersMu.Unlock()
+	c.Caches.BuildLayers = append([]string{filepath.Join(m.Dir, "gobuild")}, c.Caches.BuildLayers...)
 }
 
 // Event is what triggers a run.
@@ -131,6 +156,7 @@ func (l *Leg) Step(s string) *StepResult {
 type StepResult struct {
 	Label, Outcome, Conclusion, Output string
 	Substituted                        string
+	Duration                           time.Duration
 }
 
 // Run runs a workflow: jobs in the order of their needs, legs at most Parallel at once.
@@ -317,13 +343,13 @@ func (r *run) job(ctx context.Context, name string) *JobResult {
 	for i, m := range matrices {
 		leg := &Leg{Name: legName(name, m), Matrix: m, Result: "cancelled"}
 		jr.Legs = append(jr.Legs, leg)
+		// Legs start in matrix order (max-parallel 1 is the promotion order).
+		jobSem <- struct{}{}
+		r.sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			jobSem <- struct{}{}
-			defer func() { <-jobSem }()
-			r.sem <- struct{}{}
-			defer func() { <-r.sem }()
+			defer func() { <-r.sem; <-jobSem }()
 			if jobCtx.Err() != nil {
 				return // cancelled by fail-fast before it started
 			}
@@ -488,7 +514,10 @@ func (r *run) leg(ctx context.Context, name string, job *Job, index, total int, 
 		r.res.problem("%s: %v", leg.Name, err)
 		return nil
 	}
-	defer j.machine.Close()
+	defer func() {
+		j.machine.Close()
+		r.cfg.keepBuildLayer(j.machine)
+	}()
 	timeout := 30 * time.Minute
 	if n, err := strconv.Atoi(job.TimeoutMinutes.Value); err == nil {
 		timeout = time.Duration(n) * time.Minute
@@ -589,8 +618,11 @@ func (j *jobRun) prepare(ctx context.Context, dir string) error {
 	}
 	j.ctxs["secrets"] = anyMap(secrets)
 	j.ctxs["github"].(map[string]any)["token"] = j.token
-	if j.machine, err = j.run.cfg.Image.Boot(ctx, filepath.Join(dir, "machine"), j.run.cfg.Caches,
-		Bind{Host: j.run.cfg.Origin, At: originPath(j.run.cfg.GitHub.Repo)}); err != nil {
+	binds := []Bind{{Host: j.run.cfg.Origin, At: originPath(j.run.cfg.GitHub.Repo)}}
+	if j.run.cfg.NPMCache != "" {
+		binds = append(binds, Bind{Host: j.run.cfg.NPMCache, At: RunnerHome + "/.npm", Writable: true})
+	}
+	if j.machine, err = j.run.cfg.Image.Boot(ctx, filepath.Join(dir, "machine"), j.run.cfg.caches(), binds...); err != nil {
 		return err
 	}
 	j.leg.Machine, j.home = j.machine, j.machine.Home
@@ -725,12 +757,14 @@ func (j *jobRun) steps(ctx context.Context, steps []*Step, sc *scope) {
 				stepCtx, cancel = context.WithTimeout(ctx, time.Duration(n)*time.Minute)
 				defer cancel()
 			}
+			start := time.Now()
 			if st.Run != "" {
 				outputs, err = j.runStep(stepCtx, st, sc, env, res, out)
 			} else {
 				outputs, err = j.uses(stepCtx, st, sc, env, out)
 			}
-			res.Output = buf.String()
+			res.Output, res.Duration = buf.String(), time.Since(start)
+			j.logf("::: %s: %.1f s", res.Label, res.Duration.Seconds())
 		}
 		res.Outcome, res.Conclusion = "success", "success"
 		if err != nil {
@@ -870,6 +904,10 @@ func (j *jobRun) baseEnv(files map[string]string) map[string]string {
 	}
 	for k, f := range files {
 		env[k] = f
+	}
+	for _, kv := range j.run.cfg.NetworkEnv {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
 	}
 	return env
 }
