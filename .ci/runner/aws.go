@@ -45,8 +45,8 @@ type AWS struct {
 }
 
 type identity struct {
-	account, role string
-	denied        bool
+	account, role, session string
+	denied                 bool
 }
 
 // Call is one request the proxy saw.
@@ -243,6 +243,9 @@ func (a *AWS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id, known := a.keys[key]
 	a.mu.Unlock()
 	c.Account, c.Role = id.account, id.role
+	if _, name, ok := strings.Cut(id.role, ":role/"); ok {
+		c.Role = fmt.Sprintf("arn:aws:sts::%s:assumed-role/%s/%s", id.account, name[strings.LastIndex(name, "/")+1:], id.session)
+	}
 	if !known {
 		c.Account = "123456789012" // moto's default account
 	}
@@ -274,7 +277,7 @@ func (a *AWS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c.Status = status
 	if c.Service == "sts" && strings.HasPrefix(c.Action, "AssumeRole") && status == http.StatusOK {
-		a.learnKey(respBody, form.Get("RoleArn"), id.denied || c.Action == "AssumeRoleWithWebIdentity" && a.deniedAccount(form.Get("RoleArn")))
+		a.learnKey(respBody, form.Get("RoleArn"), form.Get("RoleSessionName"), id.denied || c.Action == "AssumeRoleWithWebIdentity" && a.deniedAccount(form.Get("RoleArn")))
 	}
 	for k, v := range header {
 		w.Header()[k] = v
@@ -311,7 +314,7 @@ func (a *AWS) deniedAccount(role string) bool {
 
 // learnKey records the role and account of the access key in an AssumeRole* answer; a role
 // assumed with denied credentials is denied too.
-func (a *AWS) learnKey(resp []byte, role string, denied bool) {
+func (a *AWS) learnKey(resp []byte, role, session string, denied bool) {
 	m := regexp.MustCompile(`<AccessKeyId>([^<]+)</AccessKeyId>`).FindSubmatch(resp)
 	parts := strings.Split(role, ":")
 	if m == nil || len(parts) < 5 {
@@ -319,13 +322,13 @@ func (a *AWS) learnKey(resp []byte, role string, denied bool) {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.keys[string(m[1])] = identity{account: parts[4], role: role, denied: denied}
+	a.keys[string(m[1])] = identity{account: parts[4], role: role, session: session, denied: denied}
 }
 
 // writeAccessDenied answers as AWS does, in the caller's protocol.
 func writeAccessDenied(w http.ResponseWriter, r *http.Request, c Call) {
 	msg := fmt.Sprintf("User: %s is not authorized to perform: %s:%s because no identity-based policy allows the %s:%s action",
-		strings.Replace(c.Role, ":iam::", ":sts::", 1), c.Service, c.Action, c.Service, c.Action)
+		c.Role, c.Service, c.Action, c.Service, c.Action)
 	if r.Header.Get("X-Amz-Target") != "" {
 		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 		w.WriteHeader(http.StatusBadRequest)

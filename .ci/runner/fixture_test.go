@@ -148,7 +148,10 @@ func (fx *fixture) commits(t *testing.T, repo string) {
 			envs[e.name] = map[string]any{"account": e.account, "region": e.region, "order": i + 1}
 		}
 	}
-	editJSON(t, filepath.Join(origin, "cdk.json"), "context", func(ctx map[string]any) { ctx["environments"] = envs })
+	editJSON(t, filepath.Join(origin, "cdk.json"), "context", func(ctx map[string]any) {
+		ctx["environments"] = envs
+		ctx["githubRepository"] = fx.cfg.GitHub.Repo // README, GitHub Actions setup: the trust stack's roles
+	})
 	// The lookups' results, committed as CDK asks (cdk.context.json): the environments'
 	// availability zones, as the lookup role would read them.
 	editJSON(t, filepath.Join(origin, "cdk.context.json"), "", func(ctx map[string]any) {

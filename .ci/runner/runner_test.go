@@ -129,8 +129,9 @@ func prEvent(repo, head, base string) Event {
 			"base": map[string]any{"sha": base, "ref": "main", "repo": r}}}}
 }
 
-// ghostStack adds a stack the app does not synthesize to env's entry of the environments
-// job's matrix, as a stale list would (it did when `pipeline` moved the stacks into stages).
+// ghostStack makes env's entry of the environments job's matrix name a stack the app does not
+// synthesize in place of its own, as when `pipeline` moved the stacks into its stages. (One
+// unknown name among known ones is not an error: cdk diff silently diffs the others.)
 func ghostStack(t *testing.T, env string) func(map[string]string) {
 	return func(out map[string]string) {
 		var matrix []map[string]any
@@ -141,7 +142,7 @@ func ghostStack(t *testing.T, env string) func(map[string]string) {
 		found := false
 		for _, e := range matrix {
 			if e["name"] == env {
-				e["stacks"] = e["stacks"].(string) + " Prefect-" + env + "-Ghost"
+				e["stacks"] = "Prefect-" + env + "-Ghost"
 				found = true
 			}
 		}
