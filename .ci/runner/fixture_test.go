@@ -34,6 +34,8 @@ type fixture struct {
 	// base, pr and broken are the commits: environments dev and prod; a pull request that
 	// adds stage and changes the worker's CPU; one on base with a prefect.yaml synth rejects.
 	base, pr, broken string
+	// deployed counts the stacks the AWS stand-in holds as deployed.
+	deployed int
 }
 
 // needRunnerTest skips unless the integration suite runs as root (make test on a CI machine).

@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v4"
 )
 
 // The runs deviate from GitHub in these steps only (each must match, or the run reports it).
@@ -40,38 +43,43 @@ func TestWorkflows(t *testing.T) {
 	ctx := context.Background()
 	repo := fx.cfg.GitHub.Repo
 
-	ok := t.Run("push to main", func(t *testing.T) {
+	t.Run("make server-deps without sudo, and on macOS", func(t *testing.T) { fx.serverDepsFailsLoudly(t, ctx) })
+
+	t.Run("push to main", func(t *testing.T) {
 		res := fx.run(t, ctx, Options{Workflow: ".github/workflows/deploy.yml",
 			Event: Event{Name: "push", SHA: fx.base, Ref: "refs/heads/main",
 				Payload: map[string]any{"ref": "refs/heads/main", "after": fx.base, "repository": map[string]any{"full_name": repo}}},
 			Substitutions: []*Substitution{testSubstitution, deploySubstitution()}})
+		for _, leg := range jobLegs(res, "deploy") {
+			fx.holdDeployed(t, leg)
+		}
 		for _, job := range []string{"test", "environments", "deploy"} {
 			wantJob(t, res, job, "success")
 		}
 		test := res.Jobs["test"].Legs[0]
 		wantRedisInstalledWithSudo(t, test)
 		if s := test.Step(".github/actions/setup > run: make deps"); s == nil || s.Outcome != "success" {
-			t.Errorf("the composite setup action's own run step did not run: %+v", test.Steps)
+			t.Errorf("the composite setup action's own run step did not run")
 		}
-		envs := map[string]bool{}
-		for _, leg := range res.Jobs["deploy"].Legs {
-			envs[leg.Environment] = true
-			fx.holdDeployed(t, leg)
+		var envs []string
+		for _, leg := range jobLegs(res, "deploy") {
+			envs = append(envs, leg.Environment)
 		}
-		if !envs["dev"] || !envs["prod"] || len(envs) != 2 {
-			t.Errorf("deploy ran in GitHub Environments %v, want dev and prod", envs)
+		if strings.Join(envs, " ") != "dev prod" {
+			t.Errorf("deploy ran in GitHub Environments %q, want dev, then prod", envs)
 		}
 	})
-	if !ok {
+	if fx.deployed == 0 {
 		t.Fatal("no deployed templates: the pull request runs need them")
 	}
 
 	t.Run("pull request", func(t *testing.T) {
 		fx.cfg.AWS.DenyAccount(testEnvironments[1].account) // stage's
+		// pr.yml's test job is deploy.yml's, step for step (checked below), which ran above.
 		res := fx.run(t, ctx, Options{Workflow: ".github/workflows/pr.yml", Event: prEvent(repo, fx.pr, fx.base),
-			Substitutions: []*Substitution{testSubstitution},
-			EditOutputs:   map[string]func(map[string]string){"environments": ghostStack(t, "prod")}})
-		wantJob(t, res, "test", "success")
+			Jobs:        []string{"comment"},
+			EditOutputs: map[string]func(map[string]string){"environments": ghostStack(t, "prod")}})
+		fx.sameTestJob(t)
 		wantJob(t, res, "environments", "success")
 		wantJob(t, res, "comment", "success")
 		wantLeg(t, res, "diff", "dev", "success", "")
@@ -185,8 +193,89 @@ func (fx *fixture) holdDeployed(t *testing.T, leg *Leg) {
 		fx.cfg.AWS.Deploy(env[0], env[1], cmpOr(a.Properties.StackName, id), string(tpl))
 		n++
 	}
+	fx.deployed += n
 	if n < 3 {
 		t.Errorf("%s: %d stacks of environment %s synthesized, want Network, Registry and Compute", leg.Name, n, leg.Environment)
+	}
+}
+
+func jobLegs(res *Result, job string) []*Leg {
+	if j := res.Jobs[job]; j != nil {
+		return j.Legs
+	}
+	return nil
+}
+
+// sameTestJob: pr.yml's test job and deploy.yml's run the same steps, so the push run's test
+// job stands for both.
+func (fx *fixture) sameTestJob(t *testing.T) {
+	t.Helper()
+	var steps []string
+	for _, f := range []string{".github/workflows/pr.yml", ".github/workflows/deploy.yml"} {
+		raw, err := exec.Command("git", "-c", "safe.directory=*", "-C", fx.cfg.Origin, "show", fx.pr+":"+f).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var w struct {
+			Jobs map[string]struct {
+				Steps yaml.Node `yaml:"steps"`
+			} `yaml:"jobs"`
+		}
+		if err := yaml.Unmarshal(raw, &w); err != nil {
+			t.Fatal(err)
+		}
+		test := w.Jobs["test"].Steps
+		b, _ := yaml.Marshal(&test)
+		steps = append(steps, string(b))
+	}
+	if steps[0] != steps[1] {
+		t.Errorf("pr.yml's test job differs from deploy.yml's (the runner test runs only the latter):\n%s\n%s", steps[0], steps[1])
+	}
+}
+
+// serverDepsFailsLoudly: make server-deps, where redis-server is missing, stops with one line
+// saying what is missing and how to install it: as a user without sudo, and on macOS.
+func (fx *fixture) serverDepsFailsLoudly(t *testing.T, ctx context.Context) {
+	m, err := fx.cfg.Image.Boot(ctx, filepath.Join(fx.cfg.Dir, "server-deps"), fx.cfg.caches())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	makefile, err := exec.Command("git", "-c", "safe.directory=*", "-C", fx.cfg.Origin, "show", fx.base+":Makefile").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := writeRunner(filepath.Join(m.Home, "Makefile"), makefile); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeRunner(filepath.Join(m.Home, "bin", "uname"), []byte("#!/bin/sh\necho Darwin\n")); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(filepath.Join(m.Home, "bin", "uname"), 0o755)
+	run := func(root bool, path string, argv ...string) (int, string) {
+		var out strings.Builder
+		code, err := m.Run(ctx, Cmd{Argv: argv, Dir: RunnerHome, Root: root, Out: &out,
+			Env: []string{"HOME=" + RunnerHome, "LANG=C.UTF-8", "PATH=" + path}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return code, strings.TrimSpace(out.String())
+	}
+	const path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	for _, c := range []struct{ name, path, want string }{
+		{"macOS", RunnerHome + "/bin:" + path, "brew install postgresql@16 redis"},
+		{"no sudo", path, "sudo apt-get install redis-server"},
+	} {
+		if c.name == "no sudo" {
+			if code, out := run(true, path, "rm", "/etc/sudoers.d/"+RunnerUser); code != 0 {
+				t.Fatalf("rm sudoers: %s", out)
+			}
+		}
+		code, out := run(false, c.path, "make", "--no-print-directory", "server-deps")
+		out = strings.TrimSpace(regexp.MustCompile(`(?m)^make: \*\*\* .*$`).ReplaceAllString(out, "")) // make's own
+		if code == 0 || strings.Contains(out, "\n") || !strings.Contains(out, c.want) {
+			t.Errorf("%s: make server-deps exited %d with %q; want a failure and one line saying %q", c.name, code, out, c.want)
+		}
 	}
 }
 
