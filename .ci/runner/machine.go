@@ -131,8 +131,8 @@ func (img *Image) Boot(ctx context.Context, dir string, caches GoCaches, binds .
 			return nil, err
 		}
 	}
-	// The Go caches: writable by the runner where Go writes (the build cache's directories;
-	// the module cache's top for its lock), then in place under a fresh /root.
+	// The Go caches: writable by the runner where Go writes (the build cache's directories,
+	// the module cache's download cache).
 	buildLowers := strings.Join(append(slices.Clone(caches.BuildLayers), caches.BuildCache), ":")
 	for _, c := range []struct{ lower, name string }{{caches.ModCache, "gomod"}, {buildLowers, "gobuild"}} {
 		mnt := filepath.Join(dir, c.name+".mnt")
@@ -146,11 +146,12 @@ func (img *Image) Boot(ctx context.Context, dir string, caches GoCaches, binds .
 		}
 		fmt.Fprintf(&script, "find %s -type d -exec chown %d:%d {} +\n", dirs, RunnerUID, RunnerUID)
 	}
-	fmt.Fprintf(&script, "mount -t tmpfs -o mode=0755 tmpfs /root\n")
+	// At the host's paths (a build cache hits only for the same module paths); root's home is
+	// replaced by an empty one the runner may cross.
+	if strings.HasPrefix(caches.ModCache, "/root/") || strings.HasPrefix(caches.BuildCache, "/root/") {
+		fmt.Fprintf(&script, "mount -t tmpfs -o mode=0755 tmpfs /root\n")
+	}
 	for _, c := range []struct{ name, at string }{{"gomod", caches.ModCache}, {"gobuild", caches.BuildCache}} {
-		if !strings.HasPrefix(c.at, "/root/") {
-			return nil, fmt.Errorf("runner: the Go cache %s is not under /root (the host's caches are root's)", c.at)
-		}
 		fmt.Fprintf(&script, "mkdir -p %[1]s && mount --bind %[2]s %[1]s\n", c.at, filepath.Join(dir, c.name+".mnt"))
 	}
 	fmt.Fprintf(&script, "mount -t tmpfs -o mode=0755 tmpfs /home && mkdir %[1]s && mount --bind %[2]s %[1]s\n", RunnerHome, m.Home)

@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -43,7 +44,7 @@ func TestWorkflows(t *testing.T) {
 	ctx := context.Background()
 	repo := fx.cfg.GitHub.Repo
 
-	t.Run("make server-deps without sudo, and on macOS", func(t *testing.T) { fx.serverDepsFailsLoudly(t, ctx) })
+	t.Run("make server-deps on macOS, without sudo, and as root", func(t *testing.T) { fx.serverDeps(t, ctx) })
 
 	t.Run("push to main", func(t *testing.T) {
 		res := fx.run(t, ctx, Options{Workflow: ".github/workflows/deploy.yml",
@@ -233,9 +234,10 @@ func (fx *fixture) sameTestJob(t *testing.T) {
 	}
 }
 
-// serverDepsFailsLoudly: make server-deps, where redis-server is missing, stops with one line
-// saying what is missing and how to install it: as a user without sudo, and on macOS.
-func (fx *fixture) serverDepsFailsLoudly(t *testing.T, ctx context.Context) {
+// serverDeps: make server-deps, where redis-server is missing, stops with one line saying
+// what is missing and how to install it on macOS and for a user without sudo; as root on a
+// machine without sudo and Redis (CI's: .ci/run), make runner-deps server-deps installs both.
+func (fx *fixture) serverDeps(t *testing.T, ctx context.Context) {
 	m, err := fx.cfg.Image.Boot(ctx, filepath.Join(fx.cfg.Dir, "server-deps"), fx.cfg.caches())
 	if err != nil {
 		t.Fatal(err)
@@ -245,23 +247,23 @@ func (fx *fixture) serverDepsFailsLoudly(t *testing.T, ctx context.Context) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := writeRunner(filepath.Join(m.Home, "Makefile"), makefile); err != nil {
+	uname := filepath.Join(m.Home, "bin", "uname")
+	err = errors.Join(writeRunner(filepath.Join(m.Home, "Makefile"), makefile), mkdirRunner(filepath.Dir(uname)),
+		writeRunner(uname, []byte("#!/bin/sh\necho Darwin\n")), os.Chmod(uname, 0o755))
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := writeRunner(filepath.Join(m.Home, "bin", "uname"), []byte("#!/bin/sh\necho Darwin\n")); err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(filepath.Join(m.Home, "bin", "uname"), 0o755)
+	const path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 	run := func(root bool, path string, argv ...string) (int, string) {
 		var out strings.Builder
-		code, err := m.Run(ctx, Cmd{Argv: argv, Dir: RunnerHome, Root: root, Out: &out,
-			Env: []string{"HOME=" + RunnerHome, "LANG=C.UTF-8", "PATH=" + path}})
+		env := append([]string{"HOME=" + RunnerHome, "LANG=C.UTF-8", "PATH=" + path}, fx.cfg.NetworkEnv...)
+		code, err := m.Run(ctx, Cmd{Argv: argv, Dir: RunnerHome, Root: root, Out: &out, Env: env})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return code, strings.TrimSpace(out.String())
+		// make's own "make: *** [Makefile:N: server-deps] Error 1" follows the recipe's line.
+		return code, strings.TrimSpace(regexp.MustCompile(`(?m)^make: \*\*\* .*$`).ReplaceAllString(out.String(), ""))
 	}
-	const path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 	for _, c := range []struct{ name, path, want string }{
 		{"macOS", RunnerHome + "/bin:" + path, "brew install postgresql@16 redis"},
 		{"no sudo", path, "sudo apt-get install redis-server"},
@@ -272,10 +274,19 @@ func (fx *fixture) serverDepsFailsLoudly(t *testing.T, ctx context.Context) {
 			}
 		}
 		code, out := run(false, c.path, "make", "--no-print-directory", "server-deps")
-		out = strings.TrimSpace(regexp.MustCompile(`(?m)^make: \*\*\* .*$`).ReplaceAllString(out, "")) // make's own
 		if code == 0 || strings.Contains(out, "\n") || !strings.Contains(out, c.want) {
 			t.Errorf("%s: make server-deps exited %d with %q; want a failure and one line saying %q", c.name, code, out, c.want)
 		}
+	}
+	if code, out := run(true, path, "env", "SUDO_FORCE_REMOVE=yes", "apt-get", "purge", "-y", "-qq", "sudo"); code != 0 {
+		t.Fatalf("purge sudo: %s", out)
+	}
+	code, out := run(true, path, "make", "--no-print-directory", "runner-deps", "server-deps")
+	if code != 0 || !strings.Contains(out, "installing sudo") || !strings.Contains(out, "installing redis-server") {
+		t.Errorf("as root without sudo and Redis: make runner-deps server-deps exited %d:\n%s", code, out)
+	}
+	if _, err := os.Stat(filepath.Join(m.Dir, "usr", "bin", "redis-server")); err != nil {
+		t.Errorf("as root: redis-server not installed: %v", err)
 	}
 }
 

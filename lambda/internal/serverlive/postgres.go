@@ -33,10 +33,19 @@ type Postgres struct {
 // identifier is what the test accepts as a role or database name (it quotes them as is).
 var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
 
-// PostgresBin is the directory of Debian's initdb and postgres: the newest
-// /usr/lib/postgresql/<major>/bin (`make server-deps` installs it), else the one on PATH.
+// postgresGlobs are where packages put initdb: Debian's and Ubuntu's
+// /usr/lib/postgresql/<major>/bin (`make server-deps` installs it), and Homebrew's keg-only
+// postgresql@<major> (not on PATH), under /opt/homebrew (Apple silicon) or /usr/local (Intel).
+var postgresGlobs = []string{"/usr/lib/postgresql/*/bin/initdb", "/opt/homebrew/opt/postgresql@*/bin/initdb", "/usr/local/opt/postgresql@*/bin/initdb"}
+
+// PostgresBin is the directory of initdb and postgres: the newest of postgresGlobs, else the
+// one on PATH.
 func PostgresBin() (string, error) {
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
+	var dirs []string
+	for _, g := range postgresGlobs {
+		m, _ := filepath.Glob(g)
+		dirs = append(dirs, m...)
+	}
 	slices.SortFunc(dirs, func(a, b string) int { return majorOf(a) - majorOf(b) })
 	if len(dirs) > 0 {
 		return filepath.Dir(dirs[len(dirs)-1]), nil
@@ -44,11 +53,17 @@ func PostgresBin() (string, error) {
 	if p, err := exec.LookPath("initdb"); err == nil {
 		return filepath.Dir(p), nil
 	}
-	return "", errors.New("serverlive: no PostgreSQL (initdb) under /usr/lib/postgresql/*/bin or on PATH: run `make server-deps`")
+	return "", errors.New("serverlive: no PostgreSQL (initdb) under /usr/lib/postgresql/*/bin, Homebrew's opt/postgresql@*/bin or on PATH: run `make server-deps`")
 }
 
+// majorOf is the major version in .../postgresql/<major>/bin/initdb or .../postgresql@<major>/bin/initdb.
 func majorOf(initdb string) int {
-	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(initdb))))
+	dir := filepath.Base(filepath.Dir(filepath.Dir(initdb)))
+	_, v, found := strings.Cut(dir, "@")
+	if !found {
+		v = dir
+	}
+	n, _ := strconv.Atoi(v)
 	return n
 }
 
