@@ -175,7 +175,9 @@ func (j *jobRun) setupNode(ctx context.Context, with map[string]string, out io.W
 
 // awsCredentials assumes role-to-assume with the job's OIDC token (only with id-token: write,
 // as GitHub issues no token otherwise) and exports what the action exports, plus
-// AWS_ENDPOINT_URL: the AWS stand-in.
+// AWS_ENDPOINT_URL: the AWS stand-in. The SDKs take it for every service (AWS SDKs and Tools
+// Reference Guide, "Service-specific endpoints"); the pinned CLI's bundled SDK v3 reads it
+// (ENV_ENDPOINT_URL in node_modules/aws-cdk/lib/index.js), and the test sees its calls arrive.
 func (j *jobRun) awsCredentials(ctx context.Context, with map[string]string, out io.Writer) (map[string]string, error) {
 	if j.perms["id-token"] != "write" {
 		return nil, errors.New("configure-aws-credentials: no OIDC token: the job lacks permissions: id-token: write")
