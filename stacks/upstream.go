@@ -86,45 +86,54 @@ func (p *upstreamPass) Validate() *[]*string {
 	for _, s := range p.stacks {
 		f.stacks[*s.StackName()].read(p.overrides)
 	}
+	errs := []*string{}
+	fail := func(c upstreamConsumer, err error) { errs = append(errs, jsii.String(c.what+": "+err.Error())) }
 	type write struct {
-		what, fp string
-		apply    func(fp string) error
+		c  upstreamConsumer
+		fp string
 	}
 	var writes []write
-	var errs []*string
-	fail := func(what string, err error) { errs = append(errs, jsii.String(fmt.Sprintf("%s: %v", what, err))) }
-	for _, s := range p.stacks {
-		idx := f.stacks[*s.StackName()]
-		for _, r := range idx.resources {
-			if len(r.reads) == 0 {
-				continue
-			}
-			what := *s.StackName() + "/" + r.id
-			if fp, err := f.fingerprint(r.reads); err != nil {
-				fail(what, err)
-			} else {
-				writes = append(writes, write{what, fp, r.carryUpstream})
-			}
-		}
-		for _, o := range idx.outputs {
-			if len(o.reads) == 0 {
-				continue
-			}
-			what := *s.StackName() + "/Outputs/" + o.id
-			if fp, err := f.fingerprint(o.reads); err != nil {
-				fail(what, err)
-			} else {
-				out := o
-				writes = append(writes, write{what, fp, func(fp string) error { p.describe(what, out.output, fp); return nil }})
-			}
+	for _, c := range p.consumers(f) {
+		if fp, err := f.fingerprint(c.reads); err != nil {
+			fail(c, err)
+		} else {
+			writes = append(writes, write{c, fp})
 		}
 	}
 	for _, w := range writes {
-		if err := w.apply(w.fp); err != nil {
-			fail(w.what, err)
+		if err := w.c.carry(w.fp); err != nil {
+			fail(w.c, err)
 		}
 	}
 	return &errs
+}
+
+// upstreamConsumer is a resource or an output that reads other stacks' outputs.
+type upstreamConsumer struct {
+	what  string // <stack>/<logical id>, <stack>/Outputs/<logical id>
+	reads []outputRef
+	carry func(fp string) error
+}
+
+// consumers are the read stacks' resources and outputs that read other stacks' outputs.
+func (p *upstreamPass) consumers(f *fingerprinter) []upstreamConsumer {
+	var out []upstreamConsumer
+	for _, s := range p.stacks {
+		name := *s.StackName()
+		idx := f.stacks[name]
+		for _, r := range idx.resources {
+			if len(r.reads) > 0 {
+				out = append(out, upstreamConsumer{name + "/" + r.id, r.reads, r.carryUpstream})
+			}
+		}
+		for _, o := range idx.outputs {
+			if len(o.reads) > 0 {
+				what, output := name+"/Outputs/"+o.id, o.output
+				out = append(out, upstreamConsumer{what, o.reads, func(fp string) error { p.describe(what, output, fp); return nil }})
+			}
+		}
+	}
+	return out
 }
 
 // describe appends the fingerprint to an output's description: an output has no other free
@@ -156,12 +165,11 @@ func (r *cfnResource) carryUpstream(fp string) error {
 		r.res.AddPropertyOverride(jsii.String(contract.PropUpstream), jsii.String(fp))
 	case r.typ == "AWS::IAM::Policy":
 		// An inline policy's name: IAM allows 128 characters.
-		name, _ := r.props["policyName"].(string)
+		name := r.prop("PolicyName")
 		name = name[:min(len(name), 128-len(fp)-1)]
 		r.res.AddPropertyOverride(jsii.String("PolicyName"), jsii.String(name+"-"+fp))
 	case r.typ == "AWS::EC2::SecurityGroupIngress" || r.typ == "AWS::EC2::SecurityGroupEgress":
-		desc, _ := r.props["description"].(string)
-		r.res.AddPropertyOverride(jsii.String("Description"), jsii.String(withUpstream(desc, fp)))
+		r.res.AddPropertyOverride(jsii.String("Description"), jsii.String(withUpstream(r.prop("Description"), fp)))
 	default:
 		tags := awscdk.TagManager_Of(r.res)
 		if tags == nil {
@@ -186,6 +194,16 @@ type cfnResource struct {
 	path    string // its construct path, read when the stack is a producer (paths)
 }
 
+// prop is the string property name: an L1 class keeps it camel-cased (policyName), a plain
+// CfnResource as the template spells it.
+func (r *cfnResource) prop(name string) string {
+	if v, ok := r.props[strings.ToLower(name[:1])+name[1:]].(string); ok {
+		return v
+	}
+	v, _ := r.props[name].(string)
+	return v
+}
+
 func (r *cfnResource) readNames() []string {
 	var out []string
 	for _, o := range r.reads {
@@ -204,11 +222,12 @@ type cfnOutput struct {
 
 // stackIndex is one stack's resources and outputs.
 type stackIndex struct {
-	stack     awscdk.Stack
-	resources []*cfnResource
-	byID      map[string]*cfnResource
-	outputs   map[string]*cfnOutput
-	hasPaths  bool
+	stack       awscdk.Stack
+	resources   []*cfnResource // in construct order
+	byID        map[string]*cfnResource
+	outputs     []*cfnOutput // in construct order
+	outputsByID map[string]*cfnOutput
+	hasPaths    bool
 }
 
 // read indexes the stack's resources and outputs: one jsii round trip per property read and
@@ -217,32 +236,19 @@ func (s *stackIndex) read(overrides []PropertyOverride) {
 	var resources []awscdk.CfnResource
 	var outputs []awscdk.CfnOutput
 	collect(s.stack, &resources, &outputs)
-	raw := make([]any, 0, len(resources))
+	raw := make([]any, 0, len(resources)+len(outputs))
 	for _, res := range resources {
 		raw = append(raw, []any{res.LogicalId(), res.CfnResourceType(), res.CfnProperties()})
 	}
 	for _, out := range outputs {
 		raw = append(raw, []any{out.LogicalId(), out.Value()})
 	}
-	var overridden []any
-	for _, o := range overrides {
-		if *o.Resource.Stack().StackName() == *s.stack.StackName() {
-			overridden = append(overridden, []any{o.Resource.LogicalId(), o.Path, o.Value})
-		}
-	}
-	var resolved struct{ Elements, Overrides [][]any }
-	decodeResolved(s.stack.Resolve(map[string]any{"Elements": raw, "Overrides": overridden}), &resolved)
-	extra := map[string]map[string]any{}
-	for _, o := range resolved.Overrides {
-		id := o[0].(string)
-		if extra[id] == nil {
-			extra[id] = map[string]any{}
-		}
-		extra[id]["override "+o[1].(string)] = o[2]
-	}
-	s.byID, s.outputs = map[string]*cfnResource{}, map[string]*cfnOutput{}
+	var resolved [][]any
+	decodeResolved(s.stack.Resolve(raw), &resolved)
+	overridden := s.overrides(overrides)
+	s.byID, s.outputsByID = map[string]*cfnResource{}, map[string]*cfnOutput{}
 	for i, res := range resources {
-		e := resolved.Elements[i]
+		e := resolved[i]
 		props, _ := e[2].(map[string]any)
 		if props == nil {
 			props = map[string]any{}
@@ -251,20 +257,40 @@ func (s *stackIndex) read(overrides []PropertyOverride) {
 		delete(props, "tags")
 		delete(props, "Tags")
 		r := &cfnResource{id: e[0].(string), typ: e[1].(string), res: res, props: props}
-		for k, v := range extra[r.id] {
-			props[k] = v
+		for path, v := range overridden[r.id] {
+			props["override "+path] = v
 		}
 		scanRefs(props, &r.refs, &r.reads)
 		s.resources = append(s.resources, r)
 		s.byID[r.id] = r
 	}
 	for i, out := range outputs {
-		e := resolved.Elements[len(resources)+i]
+		e := resolved[len(resources)+i]
 		o := &cfnOutput{id: e[0].(string), output: out, value: e[1]}
 		var refs []string
 		scanRefs(o.value, &refs, &o.reads)
-		s.outputs[o.id] = o
+		s.outputs = append(s.outputs, o)
+		s.outputsByID[o.id] = o
 	}
+}
+
+// overrides are the resolved values of the listed overrides of this stack's resources, by
+// logical id and property path.
+func (s *stackIndex) overrides(overrides []PropertyOverride) map[string]map[string]any {
+	out := map[string]map[string]any{}
+	for _, o := range overrides {
+		if *o.Resource.Stack().StackName() != *s.stack.StackName() {
+			continue
+		}
+		id := fmt.Sprint(s.stack.Resolve(o.Resource.LogicalId()))
+		if out[id] == nil {
+			out[id] = map[string]any{}
+		}
+		var v any
+		decodeResolved(s.stack.Resolve(o.Value), &v)
+		out[id][o.Path] = v
+	}
+	return out
 }
 
 // collect finds the resources and outputs under c, in construct order, without entering a
@@ -405,7 +431,7 @@ func (f *fingerprinter) outputFingerprint(o outputRef) (string, error) {
 	if s == nil {
 		return "", fmt.Errorf("reads output %s of a stack that is not in this environment", key)
 	}
-	out := s.outputs[o.output]
+	out := s.outputsByID[o.output]
 	if out == nil {
 		return "", fmt.Errorf("reads output %s, which stack %s does not have", o.output, o.stack)
 	}
