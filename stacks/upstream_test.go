@@ -280,17 +280,18 @@ func TestUpstreamFollowsTheNetwork(t *testing.T) {
 	}
 }
 
-// upstreamValueRe matches a fingerprint wherever it is in a template's JSON.
-var upstreamValueRe = regexp.MustCompile(`\b[0-9a-f]{16}\b`)
-
-// withoutUpstream is tmpl's JSON with every fingerprint replaced by a placeholder.
+// withoutUpstream is tmpl's JSON with each of its consumers' fingerprints replaced by a
+// placeholder.
 func withoutUpstream(t *testing.T, tmpl template) string {
 	t.Helper()
-	b, err := json.Marshal(tmpl)
-	if err != nil {
-		t.Fatal(err)
+	text := jsonOf(tmpl)
+	for _, c := range consumers(tmpl) {
+		if c.fp == "" {
+			t.Fatalf("a consumer without a fingerprint: %+v", c)
+		}
+		text = strings.ReplaceAll(text, c.fp, "<UPSTREAM>")
 	}
-	return upstreamValueRe.ReplaceAllString(string(b), "<UPSTREAM>")
+	return text
 }
 
 // TestUpstreamImportedVpc: with vpcId the subnets are looked up and written into the
