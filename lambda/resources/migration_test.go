@@ -94,6 +94,12 @@ func TestMigrationRunsOncePerTaskDefinition(t *testing.T) {
 		if id, _, err := g.Update(ctx, migTaskDef, migrationProps(migTaskDef), nil); err != nil || id != migTaskDef || len(ecs.runs) != 1 {
 			t.Fatalf("Update with the same task definition = %q, %v, %d runs; want no run", id, err, len(ecs.runs))
 		}
+		// A new upstream fingerprint (the Network stack changed): nothing runs either.
+		upstream := migrationProps(migTaskDef)
+		upstream[contract.PropUpstream] = "0123456789abcdef"
+		if id, _, err := g.Update(ctx, migTaskDef, upstream, nil); err != nil || id != migTaskDef || len(ecs.runs) != 1 {
+			t.Fatalf("Update with a new Upstream = %q, %v, %d runs; want no run", id, err, len(ecs.runs))
+		}
 		// A new image or Prefect version is a new revision: it runs once more.
 		next := strings.TrimSuffix(migTaskDef, "3") + "4"
 		ecs.seen = 0
