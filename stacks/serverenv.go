@@ -20,7 +20,7 @@ const (
 	// CAs): Prefect verifies the database's certificate and host name against it
 	// (PREFECT_SERVER_DATABASE_SQLALCHEMY_CONNECT_ARGS_TLS_*, prefect/server/database/
 	// configurations.py: an SSL context with CERT_REQUIRED, as libpq's verify-full).
-	ServerDatabaseCAFile = "/usr/local/share/rds/global-bundle.pem"
+	ServerDatabaseCAFile = contract.ServerDatabaseCAFile
 	// ServerUIStaticDirectory is PREFECT_UI_STATIC_DIRECTORY: the API copies the UI's
 	// build there at start and serves it from there. Its default is inside the installed
 	// prefect package, which the read-only root filesystem keeps from being written (the UI
@@ -151,31 +151,30 @@ var serverHealthChecks = map[string]string{
 // migration): alembic would fail ("Can't locate revision"), and the rollback with it; the
 // schema stays as it is, and the command says so and succeeds. It never downgrades.
 var migrateCommand = []string{"python", "-c", strings.Join([]string{
-	"import asyncio, datetime, sys",
+	"import asyncio, datetime",
 	"import prefect",
 	"from alembic.runtime.migration import MigrationContext",
 	"from alembic.script import ScriptDirectory",
 	"from prefect.server.database import provide_database_interface",
 	"from prefect.server.database.alembic_commands import alembic_config, alembic_upgrade",
-	"db = provide_database_interface()",
-	"script = ScriptDirectory.from_config(alembic_config())",
-	"script.version_locations = [str(db.orm.versions_dir)]",
-	"async def current():",
+	"from prefect.utilities.asyncutils import run_sync_in_worker_thread",
+	"def say(text):",
+	"    now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')",
+	"    print(f'migrate: {now}: {text}', flush=True)",
+	"async def main():",
+	"    db = provide_database_interface()",
+	"    script = ScriptDirectory.from_config(alembic_config())",
+	"    script.version_locations = [str(db.orm.versions_dir)]",
 	"    engine = await db.engine()",
-	"    try:",
-	"        async with engine.connect() as conn:",
-	"            return await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_heads())",
-	"    finally:",
-	"        await engine.dispose()",
-	"revisions = asyncio.run(current())",
-	"known = {r.revision for r in script.walk_revisions()}",
-	"unknown = [r for r in revisions if r not in known]",
-	"at = ', '.join(revisions) or 'none (an empty database)'",
-	"now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')",
-	"if unknown:",
-	"    print(f'migrate: {now}: the schema is at revision {at}, which Prefect {prefect.__version__} does not know: a newer Prefect migrated it. It is left as it is (no downgrade); this version runs on it.', flush=True)",
-	"    sys.exit(0)",
-	"print(f'migrate: {now}: the schema is at revision {at}; Prefect {prefect.__version__} upgrades it to {\", \".join(script.get_heads())}', flush=True)",
-	"alembic_upgrade()",
-	"print('migrate: done', flush=True)",
+	"    async with engine.connect() as conn:",
+	"        revisions = await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_heads())",
+	"    known = {r.revision for r in script.walk_revisions()}",
+	"    at = ', '.join(revisions) or 'none (an empty database)'",
+	"    if any(r not in known for r in revisions):",
+	"        say(f'the schema is at revision {at}, which Prefect {prefect.__version__} does not know: a newer Prefect migrated it. It is left as it is (no downgrade); this version runs on it.')",
+	"        return",
+	"    say(f'the schema is at revision {at}; Prefect {prefect.__version__} upgrades it to {\", \".join(script.get_heads())}')",
+	"    await run_sync_in_worker_thread(alembic_upgrade)",
+	"    say('done')",
+	"asyncio.run(main())",
 }, "\n")}
