@@ -169,11 +169,16 @@ func (p *Postgres) waitReady(ctx context.Context) error {
 // Query runs one statement as the admin over TLS, verifying the server against CAFile, and
 // returns its rows, unaligned, one line each.
 func (p *Postgres) Query(ctx context.Context, sql string) ([]string, error) {
+	return p.QueryIn(ctx, "postgres", sql)
+}
+
+// QueryIn is Query in database.
+func (p *Postgres) QueryIn(ctx context.Context, database, sql string) ([]string, error) {
 	psql := filepath.Join(p.bin, "psql")
 	if _, err := os.Stat(psql); err != nil {
 		psql = "psql"
 	}
-	cmd := exec.CommandContext(ctx, psql, "-h", p.Host, "-p", strconv.Itoa(p.Port), "-U", "serverlive_admin", "-d", "postgres",
+	cmd := exec.CommandContext(ctx, psql, "-h", p.Host, "-p", strconv.Itoa(p.Port), "-U", "serverlive_admin", "-d", database,
 		"-v", "ON_ERROR_STOP=1", "-q", "-A", "-t", "-c", sql)
 	cmd.Env = []string{"PGPASSWORD=" + p.adminPW, "PGCONNECT_TIMEOUT=5", "PGSSLMODE=verify-full", "PGSSLROOTCERT=" + p.CAFile,
 		"LANG=C.UTF-8", "PATH=" + os.Getenv("PATH")}
