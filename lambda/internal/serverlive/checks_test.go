@@ -7,6 +7,9 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -209,4 +212,91 @@ func getJSON(ctx context.Context, url string, v any) error {
 		return fmt.Errorf("GET %s: HTTP %d", url, resp.StatusCode)
 	}
 	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// cancellingTimeoutVar is how long a flow run may stay CANCELLING before Prefect marks it
+// CANCELLED and queues its infrastructure's teardown for a worker of its pool.
+const cancellingTimeoutVar = "PREFECT_SERVER_SERVICES_CANCELLATION_CLEANUP_CANCELLING_TIMEOUT_SECONDS"
+
+// checkCleanup: a flow run left CANCELLING (set through A) is marked CANCELLED after the
+// timeout and its infrastructure torn down by a worker connected to B alone: testdata/
+// cleanup_worker.py, prefect's BaseWorker with a kill_infrastructure of its own. The teardown
+// is queued by whichever process handles the timeout (a docket task of A, B or the services)
+// in PREFECT_SERVER_WORKER_CHANNEL_CLEANUP_QUEUE_STORAGE. In ha B restarts after the run is
+// CANCELLED and before the worker connects: only a queue outside the processes (Redis) still
+// holds the teardown then; Prefect's default, in memory, loses it or keeps it in another
+// process.
+func checkCleanup(t *testing.T, ctx context.Context, c *Cluster, a *prefect.Client) {
+	t.Helper()
+	pool, infra := "serverlive-cleanup", "serverlive:"+randomHex(6)
+	var flow, dep, run struct {
+		ID string `json:"id"`
+	}
+	must := func(method, path string, in, out any) {
+		t.Helper()
+		if err := a.Do(ctx, method, path, in, out); err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+	}
+	// The pool, of the probe worker's type with its default template (as the worker would
+	// create it), through A.
+	python := c.python
+	script, err := filepath.Abs(filepath.Join("testdata", "cleanup_worker.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var template map[string]any
+	out, err := exec.CommandContext(ctx, python, "-c", "import json, runpy, sys; w = runpy.run_path(sys.argv[1])['CleanupProbeWorker']; print(json.dumps(w.get_default_base_job_template()))", script).Output()
+	if err == nil {
+		err = json.Unmarshal(out, &template)
+	}
+	if err != nil {
+		t.Fatalf("the probe worker's default base job template: %v", err)
+	}
+	must(http.MethodPost, "/work_pools/", map[string]any{"name": pool, "type": "serverlive-probe", "base_job_template": template}, nil)
+	must(http.MethodPost, "/flows/", map[string]any{"name": "serverlive-cleanup"}, &flow)
+	must(http.MethodPost, "/deployments/", map[string]any{"name": "cleanup", "flow_id": flow.ID, "work_pool_name": pool}, &dep)
+	must(http.MethodPost, "/deployments/"+dep.ID+"/create_flow_run", map[string]any{"state": map[string]any{"type": "PENDING"}}, &run)
+	must(http.MethodPatch, "/flow_runs/"+run.ID, map[string]any{"infrastructure_pid": infra}, nil)
+	for _, st := range []string{"RUNNING", "CANCELLING"} {
+		must(http.MethodPost, "/flow_runs/"+run.ID+"/set_state", map[string]any{"state": map[string]any{"type": st}, "force": true}, nil)
+	}
+	wctx, cancel := context.WithTimeout(ctx, deadline)
+	defer cancel()
+	var state struct {
+		State struct{ Type, Message string } `json:"state"`
+	}
+	err = harness.WaitFor(wctx, "time-out of the CANCELLING run", 500*time.Millisecond, func() (bool, error) {
+		return state.State.Type == "CANCELLED", a.Do(ctx, http.MethodGet, "/flow_runs/"+run.ID, nil, &state)
+	})
+	if err != nil {
+		t.Fatalf("%v (state %+v)", err, state.State)
+	}
+	b := len(c.APIs) - 1
+	if b > 0 {
+		c.APIs[b].Stop()
+		if err := c.StartAPI(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	killed := filepath.Join(t.TempDir(), "killed")
+	home := t.TempDir()
+	worker, err := harness.StartService(ctx, harness.ServiceConfig{Name: "cleanup-worker", LogDir: c.Dir, WorkDir: home,
+		Argv: []string{python, script, pool, killed},
+		Env: []string{"PREFECT_API_URL=" + c.APIs[b].URL + "/api", "PREFECT_API_AUTH_STRING=" + c.AuthString, "PREFECT_HOME=" + home,
+			"HOME=" + home, "PATH=" + filepath.Dir(python) + ":/usr/bin:/bin", "LANG=C.UTF-8"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer worker.Stop()
+	err = harness.WaitFor(wctx, "teardown of "+infra+" by the worker on "+c.APIs[b].Name, 500*time.Millisecond, func() (bool, error) {
+		b, _ := os.ReadFile(killed)
+		return strings.Contains(string(b), infra), nil
+	}, worker)
+	if err != nil {
+		t.Fatalf("%v\nworker log:\n%s", err, worker.LogTail(20))
+	}
+	if !strings.Contains(state.State.Message, "timed out") {
+		t.Errorf("the run is CANCELLED with %q, want the CANCELLING timeout's message", state.State.Message)
+	}
 }

@@ -35,8 +35,9 @@ type Cluster struct {
 	// AuthString is the API containers' PREFECT_SERVER_API_AUTH_STRING ("" without one).
 	AuthString string
 
-	python string // the venv's python
-	certs  string // the stand-ins' CAs, readable by the containers' user
+	python    string            // the venv's python
+	certs     string            // the stand-ins' CAs, readable by the containers' user
+	overrides map[string]string // settings the test adds to the API and services containers
 }
 
 // API is one API process; URL is its base (PREFECT_API_URL without /api).
@@ -52,8 +53,10 @@ const StartTimeout = 4 * time.Minute
 
 // StartCluster starts srv's stack in dir with apis API processes: the database and Redis,
 // the proxy, the migrate container's command to its end, the API processes and the services.
-func StartCluster(ctx context.Context, srv *Server, dir string, apis int) (c *Cluster, err error) {
-	c = &Cluster{Server: srv, Dir: dir}
+// overrides are settings the test gives the API and services containers besides their own
+// (a Prefect setting that shortens a wait, say); one the task definition sets is refused.
+func StartCluster(ctx context.Context, srv *Server, dir string, apis int, overrides map[string]string) (c *Cluster, err error) {
+	c = &Cluster{Server: srv, Dir: dir, overrides: overrides}
 	defer func() {
 		if err != nil {
 			c.Stop()
@@ -239,6 +242,14 @@ func (c *Cluster) environment(name string) (map[string]string, error) {
 	}
 	if _, set := env["PREFECT_SERVER_ANALYTICS_ENABLED"]; !set {
 		env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+	}
+	for k, v := range c.overrides {
+		if _, set := env[k]; set {
+			return nil, fmt.Errorf("serverlive: container %s sets %s, which the test would override", name, k)
+		}
+		if name != contract.MigrationContainer {
+			env[k] = v
+		}
 	}
 	return env, nil
 }

@@ -112,6 +112,8 @@ func (f *function) runner(t *testing.T, ctx context.Context, stack *harness.Stac
 //     B and the health check passes again, without a process restarted;
 //   - the target group's health path answers 200 only while PostgreSQL is up, and the
 //     processes recover from its restart by themselves, losing nothing;
+//   - a flow run left CANCELLING is cleaned up by a worker connected to B alone (ha: to B
+//     restarted after the cleanup was queued, so that only a queue in Redis can hold it);
 //   - restarting A loses nothing, and B serves meanwhile;
 //   - no container held more database connections than the budget counts for it;
 //   - (ha) the services' health check fails once the services stop;
@@ -153,7 +155,10 @@ func runVariant(t *testing.T, ctx context.Context, fn *function, dir string) {
 	if ha {
 		apis = 2
 	}
-	c, err := StartCluster(ctx, srv, t.TempDir(), apis)
+	c, err := StartCluster(ctx, srv, t.TempDir(), apis, map[string]string{
+		// Prefect's default, 300 s, would make the cleanup check wait five minutes.
+		cancellingTimeoutVar: "3",
+	})
 	if c != nil {
 		t.Cleanup(func() {
 			if t.Failed() {
@@ -259,6 +264,7 @@ func runVariant(t *testing.T, ctx context.Context, fn *function, dir string) {
 		checkRedisRestart(t, ctx, c, a)
 	}
 	checkDatabaseOutage(t, ctx, c, b, []string{runA})
+	checkCleanup(t, ctx, c, a)
 
 	// Restart A (ha: B serves meanwhile); afterwards A reads everything, B's run included.
 	c.APIs[0].Stop()
