@@ -393,7 +393,7 @@ var Settings = []Setting{
 		parse: cidrList(func(c *Config) *[]string { return &c.ServerAllowedCidrs }),
 		check: checkServerCidrs},
 	{Key: "serverApiTaskCount", Default: serverAPITaskCountDefault,
-		Doc:   "API tasks in `ha` mode, spread across AZs (2–10); `single` runs one",
+		Doc:   "API tasks in `ha` mode, spread across AZs (2–10, within the database's connections: see `serverDatabaseInstanceClass`); `single` runs one",
 		parse: whole(func(c *Config) *int { return &c.ServerAPITaskCount }),
 		check: checkServerAPITaskCount},
 	{Key: "serverDatabaseInstanceClass", Default: serverDatabaseClassDefault,

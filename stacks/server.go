@@ -192,9 +192,9 @@ const serverReadyPath = "/api/ready"
 
 // addAPITargets registers the API service's containers with the listener: health check
 // serverReadyPath, so a process that lost the database gets no requests; five failed checks
-// 15 s apart (75 s, above an RDS Multi-AZ failover's usual 60–120 s only in part) before a
-// target is unhealthy and ECS replaces it; and a grace period for Prefect to import and
-// connect before it answers.
+// 15 s apart (75 s, most of an RDS Multi-AZ failover's usual 60–120 s) before a target is
+// unhealthy and ECS replaces its task; and a grace period for Prefect to import and connect
+// before it answers.
 func addAPITargets(listener awselasticloadbalancingv2.ApplicationListener, api awsecs.FargateService) {
 	listener.AddTargets(jsii.String("Api"), &awselasticloadbalancingv2.AddApplicationTargetsProps{
 		Port:     jsii.Number(contract.ServerPort),

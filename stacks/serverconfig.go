@@ -44,15 +44,6 @@ func (c Config) ServerPort() int {
 	return 80
 }
 
-// ServerAPITasks is the number of API tasks: serverApiTaskCount in ha, one in single (it
-// also runs the services, which must run once).
-func (c Config) ServerAPITasks() int {
-	if c.PrefectServer == ServerHA {
-		return c.ServerAPITaskCount
-	}
-	return 1
-}
-
 var (
 	acmCertificateRe = regexp.MustCompile(`^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 	domainRe         = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
@@ -295,16 +286,16 @@ func serverConnections(c Config) (int, string) {
 		svcTasks, svcPool = svc.count, serverPoolOf(c.PrefectServer, contract.ServicesContainer).max()
 	}
 	migrate := serverPoolOf(c.PrefectServer, contract.MigrationContainer).max()
+	services := ""
+	if svcTasks > 0 {
+		services = fmt.Sprintf(", + %d services task × %d", svcTasks, svcPool)
+	}
 	migrating := api.count*apiPool + svcTasks*svcPool + migrate
 	rolling := api.peak()*apiPool + svcTasks*svcPool
-	how := fmt.Sprintf("%d API tasks × %d while new tasks start beside the old", api.peak(), apiPool)
-	if svcTasks > 0 {
-		how += fmt.Sprintf(", + %d services task × %d", svcTasks, svcPool)
-	}
 	if migrating > rolling {
-		return migrating, fmt.Sprintf("%d API tasks × %d, + %d services × %d, + the migration's %d", api.count, apiPool, svcTasks, svcPool, migrate)
+		return migrating, fmt.Sprintf("%d API tasks × %d%s, + the migration's %d", api.count, apiPool, services, migrate)
 	}
-	return rolling, how
+	return rolling, fmt.Sprintf("%d API tasks × %d while new tasks start beside the old%s", api.peak(), apiPool, services)
 }
 
 // checkServerDatabase checks serverDatabaseInstanceClass, and that the server's connections
