@@ -39,8 +39,8 @@ type Sandbox struct {
 }
 
 // sandboxScript sets up the mount namespace and execs the program as the user. Arguments:
-// uid gid venv home caps volume… -- program args…; PATH comes from SERVERLIVE_PATH (sudo
-// resets PATH).
+// uid gid venv home caps volume… -- program args…; PATH comes from SERVERLIVE_PATH, HOME is
+// the image's (sudo resets both).
 const sandboxScript = `set -eu
 uid=$1 gid=$2 venv=$3 home=$4 caps=$5; shift 5
 mount --make-rprivate /
@@ -60,6 +60,7 @@ done
 shift
 mount -o remount,ro "$top"
 if [ -n "${SERVERLIVE_PATH:-}" ]; then export PATH="$SERVERLIVE_PATH"; fi
+export HOME="$home"
 if [ -n "$caps" ]; then
   exec setpriv --reuid "$uid" --regid "$gid" --clear-groups --inh-caps "$caps" --ambient-caps "$caps" -- "$@"
 fi
