@@ -12,6 +12,7 @@ export CDK_DISABLE_VERSION_CHECK := true
 
 VENV      := .venv
 VENV_SCAN := .venv-scan
+VENV_PREV := .venv-prefect-prev
 VENV_IMAGE := .venv-image
 PYTHON    := $(CURDIR)/$(VENV)/bin/python
 CDK       := node_modules/.bin/cdk
@@ -33,10 +34,12 @@ node_modules/.installed: package.json package-lock.json
 	@node --version | grep -q '^v22\.' || { echo "node_modules/.bin/node is not Node 22"; exit 1; }
 	@touch $@
 
-# Two venvs, each from its pinned requirements: checkov's botocore pin conflicts with prefect-aws.
+# Three venvs, each from its pinned requirements: checkov's botocore pin conflicts with
+# prefect-aws, and the previous Prefect release (the server's rollback drill) with the pinned one.
 $(VENV)/.installed: flows/requirements-dev.txt flows/requirements.txt
 $(VENV_SCAN)/.installed: flows/requirements-scan.txt
-$(VENV)/.installed $(VENV_SCAN)/.installed:
+$(VENV_PREV)/.installed: flows/requirements-prev.txt
+$(VENV)/.installed $(VENV_SCAN)/.installed $(VENV_PREV)/.installed:
 	python3 -m venv $(@D)
 	$(@D)/bin/pip install --quiet --disable-pip-version-check $(UV)
 	$(@D)/bin/uv pip install --quiet --python $(CURDIR)/$(@D)/bin/python -r $<
@@ -104,7 +107,8 @@ variants: deps ## synthesize the live worker and server tests' variants into cdk
 INTEGRATION_ENV := PREFECT_ECS_CDK_INTEGRATION=1 PREFECT_PYTHON=$(PYTHON) CHECKOV=$(CHECKOV) \
   PREFECT_ECS_CDK_TEMPLATE=$(CURDIR)/cdk.out/PrefectCompute.template.json \
   PREFECT_ECS_CDK_LIVEWORKER_TEMPLATES="$(foreach v,$(LIVE_VARIANTS),$(CURDIR)/cdk.out/variants/$(v)/PrefectCompute.template.json)" \
-  PREFECT_ECS_CDK_SERVER_VARIANTS="$(foreach v,$(SERVER_VARIANTS),$(CURDIR)/cdk.out/variants/$(v))"
+  PREFECT_ECS_CDK_SERVER_VARIANTS="$(foreach v,$(SERVER_VARIANTS),$(CURDIR)/cdk.out/variants/$(v))" \
+  PREFECT_ECS_CDK_PREV_PYTHON=$(CURDIR)/$(VENV_PREV)/bin/python
 
 # The live server test (lambda/internal/serverlive) starts Debian's PostgreSQL and Redis on
 # loopback: installed here when missing (as root, as CI runs), found by the test under
@@ -116,7 +120,7 @@ server-deps: ## install Debian's postgresql and redis-server when missing (for t
 	  fi; \
 	  echo "server-deps: $$(ls -d /usr/lib/postgresql/*/bin/initdb | head -n1 | xargs dirname), $$(redis-server --version | cut -d' ' -f1-3)"
 
-test: deps $(VENV)/.installed $(VENV_SCAN)/.installed lint server-deps ## everything CI runs: lint, flows' tests, synth, cfn-lint, checkov, unit + integration tests
+test: deps $(VENV)/.installed $(VENV_SCAN)/.installed $(VENV_PREV)/.installed lint server-deps ## everything CI runs: lint, flows' tests, synth, cfn-lint, checkov, unit + integration tests
 	$(MAKE) --no-print-directory flows-test
 	$(MAKE) --no-print-directory actionlint
 	$(MAKE) --no-print-directory synth
@@ -188,7 +192,7 @@ STRESS_RUNS ?= 3
 STRESS_INTEGRATION ?= 1
 
 .PHONY: stress
-stress: deps $(VENV)/.installed $(VENV_SCAN)/.installed ## the Go suite 3 times (-count=1) under full CPU load: no test may lean on timing slack
+stress: deps $(VENV)/.installed $(VENV_SCAN)/.installed $(VENV_PREV)/.installed ## the Go suite 3 times (-count=1) under full CPU load: no test may lean on timing slack
 	@command -v stress-ng >/dev/null || { apt-get update -qq && apt-get install -y -qq stress-ng; } >/dev/null 2>&1 || \
 	  echo "stress: stress-ng could not be installed; loading the CPUs with bash busy loops"
 	@hogs=$$(( 2 * $$(nproc) )); pids=(); \

@@ -112,6 +112,24 @@ func TestMigrationRunsOncePerTaskDefinition(t *testing.T) {
 	})
 }
 
+// CloudFormation rolls an upgrade back with an Update whose properties are the old ones and
+// whose physical id is the new revision: the old revision's task runs (the old image's
+// migration then leaves the newer schema alone, serverlive's TestMigrationRollbackDrill), and
+// the resource returns to the old id.
+func TestMigrationRollbackRunsTheOldRevision(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ecs := &fakeTasks{polls: 1, stopped: TaskState{StopCode: "EssentialContainerExited", ExitCode: exit(0)}}
+		next := strings.TrimSuffix(migTaskDef, "3") + "4"
+		id, _, err := NewMigrations(ecs, nil).Update(context.Background(), next, migrationProps(migTaskDef), migrationProps(next))
+		if err != nil || id != migTaskDef {
+			t.Fatalf("rollback Update = %q, %v; want the old task definition", id, err)
+		}
+		if len(ecs.runs) != 1 || ecs.runs[0].TaskDefinition != migTaskDef {
+			t.Fatalf("runs = %+v; want one of the old revision", ecs.runs)
+		}
+	})
+}
+
 func TestMigrationFailuresSayWhy(t *testing.T) {
 	for _, tc := range []struct {
 		name string
