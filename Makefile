@@ -12,6 +12,7 @@ export CDK_DISABLE_VERSION_CHECK := true
 
 VENV      := .venv
 VENV_SCAN := .venv-scan
+VENV_PREV := .venv-prefect-prev
 VENV_IMAGE := .venv-image
 PYTHON    := $(CURDIR)/$(VENV)/bin/python
 CDK       := node_modules/.bin/cdk
@@ -33,10 +34,12 @@ node_modules/.installed: package.json package-lock.json
 	@node --version | grep -q '^v22\.' || { echo "node_modules/.bin/node is not Node 22"; exit 1; }
 	@touch $@
 
-# Two venvs, each from its pinned requirements: checkov's botocore pin conflicts with prefect-aws.
+# Three venvs, each from its pinned requirements: checkov's botocore pin conflicts with
+# prefect-aws, and the previous Prefect release (the server's rollback drill) with the pinned one.
 $(VENV)/.installed: flows/requirements-dev.txt flows/requirements.txt
 $(VENV_SCAN)/.installed: flows/requirements-scan.txt
-$(VENV)/.installed $(VENV_SCAN)/.installed:
+$(VENV_PREV)/.installed: flows/requirements-prev.txt
+$(VENV)/.installed $(VENV_SCAN)/.installed $(VENV_PREV)/.installed:
 	python3 -m venv $(@D)
 	$(@D)/bin/pip install --quiet --disable-pip-version-check $(UV)
 	$(@D)/bin/uv pip install --quiet --python $(CURDIR)/$(@D)/bin/python -r $<
@@ -104,7 +107,8 @@ variants: deps ## synthesize the live worker and server tests' variants into cdk
 INTEGRATION_ENV := PREFECT_ECS_CDK_INTEGRATION=1 PREFECT_PYTHON=$(PYTHON) CHECKOV=$(CHECKOV) \
   PREFECT_ECS_CDK_TEMPLATE=$(CURDIR)/cdk.out/PrefectCompute.template.json \
   PREFECT_ECS_CDK_LIVEWORKER_TEMPLATES="$(foreach v,$(LIVE_VARIANTS),$(CURDIR)/cdk.out/variants/$(v)/PrefectCompute.template.json)" \
-  PREFECT_ECS_CDK_SERVER_VARIANTS="$(foreach v,$(SERVER_VARIANTS),$(CURDIR)/cdk.out/variants/$(v))"
+  PREFECT_ECS_CDK_SERVER_VARIANTS="$(foreach v,$(SERVER_VARIANTS),$(CURDIR)/cdk.out/variants/$(v))" \
+  PREFECT_ECS_CDK_PREV_PYTHON=$(CURDIR)/$(VENV_PREV)/bin/python
 
 # $(call apt_install,TARGET,PACKAGES): apt-get install, as root or through sudo when this user
 # has it without a password (GitHub's ubuntu-24.04 runners run as `runner`, not root, with
@@ -143,7 +147,7 @@ server-deps: ## install PostgreSQL and redis-server when missing (for the live s
 runner-deps: ## install sudo when missing (the runner test's runner user needs it)
 	@command -v sudo >/dev/null || { $(call apt_install,runner-deps,sudo); }
 
-test: deps $(VENV)/.installed $(VENV_SCAN)/.installed lint server-deps runner-deps ## everything CI runs: lint, flows' tests, synth, cfn-lint, checkov, unit + integration tests
+test: deps $(VENV)/.installed $(VENV_SCAN)/.installed $(VENV_PREV)/.installed lint server-deps runner-deps ## everything CI runs: lint, flows' tests, synth, cfn-lint, checkov, unit + integration tests
 	$(MAKE) --no-print-directory flows-test
 	$(MAKE) --no-print-directory actionlint
 	$(MAKE) --no-print-directory synth
@@ -215,7 +219,7 @@ STRESS_RUNS ?= 3
 STRESS_INTEGRATION ?= 1
 
 .PHONY: stress
-stress: deps $(VENV)/.installed $(VENV_SCAN)/.installed ## the Go suite 3 times (-count=1) under full CPU load: no test may lean on timing slack
+stress: deps $(VENV)/.installed $(VENV_SCAN)/.installed $(VENV_PREV)/.installed ## the Go suite 3 times (-count=1) under full CPU load: no test may lean on timing slack
 	@command -v stress-ng >/dev/null || { apt-get update -qq && apt-get install -y -qq stress-ng; } >/dev/null 2>&1 || \
 	  echo "stress: stress-ng could not be installed; loading the CPUs with bash busy loops"
 	@hogs=$$(( 2 * $$(nproc) )); pids=(); \
@@ -255,20 +259,38 @@ preview: deps $(VENV)/.installed ## apply the pool and deployments to a local Pr
 	$(MAKE) --no-print-directory synth
 	PREFECT_PYTHON=$(PYTHON) go run ./lambda/cmd/preview -template cdk.out/PrefectCompute.template.json
 
+# Without a Prefect key or AWS credentials in the environment, the AWS CLI's (profile, SSO)
+# and its region are exported for the command that follows (drift, status).
+AWS_CLI_ENV := if [ -z "$${PREFECT_API_KEY:-}$${PREFECT_API_AUTH_STRING:-}$${AWS_ACCESS_KEY_ID:-}" ] && command -v aws >/dev/null; then \
+	  eval "$$(aws configure export-credentials --format env 2>/dev/null)"; \
+	  export AWS_REGION="$${AWS_REGION:-$$(aws configure get region 2>/dev/null)}"; \
+	fi;
+
 # make drift: the pool and deployments in cdk.out against what Prefect holds now (bin/drift
 # exits 1 on drift, 2 on an error; make fails on either). The API and its key default to the
 # stack's (the function's URL and secret in the template); PREFECT_API_URL with
 # PREFECT_API_KEY, PREFECT_API_AUTH_STRING or a secret's ARN in PREFECT_API_KEY_SECRET_ARN
-# override them. Without a key or AWS credentials in the environment, the AWS CLI's (profile,
-# SSO) and its region are exported for the command.
+# override them.
 .PHONY: drift
 drift: ## compare the pool and deployments in cdk.out with Prefect, field by field (exit 1 on drift)
 	@[ -f cdk.out/PrefectCompute.template.json ] || $(MAKE) --no-print-directory synth
-	@if [ -z "$${PREFECT_API_KEY:-}$${PREFECT_API_AUTH_STRING:-}$${AWS_ACCESS_KEY_ID:-}" ] && command -v aws >/dev/null; then \
-	  eval "$$(aws configure export-credentials --format env 2>/dev/null)"; \
-	  export AWS_REGION="$${AWS_REGION:-$$(aws configure get region 2>/dev/null)}"; \
-	fi; \
+	@$(AWS_CLI_ENV) \
 	go build -o bin/drift ./lambda/cmd/drift && bin/drift -template cdk.out/PrefectCompute.template.json
+
+# make status [ENV=<name>]: the smoke check between environments (the deploy workflow runs it
+# after each environment's cdk deploy, which writes cdk.out). bin/status reads the Compute
+# stack of cdk.out (the environment's with ENV) and waits, at most 10 minutes, until its work
+# pool is READY with a worker polling it and every deployment exists in the pool; it exits 1
+# when the time is up, 2 on an error, 3 when the API is a self-hosted server's internal load
+# balancer, out of reach (STATUS_FLAGS=-unreachable=warn: a warning and exit 0). API and key
+# as for drift. STATUS_FLAGS adds flags: -timeout 20m, -interval 30s, -stack <name>.
+ENV ?=
+STATUS_FLAGS ?=
+.PHONY: status
+status: ## wait until the work pool is READY (a worker polls) and every deployment exists: make status [ENV=<name>]
+	@[ -f cdk.out/manifest.json ] || $(MAKE) --no-print-directory synth
+	@$(AWS_CLI_ENV) \
+	go build -o bin/status ./lambda/cmd/status && bin/status $(if $(ENV),-env '$(ENV)') $(STATUS_FLAGS)
 
 template: $(VENV)/.installed ## refresh the embedded ECS base job template from the pinned prefect-aws
 	PREFECT_HOME=$$(mktemp -d) PREFECT_SERVER_ANALYTICS_ENABLED=false \

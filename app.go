@@ -20,6 +20,7 @@ import (
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/constructs/prefectcr"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/stacks"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/stacks/prefectyaml"
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/stacks/toolchain"
 )
 
 // LoadConfig reads the app's settings from CDK context, validates them, and parses
@@ -106,7 +107,11 @@ func NewApp(props *awscdk.AppProps, projectRoot string) (awscdk.App, *stacks.Env
 	if cfg.Pipeline != nil {
 		// The pipeline deploys the environments: their stacks live in its stages only, each
 		// stage checked by cdk-nag of its own (aspects do not cross a stage's boundary).
-		p, err := stacks.NewPipelineStack(app, cfg.StackPrefix+"Pipeline", cfg, perTarget, func(stage awscdk.Stage, env *stacks.Environment, i int) {
+		tools, err := toolchain.Read(projectRoot)
+		if err != nil {
+			return nil, nil, err
+		}
+		p, err := stacks.NewPipelineStack(app, cfg.PipelineStackName(), cfg, tools, perTarget, func(stage awscdk.Stage, env *stacks.Environment, i int) {
 			warn(env, cfg.Environments[i].Config, perTarget[i])
 			nag(stage)
 		})
@@ -124,7 +129,9 @@ func NewApp(props *awscdk.AppProps, projectRoot string) (awscdk.App, *stacks.Env
 			envs = append(envs, env)
 		}
 	}
-	stacks.NewTrust(app, cfg)
+	if _, err := stacks.NewTrust(app, cfg); err != nil {
+		return nil, nil, err
+	}
 	nag(app)
 	return app, envs[0], nil
 }

@@ -241,10 +241,7 @@ func TestCLISynthWithEnvironment(t *testing.T) {
 	})
 	cmd := exec.Command(cdk, "synth", "--quiet", "-o", t.TempDir(), "-c", "account=123456789012", "-c", "region=us-east-1")
 	// The pinned Node (node_modules/.bin/node), as make sets it; no AWS credentials at all.
-	env := append(os.Environ(), "PATH="+filepath.Dir(cdk)+string(os.PathListSeparator)+os.Getenv("PATH"),
-		"CDK_DISABLE_CLI_TELEMETRY=true", "CDK_DISABLE_VERSION_CHECK=true",
-		"AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=", "AWS_SESSION_TOKEN=", "AWS_PROFILE=",
-		"AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+	env := hermeticCLIEnv(cdk)
 	cmd.Env = env
 	out, err := cmd.CombinedOutput()
 	switch {
@@ -486,6 +483,8 @@ func TestEveryMistakeThroughTheEntryPoint(t *testing.T) {
 			want: "config: pipeline: environments dev and prod have different cpuArchitecture (x86_64, arm64): the pipeline builds every image on one architecture, so give them the same"},
 		{name: "pipeline connection", env: true, ctx: map[string]any{"pipeline": map[string]any{"connectionArn": "github", "repository": "acme/infra"}, "environments": map[string]any{"dev": map[string]any{}}},
 			want: "config: pipeline.connectionArn=github is not valid: want the ARN of a CodeStar connection to your repository host, arn:aws:codeconnections:<region>:<account>:connection/<id> (Developer Tools > Settings > Connections)"},
+		{name: "pipeline Docker Hub secret", env: true, ctx: map[string]any{"pipeline": map[string]any{"connectionArn": "arn:aws:codeconnections:eu-west-1:111111111111:connection/12345678-1234-1234-1234-123456789012", "repository": "acme/infra", "dockerHubSecret": "docker hub"}, "environments": map[string]any{"dev": map[string]any{}}},
+			want: "config: pipeline.dockerHubSecret=docker hub is not valid: want a Secrets Manager secret name (letters, digits, /_+=.@-) or a secret ARN"},
 		{name: "architecture", ctx: map[string]any{"cpuArchitecture": "riscv"}, want: "config: cpuArchitecture=riscv is not valid: want x86_64 or arm64"},
 		{name: "worker CPU", ctx: map[string]any{"workerCpu": "lots"}, want: "config: workerCpu=lots is not valid: want a whole number"},
 		{name: "worker memory", ctx: map[string]any{"workerCpu": 256, "workerMemory": 4096}, want: "config: workerMemory=4096 does not fit workerCpu=256 on Fargate: want one of 512, 1024, 2048"},
@@ -1011,7 +1010,8 @@ func pipelineStacks(app awscdk.App) (awscdk.Stack, []awscdk.Stack) {
 }
 
 // TestPipelineNag: the PipelineStack and every stack of its stages are cdk-nag clean, with
-// environments in other accounts (cross-account keys) and all in the pipeline's account.
+// environments in other accounts (cross-account keys), all in the pipeline's account, and
+// with a Docker Hub secret.
 func TestPipelineNag(t *testing.T) {
 	sameAccount := environmentsContext(t, true)
 	sameAccount["environments"] = map[string]any{
@@ -1019,7 +1019,9 @@ func TestPipelineNag(t *testing.T) {
 		"prod": map[string]any{"account": toolsAccount, "region": "eu-west-1", "order": 2, "approval": true, "cpuArchitecture": "arm64"},
 	}
 	sameAccount["cpuArchitecture"] = "arm64"
-	for name, ctx := range map[string]map[string]any{"cross-account": environmentsContext(t, true), "same account, arm64": sameAccount} {
+	dockerHub := environmentsContext(t, true)
+	dockerHub["pipeline"].(map[string]any)["dockerHubSecret"] = "dockerhub"
+	for name, ctx := range map[string]map[string]any{"cross-account": environmentsContext(t, true), "same account, arm64": sameAccount, "Docker Hub secret": dockerHub} {
 		app, _ := synthWith(t, ctx)
 		p, staged := pipelineStacks(app)
 		if len(staged) != 6 {
@@ -1072,9 +1074,10 @@ func pipelineTemplate(t *testing.T, ctx map[string]any) (assertions.Template, ma
 	return tmpl, *tmpl.ToJSON()
 }
 
-// TestPipelineStack: source from the connection, `make synth`, self-mutation, a stage per
-// environment in order with an approval before prod only, Docker for the image assets,
-// cross-account keys with rotation; the template is testdata/PrefectPipeline.template.json.
+// TestPipelineStack: source from the connection, `make test` then `make synth`, self-mutation,
+// a stage per environment in order with an approval before prod only, Docker for the image
+// assets, cross-account keys with rotation; the template is
+// testdata/PrefectPipeline.template.json.
 func TestPipelineStack(t *testing.T) {
 	tmpl, doc := pipelineTemplate(t, environmentsContext(t, true))
 	var pipeline map[string]any
@@ -1085,12 +1088,16 @@ func TestPipelineStack(t *testing.T) {
 	}
 	var stages []string
 	actions := map[string][]string{}
+	var build []string // the Build stage's actions as run order:name
 	for _, s := range pipeline["Stages"].([]any) {
 		name := s.(map[string]any)["Name"].(string)
 		stages = append(stages, name)
 		for _, a := range s.(map[string]any)["Actions"].([]any) {
 			typ := a.(map[string]any)["ActionTypeId"].(map[string]any)
 			actions[name] = append(actions[name], typ["Category"].(string))
+			if name == "Build" {
+				build = append(build, fmt.Sprintf("%v:%v", a.(map[string]any)["RunOrder"], a.(map[string]any)["Name"]))
+			}
 			if typ["Provider"] == "CodeStarSourceConnection" {
 				c := a.(map[string]any)["Configuration"].(map[string]any)
 				if c["ConnectionArn"] != pipelineConnection || c["FullRepositoryId"] != "acme/prefect-infra" || c["BranchName"] != "main" {
@@ -1101,6 +1108,10 @@ func TestPipelineStack(t *testing.T) {
 	}
 	if got := strings.Join(stages, " "); got != "Source Build UpdatePipeline Assets dev prod" {
 		t.Errorf("stages %s, want Source Build UpdatePipeline Assets dev prod", got)
+	}
+	// The tests gate the synth, and so the pipeline's own update and every deploy.
+	if slices.Sort(build); strings.Join(build, " ") != "1:Test 2:Synth" {
+		t.Errorf("the Build stage runs %v, want the tests (1:Test) before the synth (2:Synth)", build)
 	}
 	if slices.Contains(actions["dev"], "Approval") || len(actions["prod"]) == 0 || actions["prod"][0] != "Approval" {
 		t.Errorf("want an approval first in prod and none in dev: dev %v, prod %v", actions["dev"], actions["prod"])
@@ -1264,5 +1275,21 @@ func TestServerInPipelineStage(t *testing.T) {
 	}
 	if strings.Join(servers, " ") != "Prefect-dev-Server Prefect-prod-Server" {
 		t.Errorf("server stacks in the stages: %v", servers)
+	}
+	// A stage's stacks read each other's outputs as the App's do: their ECS services carry
+	// upstream fingerprints.
+	upstream := map[string]any{"Tags": assertions.Match_ArrayWith(&[]any{map[string]any{
+		"Key": stacks.UpstreamTag, "Value": assertions.Match_StringLikeRegexp(jsii.String(stacks.UpstreamPattern.String()))}})}
+	for _, st := range staged {
+		if name := *st.StackName(); strings.HasSuffix(name, "-Compute") || strings.HasSuffix(name, "-Server") {
+			func() {
+				defer func() {
+					if failure := recover(); failure != nil {
+						t.Errorf("%s: an ECS service without its upstream fingerprint: %v", name, failure)
+					}
+				}()
+				assertions.Template_FromStack(st, nil).AllResourcesProperties(jsii.String("AWS::ECS::Service"), upstream)
+			}()
+		}
 	}
 }

@@ -102,6 +102,9 @@ type Config struct {
 	GitHubOIDCProviderARN string
 	// BootstrapQualifier is the `cdk bootstrap --qualifier` whose roles the deploy role may assume.
 	BootstrapQualifier string
+	// GitHubArm64Runner is the runs-on label of the GitHub Actions jobs of an arm64
+	// environment (the matrix of .ci/cdkci).
+	GitHubArm64Runner string
 
 	// PrefectServer builds a self-hosted Prefect server (the <prefix>Server stack, server.go)
 	// that the worker and the custom resource then use; ServerOff: none.
@@ -116,6 +119,9 @@ type Config struct {
 	ServerAllowedCidrs []string
 	// ServerAPITaskCount is the number of API tasks in ha mode.
 	ServerAPITaskCount int
+	// ServerDatabaseInstanceClass is the PostgreSQL instance's class (db.t4g.*): its memory
+	// sets max_connections, which the server's connection budget must fit.
+	ServerDatabaseInstanceClass string
 
 	// Environments are the named environments of `environments`, in promotion order, each
 	// with its merged and validated Config; empty: the one environment of the top-level
@@ -366,6 +372,12 @@ var Settings = []Setting{
 		check: func(c Config) error {
 			return want(qualifierRe.MatchString(c.BootstrapQualifier), "bootstrapQualifier", c.BootstrapQualifier, "1 to 10 lowercase letters or digits, as given to cdk bootstrap --qualifier (CDK's default is hnb659fds)")
 		}},
+	{Key: "githubArm64Runner", Default: "ubuntu-24.04-arm",
+		Doc:   "`runs-on` label of the GitHub Actions jobs of a `cpuArchitecture=arm64` environment; `ubuntu-24.04-arm` is free for public repositories only: a private repository names its arm64 larger runner, or `ubuntu-24.04` (images built under QEMU, slower) (see GitHub Actions)",
+		parse: text(func(c *Config) *string { return &c.GitHubArm64Runner }),
+		check: func(c Config) error {
+			return want(runnerLabelRe.MatchString(c.GitHubArm64Runner), "githubArm64Runner", c.GitHubArm64Runner, "a GitHub Actions runner label such as ubuntu-24.04-arm (letters, digits, '.', '_' or '-', at most 100)")
+		}},
 	// Self-hosted server (issue 9): the <prefix>Server stack (server.go, serverconfig.go).
 	{Key: "prefectServer", Default: string(ServerOff),
 		Doc:   "`off`, `single` (one API task that also runs the services, single-AZ PostgreSQL) or `ha` (API tasks across AZs, a services task, Multi-AZ PostgreSQL, Redis): adds the `<prefix>Server` stack, which the worker then uses (see Self-hosted server)",
@@ -390,13 +402,18 @@ var Settings = []Setting{
 		parse: cidrList(func(c *Config) *[]string { return &c.ServerAllowedCidrs }),
 		check: checkServerCidrs},
 	{Key: "serverApiTaskCount", Default: serverAPITaskCountDefault,
-		Doc:   "API tasks in `ha` mode, spread across AZs (2–10); `single` runs one",
+		Doc:   "API tasks in `ha` mode, spread across AZs (2–10, within the database's connections: see `serverDatabaseInstanceClass`); `single` runs one",
 		parse: whole(func(c *Config) *int { return &c.ServerAPITaskCount }),
 		check: checkServerAPITaskCount},
+	{Key: "serverDatabaseInstanceClass", Default: serverDatabaseClassDefault,
+		Doc:   "the server database's instance class: `db.t4g.micro`, `db.t4g.small`, `db.t4g.medium` or `db.t4g.large`; its memory sets PostgreSQL's `max_connections`, which every server process's pool must fit (see Self-hosted server)",
+		parse: text(func(c *Config) *string { return &c.ServerDatabaseInstanceClass }),
+		check: checkServerDatabase},
 }
 
 var (
 	githubRepoRe     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$`)
+	runnerLabelRe    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
 	githubProviderRe = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/token\.actions\.githubusercontent\.com$`)
 	qualifierRe      = regexp.MustCompile(`^[a-z0-9]{1,10}$`)
 )

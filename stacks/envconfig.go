@@ -40,10 +40,19 @@ type PipelineConfig struct {
 	Repository string
 	// Branch is the branch whose pushes run the pipeline; main unless set.
 	Branch string
+	// DockerHubSecret is the name or ARN of a Secrets Manager secret in the pipeline's account
+	// and region holding Docker Hub credentials ({"username": …, "secret": …}): the asset
+	// projects log in with it to pull the images' base (prefecthq/prefect); "" pulls
+	// anonymously, under Docker Hub's rate limit per address, which CodeBuild shares.
+	DockerHubSecret string
 
 	// unknown are keys of `pipeline` that are none of the above; checkPipeline reports them.
 	unknown []string
 }
+
+// PipelineStackName is the PipelineStack's name, <stackPrefix>Pipeline: the top of the
+// assembly paths of its stages' stacks (<stackPrefix>Pipeline/<env>/<stack>).
+func (c Config) PipelineStackName() string { return c.StackPrefix + "Pipeline" }
 
 // envSettings are the settings of environments and the pipeline. They are added to Settings
 // at init: their checks validate every environment with the whole table.
@@ -53,7 +62,7 @@ var envSettings = []Setting{
 		parse: parseEnvironments,
 		check: func(c Config) error { _, err := resolveEnvironments(c); return err }},
 	{Key: "pipeline", Default: map[string]any{},
-		Doc:   "CodePipeline that deploys every environment in order, `{\"connectionArn\": …, \"repository\": \"owner/repo\", \"branch\": \"main\"}`; `{}` = none (see CodePipeline)",
+		Doc:   "CodePipeline that deploys every environment in order, `{\"connectionArn\": …, \"repository\": \"owner/repo\", \"branch\": \"main\", \"dockerHubSecret\": \"\"}`; `{}` = none (see CodePipeline)",
 		parse: parsePipeline,
 		check: checkPipeline},
 }
@@ -199,6 +208,11 @@ func resolveEnvironments(c Config) ([]EnvironmentConfig, error) {
 			errs = append(errs, fmt.Errorf("config: environments %s all have order=%d: want a different order for each environment (the promotion order)", strings.Join(names, ", "), o))
 		}
 	}
+	if c.Pipeline == nil {
+		// With a pipeline, GitHub holds no deploy role (NewTrust): CodePipeline deploys, each
+		// approval in its own stage.
+		errs = append(errs, sharedApprovalAccounts(c.GitHubRepository, out)...)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -209,6 +223,47 @@ func resolveEnvironments(c Config) ([]EnvironmentConfig, error) {
 		return strings.Compare(a.Name, b.Name)
 	})
 	return out, nil
+}
+
+// sharedApprovalAccounts refuses, when GitHub Actions deploy (repo, githubRepository), an
+// environment with approval that shares its account with another environment: the other's
+// deploy role (trust.go) could deploy it without its reviewers. The deploy role may assume
+// its environment's bootstrap roles only, but CDK's bootstrap deploy role may create and
+// execute change sets on any stack of its account (aws-cdk bootstrap-template.yaml,
+// DeploymentActionRole, DeployPermissions: Resource "*"), and CloudFormation runs an update
+// with the role the stack already has, even for a caller that may not pass it (CloudFormation
+// API reference, CreateChangeSet, RoleARN). So a different bootstrapQualifier does not keep
+// them apart; only another account does.
+func sharedApprovalAccounts(repo string, envs []EnvironmentConfig) []error {
+	if repo == "" {
+		return nil
+	}
+	byAccount := map[string][]string{}
+	for _, e := range envs {
+		byAccount[e.Account] = append(byAccount[e.Account], e.Name)
+	}
+	var errs []error
+	for _, e := range envs {
+		others := slices.DeleteFunc(slices.Clone(byAccount[e.Account]), func(n string) bool { return n == e.Name })
+		if !e.Approval || e.Account == "" || len(others) == 0 {
+			continue
+		}
+		roles := "role of " + andList(others)
+		if len(others) > 1 {
+			roles = "roles of " + andList(others)
+		}
+		errs = append(errs, fmt.Errorf("config: environments.%s has approval: true but shares account %s with %s: the GitHub deploy %s could deploy %s without its reviewers (a CDK bootstrap deploy role may change any stack of its account, whatever the bootstrapQualifier); give %s an account of its own",
+			e.Name, e.Account, andList(others), roles, e.Name, e.Name))
+	}
+	return errs
+}
+
+// andList is names as prose: "a", "a and b", "a, b and c".
+func andList(names []string) string {
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }
 
 // errorLines is the one-line problems of err, an errors.Join of them; none for nil.
@@ -230,7 +285,7 @@ func parsePipeline(c *Config, key string, raw any) error {
 		return err
 	}
 	p := &PipelineConfig{Branch: "main"}
-	fields := map[string]*string{"connectionArn": &p.ConnectionARN, "repository": &p.Repository, "branch": &p.Branch}
+	fields := map[string]*string{"connectionArn": &p.ConnectionARN, "repository": &p.Repository, "branch": &p.Branch, "dockerHubSecret": &p.DockerHubSecret}
 	var errs []error
 	for _, k := range slices.Sorted(maps.Keys(m)) {
 		field, ok := fields[k]
@@ -257,12 +312,13 @@ func checkPipeline(c Config) error {
 	}
 	var errs []error
 	if len(p.unknown) > 0 {
-		errs = append(errs, fmt.Errorf("config: unknown key(s) %s; pipeline takes branch, connectionArn, repository", strings.Join(p.unknown, ", ")))
+		errs = append(errs, fmt.Errorf("config: unknown key(s) %s; pipeline takes branch, connectionArn, dockerHubSecret, repository", strings.Join(p.unknown, ", ")))
 	}
 	errs = append(errs,
 		want(connectionArnRe.MatchString(p.ConnectionARN), "pipeline.connectionArn", p.ConnectionARN, "the ARN of a CodeStar connection to your repository host, arn:aws:codeconnections:<region>:<account>:connection/<id> (Developer Tools > Settings > Connections)"),
 		want(repositoryRe.MatchString(p.Repository), "pipeline.repository", p.Repository, "the repository as owner/name"),
-		want(branchRe.MatchString(p.Branch), "pipeline.branch", p.Branch, "a branch name such as main"))
+		want(branchRe.MatchString(p.Branch), "pipeline.branch", p.Branch, "a branch name such as main"),
+		checkSecret("pipeline.dockerHubSecret", p.DockerHubSecret))
 	if len(c.Environments) == 0 {
 		errs = append(errs, errors.New("config: pipeline needs environments: add at least one to `environments` (each becomes a stage of the pipeline)"))
 	}

@@ -95,23 +95,25 @@ func TestEnvironmentMistakes(t *testing.T) {
 	}
 }
 
-// TestPipelineConfig: a pipeline needs its connection, repository, environments and a home.
+// TestPipelineConfig: a pipeline needs its connection, repository, environments and a home;
+// its Docker Hub secret is optional, a name or an ARN.
 func TestPipelineConfig(t *testing.T) {
 	const arn = "arn:aws:codeconnections:eu-west-1:123456789012:connection/12345678-1234-1234-1234-123456789012"
 	envs := map[string]any{"dev": map[string]any{"account": "111111111111", "region": "eu-west-1"}}
 	get, keys := ctx(map[string]any{"account": "123456789012", "region": "eu-west-1", "environments": envs,
-		"pipeline": map[string]any{"connectionArn": arn, "repository": "acme/data"}})
+		"pipeline": map[string]any{"connectionArn": arn, "repository": "acme/data", "dockerHubSecret": "dockerhub"}})
 	c, err := ConfigFromContext(get, keys)
-	if err != nil || c.Pipeline == nil || c.Pipeline.ConnectionARN != arn || c.Pipeline.Repository != "acme/data" || c.Pipeline.Branch != "main" {
+	if err != nil || c.Pipeline == nil || c.Pipeline.ConnectionARN != arn || c.Pipeline.Repository != "acme/data" || c.Pipeline.Branch != "main" || c.Pipeline.DockerHubSecret != "dockerhub" {
 		t.Fatalf("%v %+v", err, c.Pipeline)
 	}
-	get, keys = ctx(map[string]any{"pipeline": `{"connectionArn": "arn:aws:iam::1:role/x", "repository": "data", "branch": "a b", "brnach": "x", "stage": 1}`})
+	get, keys = ctx(map[string]any{"pipeline": `{"connectionArn": "arn:aws:iam::1:role/x", "repository": "data", "branch": "a b", "dockerHubSecret": "docker hub", "brnach": "x", "stage": 1}`})
 	_, err = ConfigFromContext(get, keys)
 	want := strings.Join([]string{
-		"config: unknown key(s) pipeline.brnach, pipeline.stage; pipeline takes branch, connectionArn, repository",
+		"config: unknown key(s) pipeline.brnach, pipeline.stage; pipeline takes branch, connectionArn, dockerHubSecret, repository",
 		"config: pipeline.connectionArn=arn:aws:iam::1:role/x is not valid: want the ARN of a CodeStar connection to your repository host, arn:aws:codeconnections:<region>:<account>:connection/<id> (Developer Tools > Settings > Connections)",
 		"config: pipeline.repository=data is not valid: want the repository as owner/name",
 		"config: pipeline.branch=a b is not valid: want a branch name such as main",
+		"config: pipeline.dockerHubSecret=docker hub is not valid: want a Secrets Manager secret name (letters, digits, /_+=.@-) or a secret ARN",
 		"config: pipeline needs environments: add at least one to `environments` (each becomes a stage of the pipeline)",
 		"config: pipeline needs account and region: the top-level account and region are where the pipeline itself runs",
 	}, "\n")

@@ -72,5 +72,20 @@ func NewEnvironment(scope constructs.Construct, cfg Config, flows *prefectyaml.F
 		}
 	}
 	ApplyFindings(e)
+	addUpstreamFingerprints(append(stacks, e.Compute.Stack), e.Compute.Overrides)
 	return e, nil
+}
+
+// StackNames are the names of the stacks NewEnvironment builds for cfg, in the order they
+// deploy: <StackPrefix>Network, Registry, Server (with prefectServer), then Compute, last.
+func (c Config) StackNames() []string {
+	parts := []string{"Network", "Registry", "Compute"}
+	if c.ServerOn() {
+		parts = []string{"Network", "Registry", "Server", "Compute"}
+	}
+	names := make([]string, len(parts))
+	for i, p := range parts {
+		names[i] = c.StackPrefix + p
+	}
+	return names
 }

@@ -388,3 +388,32 @@ func ApplyPipelineFindings(p *PipelineStack) {
 		}
 	}
 }
+
+// TrustFinding is a Finding of a TrustStack (trust.go): its roles, selected from the stack.
+type TrustFinding struct {
+	// On selects the constructs of the trust stack the finding is about.
+	On func(s *TrustStack) []constructs.IConstruct
+	Finding
+}
+
+// TrustFindings is every cdk-nag finding of the TrustStack that is not fixed, and why.
+var TrustFindings = []TrustFinding{
+	{
+		On: func(s *TrustStack) []constructs.IConstruct { return list(s.Diff) },
+		Finding: Finding{Nag: "AwsSolutions-IAM5",
+			AppliesTo: []string{`/^Resource::arn:(<AWS::Partition>|aws[a-z-]*):cloudformation:(<AWS::Region>|[a-z0-9-]+):(<AWS::AccountId>|[0-9]{12}):stack\/[A-Za-z][A-Za-z0-9-]*(-\*)?\/\*$/`},
+			Reason: "IAM authorizes CloudFormation reads on stack/<name>/<id>, and the id is a UUID CloudFormation picks, so each of the app's " +
+				"stacks is named with any id; the Compute stack's nested stacks (the deployment shards) are named <Compute>-<logical id>-<suffix> " +
+				"by CloudFormation, hence <Compute>-*. Only DescribeStacks, GetTemplate and (on Compute) ListStackResources are allowed."},
+	},
+}
+
+// ApplyTrustFindings records every finding of TrustFindings as a cdk-nag suppression on its
+// constructs and their children.
+func ApplyTrustFindings(s *TrustStack) {
+	for _, f := range TrustFindings {
+		for _, c := range f.On(s) {
+			cdknag.NagSuppressions_AddResourceSuppressions(c, &[]*cdknag.NagPackSuppression{f.nagSuppression()}, jsii.Bool(true))
+		}
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"sort"
 	"strings"
@@ -19,8 +20,9 @@ type Target struct {
 	// Account and Region are where the stacks deploy; "" when environment-agnostic.
 	Account string `json:"account"`
 	Region  string `json:"region"`
-	// Stacks are the stack names to diff and deploy, space-separated (not the trust stack:
-	// it is deployed once by hand, see README "Operations").
+	// Stacks select the stacks to diff and deploy, space-separated: their names, or their
+	// paths inside the pipeline's stages (not the trust stack: it is deployed once by hand,
+	// see README "Operations").
 	Stacks string `json:"stacks"`
 	// Arch is the images' architecture as GitHub spells runner.arch (X64 or ARM64), and
 	// Runner a hosted runner of that architecture, so images build natively.
@@ -29,11 +31,22 @@ type Target struct {
 	// APIKeySecret is the Prefect Cloud API-key secret (prefectApiKeySecret) the optional
 	// sync step puts the PREFECT_API_KEY GitHub secret in; "" for a self-hosted server.
 	APIKeySecret string `json:"apiKeySecret"`
+	// DeployRole and DiffRole are the ARNs of the trust stack's roles for this environment
+	// (stacks.GitHubDeployRoleName, stacks.GitHubDiffRoleName) that the deploy and diff jobs
+	// assume; "" when cdk.json pins no account or sets no githubRepository (no trust stack),
+	// and the workflows then fall back to the variables AWS_DEPLOY_ROLE_ARN and AWS_DIFF_ROLE_ARN.
+	DeployRole string `json:"deployRole"`
+	DiffRole   string `json:"diffRole"`
 }
 
-// writeEnvironments writes the targets of the cdk.json at path as one line of JSON.
-func writeEnvironments(path string, out io.Writer) error {
-	targets, err := Targets(path)
+// writeEnvironments writes the targets of the cdk.json at path as one line of JSON: what the
+// pull request diffs, or with deploy, what the deploy workflow deploys.
+func writeEnvironments(path string, deploy bool, out io.Writer) error {
+	list := Targets
+	if deploy {
+		list = DeployTargets
+	}
+	targets, err := list(path)
 	if err != nil {
 		return err
 	}
@@ -45,40 +58,80 @@ func writeEnvironments(path string, out io.Writer) error {
 	return err
 }
 
-// Targets reads the app's settings from cdk.json as `cdk synth` does (validated by the same
-// table) and lists the environments in promotion order.
-func Targets(path string) ([]Target, error) {
+// config reads the app's settings from cdk.json as `cdk synth` does (validated by the same
+// table).
+func config(path string) (stacks.Config, error) {
 	ctx, err := stacks.ContextFromCDKJSON(path)
 	if err != nil {
-		return nil, err
+		return stacks.Config{}, err
 	}
 	keys := make([]string, 0, len(ctx))
 	for k := range ctx {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	cfg, err := stacks.ConfigFromContext(func(k string) any { return ctx[k] }, keys)
+	return stacks.ConfigFromContext(func(k string) any { return ctx[k] }, keys)
+}
+
+// Targets lists what a pull request diffs, in promotion order: each environment's stacks.
+// With `pipeline` set, the environments' stacks exist only inside the pipeline's stages, so
+// they are selected by their path in the assembly (<stackPrefix>Pipeline/<env>/<stack>, as
+// `cdk diff` matches nested stacks), after the pipeline stack itself in its own account.
+func Targets(path string) ([]Target, error) {
+	cfg, err := config(path)
 	if err != nil {
 		return nil, err
 	}
 	if len(cfg.Environments) == 0 {
-		return []Target{target("default", "", cfg)}, nil
+		t, err := target("default", "", cfg, "", cfg.GitHubRepository)
+		return []Target{t}, err
 	}
 	var out []Target
+	if cfg.Pipeline != nil {
+		t := Target{Name: cfg.PipelineStackName(), Account: cfg.Account, Region: cfg.Region,
+			Stacks: cfg.PipelineStackName(), Arch: "X64", Runner: "ubuntu-24.04"}
+		if cfg.GitHubRepository != "" && cfg.Account != "" {
+			// The trust stack of the pipeline's account has a diff role (and no deploy role:
+			// CodePipeline deploys).
+			t.DiffRole = stacks.GitHubRoleARN(cfg.Account, cfg.Region, stacks.GitHubDiffRoleName)
+		}
+		out = append(out, t)
+	}
 	for _, e := range cfg.Environments {
-		out = append(out, target(e.Name, e.Name, e.Config))
+		stage := ""
+		if cfg.Pipeline != nil {
+			stage = cfg.PipelineStackName() + "/" + e.Name + "/"
+		}
+		t, err := target(e.Name, e.Name, e.Config, stage, cfg.GitHubRepository)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
 	}
 	return out, nil
 }
 
-func target(name, environment string, cfg stacks.Config) Target {
-	parts := []string{"Network", "Registry", "Compute"}
-	if cfg.ServerOn() {
-		parts = []string{"Network", "Registry", "Server", "Compute"}
+// DeployTargets lists what the deploy workflow deploys: Targets, or with `pipeline` set an
+// error, since CodePipeline deploys the environments on every push and updates itself (a
+// second deploy of its stack from GitHub would race its self-mutation).
+func DeployTargets(path string) ([]Target, error) {
+	cfg, err := config(path)
+	if err != nil {
+		return nil, err
 	}
+	if p := cfg.Pipeline; p != nil {
+		return nil, fmt.Errorf("pipeline is set in %s: CodePipeline %s deploys the environments on every push to %s and updates itself, so GitHub Actions deploys nothing: delete .github/workflows/deploy.yml, or set pipeline to {} to deploy from here", path, cfg.PipelineStackName(), p.Branch)
+	}
+	return Targets(path)
+}
+
+// target is the matrix entry of one environment (environment "" for the app without
+// environments) of cfg, its stacks selected as stage/<stack name> (stage "" for stacks at
+// the top of the assembly), with the trust stack's role ARNs when repo (githubRepository) is set.
+func target(name, environment string, cfg stacks.Config, stage, repo string) (Target, error) {
 	var names []string
-	for _, s := range parts {
-		names = append(names, cfg.StackPrefix+s)
+	for _, s := range cfg.StackNames() {
+		names = append(names, stage+s)
 	}
 	t := Target{Name: name, Environment: environment, Account: cfg.Account, Region: cfg.Region,
 		Stacks: strings.Join(names, " "), Arch: "X64", Runner: "ubuntu-24.04"}
@@ -86,7 +139,17 @@ func target(name, environment string, cfg stacks.Config) Target {
 		t.APIKeySecret = cfg.PrefectAPIKeySecret
 	}
 	if cfg.Architecture == stacks.ArchARM {
-		t.Arch, t.Runner = "ARM64", "ubuntu-24.04-arm"
+		t.Arch, t.Runner = "ARM64", cfg.GitHubArm64Runner
 	}
-	return t
+	if repo != "" && cfg.Account != "" {
+		deploy, err := stacks.GitHubDeployRoleName(environment)
+		if err != nil {
+			return t, err
+		}
+		if stage == "" { // in a pipeline's stage, CodePipeline deploys: no GitHub deploy role
+			t.DeployRole = stacks.GitHubRoleARN(cfg.Account, cfg.Region, deploy)
+		}
+		t.DiffRole = stacks.GitHubRoleARN(cfg.Account, cfg.Region, stacks.GitHubDiffRoleName)
+	}
+	return t, nil
 }

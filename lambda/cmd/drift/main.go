@@ -30,7 +30,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/contract"
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/stackapi"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/stackspec"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/prefect"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/resources"
@@ -41,12 +41,6 @@ const (
 	exitNoDrift = 0
 	exitDrift   = 1
 	exitError   = 2
-)
-
-// Environment variables read besides contract.EnvAPIURL and the secret ARNs.
-const (
-	envAPIKey     = "PREFECT_API_KEY"
-	envAuthString = "PREFECT_API_AUTH_STRING"
 )
 
 func main() {
@@ -89,7 +83,7 @@ func check(ctx context.Context, template string, getenv func(string) string, out
 		}
 		return false, err
 	}
-	api, err := client(ctx, getenv, spec.FunctionEnv)
+	api, err := stackapi.Client(ctx, stackapi.Source{Getenv: getenv, FunctionEnv: spec.FunctionEnv, Tool: "drift"})
 	if err != nil {
 		return false, err
 	}
@@ -180,48 +174,4 @@ func read(ctx context.Context, api *prefect.Client, path string) (map[string]any
 		return nil, err
 	}
 	return decodeJSON(raw)
-}
-
-// client is the Prefect client for the environment's API and credential. Without
-// PREFECT_API_URL it takes the template's (the function's, when written in it) and then,
-// without a credential in the environment, the function's secret: its ARN, or its name when
-// CloudFormation fills in the region and account.
-func client(ctx context.Context, getenv func(string) string, fromTemplate map[string]string) (*prefect.Client, error) {
-	cfg := prefect.Config{BaseURL: strings.TrimSpace(getenv(contract.EnvAPIURL)), UserAgent: "prefect-ecs-cdk-drift"}
-	if u := fromTemplate[contract.EnvAPIURL]; cfg.BaseURL == "" && u != "" && !stackspec.DeployTime(u) {
-		cfg.BaseURL = u
-	} else {
-		fromTemplate = nil
-	}
-	if cfg.BaseURL == "" {
-		return nil, fmt.Errorf("%s is not set: the workspace URL (https://api.prefect.cloud/api/accounts/<account>/workspaces/<workspace>) or a server's http(s)://host/api", contract.EnvAPIURL)
-	}
-	var err error
-	switch {
-	case getenv(envAPIKey) != "":
-		cfg.APIKey = strings.TrimSpace(getenv(envAPIKey))
-	case getenv(contract.EnvAPIKeySecretARN) != "":
-		cfg.APIKey, err = secret(ctx, getenv, contract.EnvAPIKeySecretARN, getenv(contract.EnvAPIKeySecretARN))
-	case getenv(envAuthString) != "":
-		cfg.AuthString = strings.TrimSpace(getenv(envAuthString))
-	case getenv(contract.EnvAuthStringSecretARN) != "":
-		cfg.AuthString, err = secret(ctx, getenv, contract.EnvAuthStringSecretARN, getenv(contract.EnvAuthStringSecretARN))
-	case fromTemplate[contract.EnvAPIKeySecretARN] != "":
-		cfg.APIKey, err = secret(ctx, getenv, "the template's "+contract.EnvAPIKeySecretARN, secretID(fromTemplate[contract.EnvAPIKeySecretARN]))
-	case fromTemplate[contract.EnvAuthStringSecretARN] != "":
-		cfg.AuthString, err = secret(ctx, getenv, "the template's "+contract.EnvAuthStringSecretARN, secretID(fromTemplate[contract.EnvAuthStringSecretARN]))
-	}
-	if err != nil {
-		return nil, err
-	}
-	return prefect.New(cfg)
-}
-
-// secretID is how Secrets Manager finds the template's secret: its ARN when the template
-// writes it whole, else its name (in the account and region of the AWS credentials).
-func secretID(arn string) string {
-	if _, name, ok := strings.Cut(arn, ":secret:"); ok && stackspec.DeployTime(arn) {
-		return name
-	}
-	return arn
 }

@@ -271,6 +271,39 @@ func TestMapperRejectsUnknownCalls(t *testing.T) {
 	}
 }
 
+// TestCloudFormationAndSTSRequests: the stack reads of `cdk diff` are authorized on the stack's
+// ARN (a name gets a stand-in id), AssumeRole on the role; anything else of CloudFormation is
+// unknown, not silently allowed.
+func TestCloudFormationAndSTSRequests(t *testing.T) {
+	m := NewMapper("123456789012")
+	for _, c := range []struct {
+		call Call
+		want string
+	}{
+		{Call{Service: "cloudformation", Action: "GetTemplate", Region: "us-east-1", Params: map[string]any{"StackName": "Prefect-dev-Compute"}},
+			"cloudformation:GetTemplate on arn:aws:cloudformation:us-east-1:123456789012:stack/Prefect-dev-Compute/00000000-0000-0000-0000-000000000000"},
+		{Call{Service: "cloudformation", Action: "DescribeStacks", Region: "us-east-1", Params: map[string]any{"StackName": "arn:aws:cloudformation:us-east-1:123456789012:stack/X/abc"}},
+			"cloudformation:DescribeStacks on arn:aws:cloudformation:us-east-1:123456789012:stack/X/abc"},
+		{Call{Service: "cloudformation", Action: "DescribeStacks", Region: "us-east-1", Params: map[string]any{}}, "cloudformation:DescribeStacks on *"},
+		{Call{Service: "sts", Action: "AssumeRole", Region: "us-east-1", Params: map[string]any{"RoleArn": "arn:aws:iam::123456789012:role/r"}},
+			"sts:AssumeRole on arn:aws:iam::123456789012:role/r"},
+	} {
+		reqs, err := m.Requests(c.call)
+		if err != nil || len(reqs) != 1 || reqs[0].String() != c.want {
+			t.Errorf("%s: %v, %v; want %s", c.call.Name(), reqs, err, c.want)
+		}
+	}
+	for _, c := range []Call{
+		{Service: "cloudformation", Action: "UpdateStack", Region: "us-east-1", Params: map[string]any{"StackName": "X"}},
+		{Service: "cloudformation", Action: "GetTemplate", Region: "us-east-1", Params: map[string]any{}},
+		{Service: "sts", Action: "AssumeRole", Region: "us-east-1", Params: map[string]any{}},
+	} {
+		if _, err := m.Requests(c); err == nil {
+			t.Errorf("%s %v mapped without error", c.Name(), c.Params)
+		}
+	}
+}
+
 func TestParseRecordingRejectsUnknownOperations(t *testing.T) {
 	line := `{"headers": {"Content-Type": "application/json"}, "method": "POST", "url": "http://127.0.0.1:5000/2015-03-31/functions", "body": "{}", "body_encoded": false}`
 	if _, err := ParseRecording(strings.NewReader(line)); err == nil {

@@ -64,10 +64,19 @@ func (m *Mapper) Requests(c Call) ([]Request, error) {
 			return []Request{{Action: c.Name(), Resource: m.arn("logs", c.Region, "log-group:"+group+":log-stream:"+str(c.Params, "logStreamName"))}}, nil
 		}
 	case "sts":
-		if c.Action == "GetCallerIdentity" {
+		switch c.Action {
+		case "GetCallerIdentity":
 			// Needs no permission.
 			return nil, nil
+		case "AssumeRole":
+			// Authorized on the role to assume (its trust policy is the other side).
+			if role := str(c.Params, "RoleArn"); role != "" {
+				return []Request{{Action: c.Name(), Resource: role}}, nil
+			}
+			return nil, fmt.Errorf("iamcheck: %s without RoleArn", c.Name())
 		}
+	case "cloudformation":
+		return m.cloudFormation(c)
 	}
 	return nil, fmt.Errorf("iamcheck: no IAM mapping for %s (add one to iamcheck.Mapper)", c.Name())
 }
@@ -186,6 +195,31 @@ func (m *Mapper) resolveTaskDef(s string) (string, int, error) {
 		return "", 0, fmt.Errorf("iamcheck: task definition revision %q", revs)
 	}
 	return family, rev, nil
+}
+
+// standInStackID stands for the id CloudFormation gives a stack (a UUID) when a call names the
+// stack rather than its ARN: only a policy that names stack ids could tell the difference.
+const standInStackID = "00000000-0000-0000-0000-000000000000"
+
+// cloudFormation maps the stack reads `cdk diff` makes. IAM authorizes them on the stack's ARN,
+// arn:<partition>:cloudformation:<region>:<account>:stack/<name>/<id> (Service Authorization
+// Reference, AWS CloudFormation: the stack resource type); DescribeStacks without a stack
+// lists every stack, on "*".
+func (m *Mapper) cloudFormation(c Call) ([]Request, error) {
+	switch c.Action {
+	case "DescribeStacks", "GetTemplate", "ListStackResources":
+		name := str(c.Params, "StackName")
+		switch {
+		case name == "" && c.Action == "DescribeStacks":
+			return []Request{{Action: c.Name(), Resource: "*"}}, nil
+		case name == "":
+			return nil, fmt.Errorf("iamcheck: %s without StackName", c.Name())
+		case strings.HasPrefix(name, "arn:"):
+			return []Request{{Action: c.Name(), Resource: name}}, nil
+		}
+		return []Request{{Action: c.Name(), Resource: m.arn("cloudformation", c.Region, "stack/"+name+"/"+standInStackID)}}, nil
+	}
+	return nil, fmt.Errorf("iamcheck: no IAM mapping for %s (add one to iamcheck.Mapper)", c.Name())
 }
 
 func (m *Mapper) arn(service, region, resource string) string {

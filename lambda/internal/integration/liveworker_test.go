@@ -61,9 +61,10 @@ func TestLiveWorker(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	aws := startLiveAWS(t, ctx, s)
+	statusBin := buildCommand(t, ctx, s.root, "status")
 	for i, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
-			runLiveVariant(t, s, aws, v, i)
+			runLiveVariant(t, s, aws, v, i, statusBin)
 		})
 	}
 }
@@ -434,7 +435,7 @@ func indexOf(l []string, s string) int {
 	return -1
 }
 
-func runLiveVariant(t *testing.T, s *suite, aws *liveAWS, v liveVariant, index int) {
+func runLiveVariant(t *testing.T, s *suite, aws *liveAWS, v liveVariant, index int, statusBin string) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
@@ -456,6 +457,21 @@ func runLiveVariant(t *testing.T, s *suite, aws *liveAWS, v liveVariant, index i
 
 	accessKey := fmt.Sprintf("AKIALIVEWORKER%06d", index)
 	w := startLiveWorker(t, ctx, s, aws, ls, accessKey)
+
+	// make status's command (the deploy workflow's smoke check) against this real worker,
+	// meanwhile: the worker's own heartbeats must make the pool READY, one of them after the
+	// command's first look, and the deployment must be in the pool (the template keeps only
+	// the deployment created here).
+	type statusResult struct {
+		run statusRun
+		err error
+	}
+	statusDone := make(chan statusResult, 1)
+	statusArgs := []string{"-template", keepDeployments(t, v.template, dep.LogicalID), "-timeout", "3m", "-interval", "1s"}
+	go func() {
+		r, err := execStatus(ctx, statusBin, []string{"PREFECT_API_URL=" + s.prefect.URL, "PREFECT_API_AUTH_STRING=" + s.authString}, nil, statusArgs...)
+		statusDone <- statusResult{r, err}
+	}()
 
 	// The first run alone, then the other four at once, as a burst of schedules would start
 	// them. The first registers the deployment's task definition; the burst must reuse it
@@ -513,6 +529,14 @@ func runLiveVariant(t *testing.T, s *suite, aws *liveAWS, v liveVariant, index i
 
 	// The observer: a STOPPED event for one of the tasks crashes its run.
 	crashed := observeStoppedTask(t, ctx, s, aws, ls, runs, w, accessKey)
+
+	sr := <-statusDone
+	if r := sr.run; sr.err != nil || r.code != 0 || !strings.Contains(r.stdout, "work pool "+pool.Prop("Name")+": READY; last worker heartbeat ") ||
+		!strings.Contains(r.stdout, "deployments: 1/1 in work pool") {
+		t.Errorf("status %v with the worker running: exit %d, %v; want 0, the pool READY and the deployment found:\n%s%s", statusArgs, r.code, sr.err, r.stdout, r.stderr)
+	} else {
+		t.Logf("status with the worker running:\n%s", r.stdout)
+	}
 
 	// Stop the worker so the recording is complete, then check every call it made.
 	w.Stop()

@@ -14,6 +14,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -58,6 +59,12 @@ func DeployTime(s string) bool { return strings.Contains(s, markerOpen) }
 type Template struct {
 	Path      string `json:"-"`
 	Resources map[string]*Resource
+	Outputs   map[string]*Output
+}
+
+// Output is one output of a Template.
+type Output struct {
+	Value any
 }
 
 // Resource is one resource of a Template.
@@ -219,6 +226,10 @@ func (r resolver) intrinsic(fn string, arg any) (any, error) {
 		return markerOpen + fmt.Sprintf("Fn::GetAtt %v.%v", args[0], args[1]) + markerClose, nil
 	case fn == "Ref":
 		return markerOpen + fmt.Sprintf("Ref %v", arg) + markerClose, nil
+	case fn == "Fn::GetStackOutput":
+		if ref, ok := stackOutputOf(arg); ok {
+			return markerOpen + fmt.Sprintf("Fn::GetStackOutput %s.%s", ref.Stack, ref.Output) + markerClose, nil
+		}
 	}
 	return markerOpen + fn + markerClose, nil
 }
@@ -250,4 +261,31 @@ func DeployTimePaths(prefix string, v any) []string {
 	}
 	walk(prefix, v)
 	return slices.Sorted(maps.Keys(seen))
+}
+
+// StackOutput names one output of another stack, as a weak cross-stack reference
+// (Fn::GetStackOutput) reads it.
+type StackOutput struct {
+	Stack, Output string
+}
+
+// stackOutputRe is the marker of a Fn::GetStackOutput value.
+var stackOutputRe = regexp.MustCompile(regexp.QuoteMeta(markerOpen+"Fn::GetStackOutput ") + `([^.` + markerClose + `]+)\.([^` + markerClose + `]+)` + regexp.QuoteMeta(markerClose))
+
+// StackOutputs lists the other stacks' outputs a marked value s is made of, in order.
+func StackOutputs(s string) []StackOutput {
+	var out []StackOutput
+	for _, m := range stackOutputRe.FindAllStringSubmatch(s, -1) {
+		out = append(out, StackOutput{Stack: m[1], Output: m[2]})
+	}
+	return out
+}
+
+// stackOutputOf reads the argument of Fn::GetStackOutput: {"StackName": …, "OutputName": …}
+// with literal names (the Region and RoleArn it may also hold do not matter offline).
+func stackOutputOf(arg any) (StackOutput, bool) {
+	m, _ := arg.(map[string]any)
+	stack, ok1 := m["StackName"].(string)
+	output, ok2 := m["OutputName"].(string)
+	return StackOutput{Stack: stack, Output: output}, ok1 && ok2 && stack != "" && output != ""
 }

@@ -39,3 +39,30 @@ func TestLoadGolden(t *testing.T) {
 		}
 	}
 }
+
+// TestStackOutputs: the self-hosted server's Compute template reads the API URL and the
+// auth-string secret from the Server stack's outputs; the markers name stack and output.
+func TestStackOutputs(t *testing.T) {
+	s, err := Load("../../../testdata/PrefectCompute-server-ha.template.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, auth := s.FunctionEnv["PREFECT_API_URL"], s.FunctionEnv["PREFECT_API_AUTH_STRING_SECRET_ARN"]
+	u, a := StackOutputs(url), StackOutputs(auth)
+	if len(u) != 1 || u[0].Stack != "PrefectServer" || !strings.Contains(u[0].Output, "LoadBalancer") || !strings.HasPrefix(url, "http://") {
+		t.Errorf("PREFECT_API_URL %q: outputs %v, want http:// and one PrefectServer load balancer output", url, u)
+	}
+	if len(a) != 1 || a[0].Stack != "PrefectServer" || !strings.Contains(a[0].Output, "AuthString") {
+		t.Errorf("PREFECT_API_AUTH_STRING_SECRET_ARN %q: outputs %v, want the PrefectServer auth string", auth, a)
+	}
+	server, err := LoadTemplate("../../../testdata/PrefectServer-server-ha.template.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := server.Outputs[u[0].Output]; o == nil {
+		t.Errorf("the Server template has no output %s", u[0].Output)
+	}
+	if StackOutputs("http://example.com/api") != nil {
+		t.Error("a literal value names outputs")
+	}
+}

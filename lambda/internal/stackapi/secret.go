@@ -1,4 +1,4 @@
-package main
+package stackapi
 
 import (
 	"cmp"
@@ -12,16 +12,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 )
 
-// secret reads the secret id (an ARN or a name) named by source in messages, with the AWS
+// Secret reads the secret id (an ARN or a name) named by source in messages, with the AWS
 // credentials of the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
-// AWS_SESSION_TOKEN; `make drift` exports a profile's or SSO session's with the AWS CLI) in
+// AWS_SESSION_TOKEN; `make <tool>` exports a profile's or SSO session's with the AWS CLI) in
 // AWS_REGION, else the ARN's region. AWS_ENDPOINT_URL points it elsewhere (tests: moto).
-func secret(ctx context.Context, getenv func(string) string, source, id string) (string, error) {
+func Secret(ctx context.Context, getenv func(string) string, tool, source, id string) (string, error) {
 	arn := strings.TrimSpace(id)
 	fail := func(err error) (string, error) { return "", fmt.Errorf("reading the secret in %s: %w", source, err) }
 	id, key := getenv("AWS_ACCESS_KEY_ID"), getenv("AWS_SECRET_ACCESS_KEY")
 	if id == "" || key == "" {
-		return fail(errors.New("no AWS credentials in the environment (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY; `make drift` exports them from your AWS CLI profile)"))
+		return fail(fmt.Errorf("no AWS credentials in the environment (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY; `make %s` exports them from your AWS CLI profile)", tool))
 	}
 	region := cmp.Or(getenv("AWS_REGION"), getenv("AWS_DEFAULT_REGION"))
 	if parts := strings.Split(arn, ":"); region == "" && len(parts) > 3 {
