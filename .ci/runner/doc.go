@@ -44,7 +44,8 @@
 // inside itself; cdk deploy); npm's download cache is shared by the run's machines; a
 // pull_request event checks out the head commit (the test's pull requests are fast-forwards,
 // so GitHub's merge commit has the same tree); GitHub Environments have no protection rules;
-// concurrency groups are not applied; the host's TLS and proxy settings reach the steps. The
+// concurrency groups are not applied; a job without timeout-minutes stops after 30 minutes
+// (GitHub's default is 360); the host's TLS and proxy settings reach the steps. The
 // test runs the committed HEAD of the repository (PREFECT_ECS_CDK_RUNNER_REPO names another).
 //
 // The test needs root (namespaces, overlayfs), the integration suite's venv (moto) and
