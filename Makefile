@@ -32,6 +32,9 @@ help: ## list the targets
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@node --version | grep -q '^v22\.' || { echo "node_modules/.bin/node is not Node 22"; exit 1; }
+	@# A module of its own keeps node_modules out of ./... (the CDK CLI ships Go init templates
+	@# named %name%.template.go, which break go vet ./... and go test ./...).
+	@printf 'module node_modules\n' >node_modules/go.mod
 	@touch $@
 
 # Three venvs, each from its pinned requirements: checkov's botocore pin conflicts with
@@ -193,11 +196,15 @@ run: $(VENV_IMAGE)/.installed ## run one deployment's flow locally with its para
 	@home=$$(mktemp -d); trap 'rm -rf "$$home"' EXIT; \
 	  cd flows && $(FLOW_ENV) PREFECT_HOME=$$home $(CURDIR)/$(VENV_IMAGE)/bin/python -P -B ../.ci/flows.py run "$$FLOW" "$${PARAMS:-}"
 
-# actionlint is pinned in go.mod (go tool); it runs shellcheck over run: scripts when shellcheck is on PATH.
+# actionlint is pinned in go.mod (go tool); it runs shellcheck over run: scripts only when
+# shellcheck is on PATH, and GitHub's ubuntu-24.04 image has it (actionlint there runs it:
+# actions/runner-images images/ubuntu/Ubuntu2404-Readme.md lists ShellCheck), so it is
+# required here too: a finding that would fail make test on the runner fails it here first.
 .PHONY: actionlint
-actionlint: ## lint the GitHub Actions workflows in .github/workflows
+actionlint: ## lint the GitHub Actions workflows in .github/workflows (with shellcheck)
+	@command -v shellcheck >/dev/null || { 	  if [ "$$(uname -s)" = Darwin ]; then echo "actionlint: shellcheck not installed: brew install shellcheck"; exit 1; fi; 	  $(call apt_install,actionlint,shellcheck); }
 	go tool actionlint -color=false
-	@echo "actionlint: $$(ls .github/workflows/*.yml | wc -l) workflows, no problems"
+	@echo "actionlint: $$(ls .github/workflows/*.yml | wc -l) workflows, no problems ($$(shellcheck --version | sed -n 's/^version: /shellcheck /p'))"
 
 reproducible: ## a second synth must give identical templates and asset hashes (a quiet `cdk diff`)
 	@second=$$(mktemp -d); trap 'rm -rf "$$second"' EXIT; \
