@@ -12,10 +12,11 @@ export CDK_DISABLE_VERSION_CHECK := true
 
 VENV      := .venv
 VENV_SCAN := .venv-scan
+VENV_PREV := .venv-prefect-prev
 VENV_IMAGE := .venv-image
 PYTHON    := $(CURDIR)/$(VENV)/bin/python
 CDK       := node_modules/.bin/cdk
-PKGS      := . ./stacks/... ./constructs/... ./lambda/... ./internal/... ./.ci/cdkci ./.ci/example
+PKGS      := . ./stacks/... ./constructs/... ./lambda/... ./internal/... ./.ci/cdkci ./.ci/runner ./.ci/example
 UV        := uv==0.13.8
 CDK_FLAGS ?=
 # Stacks the live worker test runs against (make test): <networkMode>-<ondemand|spot>.
@@ -23,7 +24,7 @@ LIVE_VARIANTS := private-ondemand private-spot public-ondemand public-spot
 # The self-hosted server stacks the live server test reads (make test): server-<prefectServer>.
 SERVER_VARIANTS := server-single server-ha
 
-.PHONY: help deps synth diff deploy destroy test unit lint cfn-lint checkov reproducible example variants bench preview template schemas clean server-deps
+.PHONY: help deps synth diff deploy destroy test unit lint cfn-lint checkov reproducible example variants bench preview template schemas clean server-deps runner-deps
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -31,12 +32,17 @@ help: ## list the targets
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@node --version | grep -q '^v22\.' || { echo "node_modules/.bin/node is not Node 22"; exit 1; }
+	@# A module of its own keeps node_modules out of ./... (the CDK CLI ships Go init templates
+	@# named %name%.template.go, which break go vet ./... and go test ./...).
+	@printf 'module node_modules\n' >node_modules/go.mod
 	@touch $@
 
-# Two venvs, each from its pinned requirements: checkov's botocore pin conflicts with prefect-aws.
+# Three venvs, each from its pinned requirements: checkov's botocore pin conflicts with
+# prefect-aws, and the previous Prefect release (the server's rollback drill) with the pinned one.
 $(VENV)/.installed: flows/requirements-dev.txt flows/requirements.txt
 $(VENV_SCAN)/.installed: flows/requirements-scan.txt
-$(VENV)/.installed $(VENV_SCAN)/.installed:
+$(VENV_PREV)/.installed: flows/requirements-prev.txt
+$(VENV)/.installed $(VENV_SCAN)/.installed $(VENV_PREV)/.installed:
 	python3 -m venv $(@D)
 	$(@D)/bin/pip install --quiet --disable-pip-version-check $(UV)
 	$(@D)/bin/uv pip install --quiet --python $(CURDIR)/$(@D)/bin/python -r $<
@@ -129,22 +135,50 @@ variants: example ## synthesize the live worker and server tests' variants of th
 INTEGRATION_ENV := PREFECT_ECS_CDK_INTEGRATION=1 PREFECT_PYTHON=$(PYTHON) CHECKOV=$(CHECKOV) \
   PREFECT_ECS_CDK_TEMPLATE=$(CURDIR)/cdk.out/example/PrefectCompute.template.json \
   PREFECT_ECS_CDK_LIVEWORKER_TEMPLATES="$(foreach v,$(LIVE_VARIANTS),$(CURDIR)/cdk.out/variants/$(v)/PrefectCompute.template.json)" \
-  PREFECT_ECS_CDK_SERVER_VARIANTS="$(foreach v,$(SERVER_VARIANTS),$(CURDIR)/cdk.out/variants/$(v))"
+  PREFECT_ECS_CDK_SERVER_VARIANTS="$(foreach v,$(SERVER_VARIANTS),$(CURDIR)/cdk.out/variants/$(v))" \
+  PREFECT_ECS_CDK_PREV_PYTHON=$(CURDIR)/$(VENV_PREV)/bin/python
 
-# The live server test (lambda/internal/serverlive) starts Debian's PostgreSQL and Redis on
-# loopback: installed here when missing (as root, as CI runs), found by the test under
-# /usr/lib/postgresql/<version>/bin and on PATH.
-server-deps: ## install Debian's postgresql and redis-server when missing (for the live server test)
-	@pg=$$(ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | head -n1); \
-	  if [ -z "$$pg" ] || ! command -v redis-server >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql redis-server >/dev/null; \
+# $(call apt_install,TARGET,PACKAGES): apt-get install, as root or through sudo when this user
+# has it without a password (GitHub's ubuntu-24.04 runners run as `runner`, not root, with
+# passwordless sudo: docs.github.com "About GitHub-hosted runners", Administrative privileges).
+# Anything else stops make with one line saying what is missing and how to install it.
+apt_install = if ! command -v apt-get >/dev/null; then \
+	    echo "$(1): $(2) not installed and no apt-get here: install $(2) with your package manager"; exit 1; \
+	  elif [ "$$(id -u)" = 0 ]; then as=(); \
+	  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then as=(sudo); \
+	  else echo "$(1): $(2) not installed, and $$(id -un) is neither root nor has passwordless sudo: run sudo apt-get install $(2)"; exit 1; fi; \
+	  echo "$(1): installing $(2) (apt-get$${as:+ through sudo})"; \
+	  "$${as[@]}" apt-get update -qq >/dev/null && "$${as[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null \
+	    || { echo "$(1): apt-get install $(2) failed (its error is above): install $(2) and run make again"; exit 1; }
+
+# The live server test (lambda/internal/serverlive) starts PostgreSQL and Redis on loopback and
+# finds initdb under /usr/lib/postgresql/<version>/bin, Homebrew's opt/postgresql@<version>/bin
+# or on PATH, and redis-server on PATH. On Debian and Ubuntu they are installed here when
+# missing: ubuntu-24.04 runners have PostgreSQL 16 but no redis-server (actions/runner-images
+# images/ubuntu/Ubuntu2404-Readme.md, Databases), so a runner always installs Redis. On macOS
+# you install them with Homebrew.
+PG_INITDB = shopt -s nullglob; pg=(/usr/lib/postgresql/*/bin/initdb /opt/homebrew/opt/postgresql@*/bin/initdb \
+  /usr/local/opt/postgresql@*/bin/initdb $$(command -v initdb || true)); pg=$${pg[0]:-}
+server-deps: ## install PostgreSQL and redis-server when missing (for the live server test), with sudo when not root
+	@$(PG_INITDB); missing=(); [ -n "$$pg" ] || missing+=(postgresql); \
+	  command -v redis-server >/dev/null || missing+=(redis-server); \
+	  if [ $${#missing[@]} -gt 0 ] && [ "$$(uname -s)" = Darwin ]; then \
+	    echo "server-deps: $${missing[*]} not installed: install them with Homebrew: brew install postgresql@16 redis"; exit 1; \
 	  fi; \
-	  echo "server-deps: $$(ls -d /usr/lib/postgresql/*/bin/initdb | head -n1 | xargs dirname), $$(redis-server --version | cut -d' ' -f1-3)"
+	  if [ $${#missing[@]} -gt 0 ]; then $(call apt_install,server-deps,$${missing[*]}); fi; \
+	  $(PG_INITDB); \
+	  [ -n "$$pg" ] && command -v redis-server >/dev/null || { echo "server-deps: still no initdb or redis-server after installing $${missing[*]}"; exit 1; }; \
+	  echo "server-deps: $$(dirname "$$pg"), $$(redis-server --version | cut -d' ' -f1-3)"
+
+# The runner test (.ci/runner) runs the workflows' jobs as a non-root user with passwordless
+# sudo, as GitHub's hosted runners do: this machine needs sudo for that user.
+runner-deps: ## install sudo when missing (the runner test's runner user needs it)
+	@command -v sudo >/dev/null || { $(call apt_install,runner-deps,sudo); }
 
 # The user's configuration (cdk.json, flows/) is checked for what it is: its synth (cdk-nag and
 # CDK's validator), cfn-lint, checkov and reproducibility; the Go tests and the integration
 # synths (make example, make variants) test the code on the example configuration instead.
-test: deps $(VENV)/.installed $(VENV_SCAN)/.installed lint server-deps ## everything CI runs: lint, flows' tests, synth, cfn-lint, checkov, unit + integration tests
+test: deps $(VENV)/.installed $(VENV_SCAN)/.installed $(VENV_PREV)/.installed lint server-deps runner-deps ## everything CI runs: lint, flows' tests, synth, cfn-lint, checkov, unit + integration tests
 	$(MAKE) --no-print-directory flows-test
 	$(MAKE) --no-print-directory actionlint
 	$(MAKE) --no-print-directory synth
@@ -190,11 +224,15 @@ run: $(VENV_IMAGE)/.installed ## run one deployment's flow locally with its para
 	@home=$$(mktemp -d); trap 'rm -rf "$$home"' EXIT; \
 	  cd flows && $(FLOW_ENV) PREFECT_HOME=$$home $(CURDIR)/$(VENV_IMAGE)/bin/python -P -B ../.ci/flows.py run "$$FLOW" "$${PARAMS:-}"
 
-# actionlint is pinned in go.mod (go tool); it runs shellcheck over run: scripts when shellcheck is on PATH.
+# actionlint is pinned in go.mod (go tool); it runs shellcheck over run: scripts only when
+# shellcheck is on PATH, and GitHub's ubuntu-24.04 image has it (actionlint there runs it:
+# actions/runner-images images/ubuntu/Ubuntu2404-Readme.md lists ShellCheck), so it is
+# required here too: a finding that would fail make test on the runner fails it here first.
 .PHONY: actionlint
-actionlint: ## lint the GitHub Actions workflows in .github/workflows
+actionlint: ## lint the GitHub Actions workflows in .github/workflows (with shellcheck)
+	@command -v shellcheck >/dev/null || { 	  if [ "$$(uname -s)" = Darwin ]; then echo "actionlint: shellcheck not installed: brew install shellcheck"; exit 1; fi; 	  $(call apt_install,actionlint,shellcheck); }
 	go tool actionlint -color=false
-	@echo "actionlint: $$(ls .github/workflows/*.yml | wc -l) workflows, no problems"
+	@echo "actionlint: $$(ls .github/workflows/*.yml | wc -l) workflows, no problems ($$(shellcheck --version | sed -n 's/^version: /shellcheck /p'))"
 
 reproducible: ## a second synth must give identical templates and asset hashes (a quiet `cdk diff`)
 	@[ -n "$(TEMPLATES)" ] || { $(NO_TEMPLATES); }
@@ -217,7 +255,7 @@ STRESS_RUNS ?= 3
 STRESS_INTEGRATION ?= 1
 
 .PHONY: stress
-stress: deps $(VENV)/.installed $(VENV_SCAN)/.installed ## the Go suite 3 times (-count=1) under full CPU load: no test may lean on timing slack
+stress: deps $(VENV)/.installed $(VENV_SCAN)/.installed $(VENV_PREV)/.installed ## the Go suite 3 times (-count=1) under full CPU load: no test may lean on timing slack
 	@command -v stress-ng >/dev/null || { apt-get update -qq && apt-get install -y -qq stress-ng; } >/dev/null 2>&1 || \
 	  echo "stress: stress-ng could not be installed; loading the CPUs with bash busy loops"
 	@hogs=$$(( 2 * $$(nproc) )); pids=(); \

@@ -1228,4 +1228,20 @@ func TestServerInPipelineStage(t *testing.T) {
 	if strings.Join(servers, " ") != "Prefect-dev-Server Prefect-prod-Server" {
 		t.Errorf("server stacks in the stages: %v", servers)
 	}
+	// A stage's stacks read each other's outputs as the App's do: their ECS services carry
+	// upstream fingerprints.
+	upstream := map[string]any{"Tags": assertions.Match_ArrayWith(&[]any{map[string]any{
+		"Key": stacks.UpstreamTag, "Value": assertions.Match_StringLikeRegexp(jsii.String(stacks.UpstreamPattern.String()))}})}
+	for _, st := range staged {
+		if name := *st.StackName(); strings.HasSuffix(name, "-Compute") || strings.HasSuffix(name, "-Server") {
+			func() {
+				defer func() {
+					if failure := recover(); failure != nil {
+						t.Errorf("%s: an ECS service without its upstream fingerprint: %v", name, failure)
+					}
+				}()
+				assertions.Template_FromStack(st, nil).AllResourcesProperties(jsii.String("AWS::ECS::Service"), upstream)
+			}()
+		}
+	}
 }

@@ -56,6 +56,9 @@ type ComputeStack struct {
 	Provider    prefectcr.Provider
 	WorkPool    prefectcr.WorkPool
 	Deployments []prefectcr.Deployment
+	// Overrides are the escape-hatch overrides of the stack's resources, whose values the
+	// upstream fingerprints read (addUpstreamFingerprints).
+	Overrides []PropertyOverride
 }
 
 // NewComputeStack builds the stack top to bottom, as the architecture diagram reads: the
@@ -117,6 +120,7 @@ func NewComputeStack(scope constructs.Construct, id string, props *ComputeStackP
 		Provider:             prefect.Provider,
 		WorkPool:             prefect.WorkPool,
 		Deployments:          prefect.Deployments,
+		Overrides:            worker.Overrides,
 	}
 	addComputeOutputs(s, net, reg)
 	return s, nil

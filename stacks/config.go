@@ -119,6 +119,9 @@ type Config struct {
 	ServerAllowedCidrs []string
 	// ServerAPITaskCount is the number of API tasks in ha mode.
 	ServerAPITaskCount int
+	// ServerDatabaseInstanceClass is the PostgreSQL instance's class (db.t4g.*): its memory
+	// sets max_connections, which the server's connection budget must fit.
+	ServerDatabaseInstanceClass string
 
 	// Environments are the named environments of `environments`, in promotion order, each
 	// with its merged and validated Config; empty: the one environment of the top-level
@@ -399,9 +402,13 @@ var Settings = []Setting{
 		parse: cidrList(func(c *Config) *[]string { return &c.ServerAllowedCidrs }),
 		check: checkServerCidrs},
 	{Key: "serverApiTaskCount", Default: serverAPITaskCountDefault,
-		Doc:   "API tasks in `ha` mode, spread across AZs (2–10); `single` runs one",
+		Doc:   "API tasks in `ha` mode, spread across AZs (2–10, within the database's connections: see `serverDatabaseInstanceClass`); `single` runs one",
 		parse: whole(func(c *Config) *int { return &c.ServerAPITaskCount }),
 		check: checkServerAPITaskCount},
+	{Key: "serverDatabaseInstanceClass", Default: serverDatabaseClassDefault,
+		Doc:   "the server database's instance class: `db.t4g.micro`, `db.t4g.small`, `db.t4g.medium` or `db.t4g.large`; its memory sets PostgreSQL's `max_connections`, which every server process's pool must fit (see Self-hosted server)",
+		parse: text(func(c *Config) *string { return &c.ServerDatabaseInstanceClass }),
+		check: checkServerDatabase},
 }
 
 var (

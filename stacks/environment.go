@@ -72,6 +72,7 @@ func NewEnvironment(scope constructs.Construct, cfg Config, flows *prefectyaml.F
 		}
 	}
 	ApplyFindings(e)
+	addUpstreamFingerprints(append(stacks, e.Compute.Stack), e.Compute.Overrides)
 	return e, nil
 }
 

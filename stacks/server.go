@@ -54,8 +54,6 @@ type ServerStack struct {
 
 // The server's task layout (contract: the live server test reads these task definitions).
 var (
-	// migrateCommand runs the database migrations once and exits (Custom::PrefectMigration).
-	migrateCommand = []string{"prefect", "server", "database", "upgrade", "-y"}
 	// servicesCommand runs every background service in one process (ha).
 	servicesCommand = []string{"prefect", "server", "services", "start"}
 )
@@ -116,13 +114,19 @@ func NewServerStack(scope constructs.Construct, id string, props *ServerStackPro
 			Container: container, Size: size, Command: command, Env: env,
 		})
 	}
-	migrateTask := task("MigrateTask", contract.MigrationContainer, migrateSize, migrateCommand, serverEnv{Database: db})
-	runEnv := serverEnv{Database: db, Redis: redis, AuthString: authString, UIAPIURL: apiURL}
+	env := func(container string) serverEnv {
+		e := serverEnv{Mode: cfg.PrefectServer, Container: container, Database: db}
+		if container != contract.MigrationContainer {
+			e.Redis, e.AuthString, e.URL = redis, authString, lb.URL
+		}
+		return e
+	}
+	migrateTask := task("MigrateTask", contract.MigrationContainer, migrateSize, migrateCommand, env(contract.MigrationContainer))
 	apiSize := apiSizeSingle
 	if ha {
 		apiSize = apiSizeHA
 	}
-	apiTask := task("ApiTask", contract.APIContainer, apiSize, apiCommand(cfg.PrefectServer), runEnv)
+	apiTask := task("ApiTask", contract.APIContainer, apiSize, apiCommand(cfg.PrefectServer), env(contract.APIContainer))
 	apiTask.DefaultContainer().AddPortMappings(&awsecs.PortMapping{ContainerPort: jsii.Number(contract.ServerPort)})
 
 	migration, err := prefectcr.NewMigration(stack, "Migration", prefectcr.MigrationProps{
@@ -135,13 +139,14 @@ func NewServerStack(scope constructs.Construct, id string, props *ServerStackPro
 		return nil, err
 	}
 	placement := serverServiceProps{Cluster: cluster, Network: net, SecurityGroup: tasksSG, After: migration.Resource()}
-	api := newServerService(stack, "ApiService", apiTask, placement, serverRollout{count: cfg.ServerAPITasks(), minHealthy: 100, maxHealthy: 200})
+	apiRollout, servicesRollout := serverRollouts(cfg)
+	api := newServerService(stack, "ApiService", apiTask, placement, apiRollout)
 	addAPITargets(lb.Listener, api)
 	var services awsecs.FargateService
 	if ha {
-		servicesTask := task("ServicesTask", contract.ServicesContainer, servicesSize, servicesCommand, runEnv)
+		servicesTask := task("ServicesTask", contract.ServicesContainer, servicesSize, servicesCommand, env(contract.ServicesContainer))
 		// One services process at a time: the old task stops before the new one starts.
-		services = newServerService(stack, "ServicesService", servicesTask, placement, serverRollout{count: 1, minHealthy: 0, maxHealthy: 100})
+		services = newServerService(stack, "ServicesService", servicesTask, placement, servicesRollout)
 	}
 
 	s := &ServerStack{
@@ -162,12 +167,6 @@ type serverServiceProps struct {
 	After         constructs.IConstruct
 }
 
-// serverRollout is a service's task count and how ECS replaces its tasks.
-type serverRollout struct {
-	count                  int
-	minHealthy, maxHealthy float64
-}
-
 // newServerService adds a Fargate service of task in the task subnets, with the circuit
 // breaker's rollback, started only after props.After: once the database holds this image's
 // schema.
@@ -185,8 +184,17 @@ func newServerService(scope constructs.Construct, id string, task awsecs.Fargate
 	return svc
 }
 
+// serverReadyPath is the target group's health check: Prefect's readiness route, which
+// answers 200 only while the process reaches the database (503 otherwise) and, like
+// /api/health, needs no auth string (prefect/server/api/root.py and the auth middleware of
+// prefect/server/api/server.py, 3.9.1).
+const serverReadyPath = "/api/ready"
+
 // addAPITargets registers the API service's containers with the listener: health check
-// /api/health, and a grace period for Prefect to import and connect before it answers.
+// serverReadyPath, so a process that lost the database gets no requests; five failed checks
+// 15 s apart (75 s, most of an RDS Multi-AZ failover's usual 60–120 s) before a target is
+// unhealthy and ECS replaces its task; and a grace period for Prefect to import and connect
+// before it answers.
 func addAPITargets(listener awselasticloadbalancingv2.ApplicationListener, api awsecs.FargateService) {
 	listener.AddTargets(jsii.String("Api"), &awselasticloadbalancingv2.AddApplicationTargetsProps{
 		Port:     jsii.Number(contract.ServerPort),
@@ -195,8 +203,9 @@ func addAPITargets(listener awselasticloadbalancingv2.ApplicationListener, api a
 			ContainerName: jsii.String(contract.APIContainer), ContainerPort: jsii.Number(contract.ServerPort),
 		})},
 		HealthCheck: &awselasticloadbalancingv2.HealthCheck{
-			Path: jsii.String("/api/health"), HealthyHttpCodes: jsii.String("200"),
-			Interval: awscdk.Duration_Seconds(jsii.Number(15)), HealthyThresholdCount: jsii.Number(2),
+			Path: jsii.String(serverReadyPath), HealthyHttpCodes: jsii.String("200"),
+			Interval: awscdk.Duration_Seconds(jsii.Number(15)), Timeout: awscdk.Duration_Seconds(jsii.Number(10)),
+			HealthyThresholdCount: jsii.Number(2), UnhealthyThresholdCount: jsii.Number(5),
 		},
 		DeregistrationDelay: awscdk.Duration_Seconds(jsii.Number(30)),
 	})
@@ -214,61 +223,6 @@ func newGeneratedSecret(scope constructs.Construct, id, description string, leng
 	})
 }
 
-// serverEnv is what a server container is configured with: the database always; the rest
-// only for the API and services (the migration needs the database alone).
-type serverEnv struct {
-	Database   ServerDatabase
-	Redis      *ServerRedis
-	AuthString awssecretsmanager.ISecret
-	// UIAPIURL is the API URL the UI in the browser calls (PREFECT_UI_API_URL).
-	UIAPIURL *string
-}
-
-// environment is the container's plain settings: names and addresses, never a secret.
-func (e serverEnv) environment() map[string]*string {
-	env := map[string]*string{
-		"PREFECT_HOME":                             jsii.String(WorkerPrefectHome),
-		"PREFECT_SERVER_ANALYTICS_ENABLED":         jsii.String("false"),
-		"PREFECT_SERVER_DATABASE_DRIVER":           jsii.String("postgresql+asyncpg"),
-		"PREFECT_SERVER_DATABASE_HOST":             e.Database.Instance.DbInstanceEndpointAddress(),
-		"PREFECT_SERVER_DATABASE_PORT":             e.Database.Instance.DbInstanceEndpointPort(),
-		"PREFECT_SERVER_DATABASE_NAME":             jsii.String(serverDatabaseName),
-		"PREFECT_SERVER_DATABASE_MIGRATE_ON_START": jsii.String("false"),
-	}
-	if e.UIAPIURL != nil {
-		env["PREFECT_UI_API_URL"] = e.UIAPIURL
-	}
-	if e.Redis != nil {
-		for k, v := range map[string]string{
-			"PREFECT_MESSAGING_BROKER":                 "prefect_redis.messaging",
-			"PREFECT_MESSAGING_CACHE":                  "prefect_redis.messaging",
-			"PREFECT_SERVER_EVENTS_CAUSAL_ORDERING":    "prefect_redis.ordering",
-			"PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": "prefect_redis.lease_storage",
-		} {
-			env[k] = jsii.String(v)
-		}
-	}
-	return env
-}
-
-// secrets is the container's ECS secrets: the database user and password, the auth string,
-// and in ha the Redis URL (it carries the token) for messaging and for the docket.
-func (e serverEnv) secrets() map[string]awsecs.Secret {
-	db := e.Database.Secret
-	out := map[string]awsecs.Secret{
-		"PREFECT_SERVER_DATABASE_USER":     awsecs.Secret_FromSecretsManager(db, jsii.String("username")),
-		"PREFECT_SERVER_DATABASE_PASSWORD": awsecs.Secret_FromSecretsManager(db, jsii.String("password")),
-	}
-	if e.AuthString != nil {
-		out["PREFECT_SERVER_API_AUTH_STRING"] = awsecs.Secret_FromSecretsManager(e.AuthString, nil)
-	}
-	if e.Redis != nil {
-		out["PREFECT_REDIS_MESSAGING_URL"] = awsecs.Secret_FromSecretsManager(e.Redis.URL, nil)
-		out["PREFECT_SERVER_DOCKET_URL"] = awsecs.Secret_FromSecretsManager(e.Redis.URL, nil)
-	}
-	return out
-}
-
 // serverTaskProps describe one server task definition of the worker image.
 type serverTaskProps struct {
 	Config    Config
@@ -279,9 +233,6 @@ type serverTaskProps struct {
 	Command   []string
 	Env       serverEnv
 }
-
-// serverHealthCheck probes the API's /api/health with the image's Python (no curl needed).
-var serverHealthCheck = fmt.Sprintf(`python -c "import sys,urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:%d/api/health', timeout=5).status == 200 else 1)"`, contract.ServerPort)
 
 // newServerTask adds a Fargate task definition with one container of the worker image, run
 // as the image's non-root user on a read-only root filesystem (PREFECT_HOME and /tmp are
@@ -301,9 +252,9 @@ func newServerTask(scope constructs.Construct, id string, props serverTaskProps)
 		ReadonlyRootFilesystem: jsii.Bool(true),
 		Essential:              jsii.Bool(true),
 	}
-	if props.Container != contract.MigrationContainer && props.Container != contract.ServicesContainer {
+	if check := serverHealthChecks[props.Container]; check != "" {
 		opts.HealthCheck = &awsecs.HealthCheck{
-			Command:     jsii.Strings("CMD-SHELL", serverHealthCheck),
+			Command:     jsii.Strings("CMD-SHELL", check),
 			Interval:    awscdk.Duration_Seconds(jsii.Number(30)),
 			Timeout:     awscdk.Duration_Seconds(jsii.Number(10)),
 			Retries:     jsii.Number(3),

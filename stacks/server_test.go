@@ -1,7 +1,11 @@
 package stacks
 
 import (
+	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -60,71 +64,87 @@ func TestServerOnlyWhenOn(t *testing.T) {
 }
 
 // TestServerTaskDefinitions: the containers and commands of the contract the live server test
-// reads, the database settings as plain values and every credential as an ECS secret.
+// reads; each container's whole environment (plain settings, the pool the connection budget
+// counts on, verified TLS to the database, the UI's scratch directory and URLs, the Redis
+// modules and timeouts in ha) and every credential as an ECS secret.
 func TestServerTaskDefinitions(t *testing.T) {
-	dbEnv := A{
-		M{"Name": "PREFECT_SERVER_DATABASE_DRIVER", "Value": "postgresql+asyncpg"},
-		M{"Name": "PREFECT_SERVER_DATABASE_HOST", "Value": getAtt(logicalID(serverSingle(t).e.Server.Database.Instance), "Endpoint.Address")},
-		M{"Name": "PREFECT_SERVER_DATABASE_PORT", "Value": getAtt(logicalID(serverSingle(t).e.Server.Database.Instance), "Endpoint.Port")},
-		M{"Name": "PREFECT_SERVER_DATABASE_NAME", "Value": "prefect"},
-		M{"Name": "PREFECT_SERVER_DATABASE_MIGRATE_ON_START", "Value": "false"},
-	}
-	redisEnv := A{
-		M{"Name": "PREFECT_MESSAGING_BROKER", "Value": "prefect_redis.messaging"},
-		M{"Name": "PREFECT_MESSAGING_CACHE", "Value": "prefect_redis.messaging"},
-		M{"Name": "PREFECT_SERVER_EVENTS_CAUSAL_ORDERING", "Value": "prefect_redis.ordering"},
-		M{"Name": "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE", "Value": "prefect_redis.lease_storage"},
-	}
-	// CDK writes both lists sorted by name; arrayWith matches in order.
-	byName := func(entries ...any) any {
-		slices.SortFunc(entries, func(a, b any) int { return strings.Compare(a.(M)["Name"].(string), b.(M)["Name"].(string)) })
-		return arrayWith(entries...)
-	}
-	secretNames := func(names ...string) any {
-		slices.Sort(names)
-		out := A{}
-		for _, n := range names {
-			out = append(out, objectLike(M{"Name": n}))
-		}
-		return arrayWith(out...)
-	}
-	dbSecrets := []string{"PREFECT_SERVER_DATABASE_USER", "PREFECT_SERVER_DATABASE_PASSWORD"}
-	runSecrets := append(slices.Clone(dbSecrets), "PREFECT_SERVER_API_AUTH_STRING")
-	redisSecrets := append(append([]string{}, runSecrets...), "PREFECT_REDIS_MESSAGING_URL", "PREFECT_SERVER_DOCKET_URL")
-	uiURL := M{"Name": "PREFECT_UI_API_URL", "Value": anyValue()}
 	for _, c := range []struct {
 		v          *env
-		containers map[string]M
+		containers map[string]A // name → command
 	}{
-		{serverSingle(t), map[string]M{
-			contract.MigrationContainer: {"Command": A(strs(migrateCommand)), "Environment": byName(dbEnv...), "Secrets": secretNames(dbSecrets...)},
-			contract.APIContainer: {"Command": A{"prefect", "server", "start", "--host", "0.0.0.0", "--port", "4200"},
-				"Environment": byName(append(A{uiURL}, dbEnv...)...), "Secrets": secretNames(runSecrets...),
-				"PortMappings": A{objectLike(M{"ContainerPort": contract.ServerPort})}},
+		{serverSingle(t), map[string]A{
+			contract.MigrationContainer: strs(migrateCommand),
+			contract.APIContainer:       {"prefect", "server", "start", "--host", "0.0.0.0", "--port", "4200"},
 		}},
-		{serverHA(t), map[string]M{
-			contract.MigrationContainer: {"Command": A(strs(migrateCommand)), "Environment": byName(dbEnv...)},
-			contract.APIContainer: {"Command": A{"prefect", "server", "start", "--host", "0.0.0.0", "--port", "4200", "--no-services"},
-				"Environment": byName(append(append(A{uiURL}, dbEnv...), redisEnv...)...), "Secrets": secretNames(redisSecrets...)},
-			contract.ServicesContainer: {"Command": A{"prefect", "server", "services", "start"},
-				"Environment": byName(append(A{uiURL}, dbEnv...)...), "Secrets": secretNames(redisSecrets...)},
+		{serverHA(t), map[string]A{
+			contract.MigrationContainer: strs(migrateCommand),
+			contract.APIContainer:       {"prefect", "server", "start", "--host", "0.0.0.0", "--port", "4200", "--no-services"},
+			contract.ServicesContainer:  {"prefect", "server", "services", "start"},
 		}},
 	} {
-		srv := c.v.server
+		srv, mode := c.v.server, c.v.cfg.PrefectServer
 		srv.count(t, "AWS::ECS::TaskDefinition", nil, len(c.containers))
-		for name, props := range c.containers {
-			props["Name"] = name
-			props["ReadonlyRootFilesystem"] = true
-			srv.has(t, "AWS::ECS::TaskDefinition", M{"ContainerDefinitions": A{objectLike(props)}})
+		db := logicalID(c.v.e.Server.Database.Instance)
+		dns := getAtt(logicalID(c.v.e.Server.LoadBalancer.LoadBalancer), "DNSName")
+		url := join("http://", dns)
+		for name, command := range c.containers {
+			pool := serverPoolOf(mode, name)
+			env := M{
+				"PREFECT_HOME": WorkerPrefectHome, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+				"PREFECT_SERVER_DATABASE_DRIVER": "postgresql+asyncpg",
+				"PREFECT_SERVER_DATABASE_HOST":   getAtt(db, "Endpoint.Address"), "PREFECT_SERVER_DATABASE_PORT": getAtt(db, "Endpoint.Port"),
+				"PREFECT_SERVER_DATABASE_NAME": "prefect", "PREFECT_SERVER_DATABASE_MIGRATE_ON_START": "false",
+				"PREFECT_SERVER_DATABASE_SQLALCHEMY_POOL_SIZE":                       fmt.Sprint(pool.size),
+				"PREFECT_SERVER_DATABASE_SQLALCHEMY_MAX_OVERFLOW":                    fmt.Sprint(pool.overflow),
+				"PREFECT_SERVER_DATABASE_SQLALCHEMY_CONNECT_ARGS_APPLICATION_NAME":   "prefect-" + name,
+				"PREFECT_SERVER_DATABASE_SQLALCHEMY_CONNECT_ARGS_TLS_ENABLED":        "true",
+				"PREFECT_SERVER_DATABASE_SQLALCHEMY_CONNECT_ARGS_TLS_CA_FILE":        ServerDatabaseCAFile,
+				"PREFECT_SERVER_DATABASE_SQLALCHEMY_CONNECT_ARGS_TLS_CHECK_HOSTNAME": "true",
+			}
+			secrets := []string{"PREFECT_SERVER_DATABASE_USER", "PREFECT_SERVER_DATABASE_PASSWORD"}
+			if name != contract.MigrationContainer {
+				env["PREFECT_UI_URL"] = url
+				secrets = append(secrets, "PREFECT_SERVER_API_AUTH_STRING")
+			}
+			if name == contract.APIContainer {
+				env["PREFECT_UI_API_URL"] = join("http://", dns, "/api")
+				env["PREFECT_UI_STATIC_DIRECTORY"] = WorkerPrefectHome + "/ui"
+				env["PREFECT_SERVER_API_KEEPALIVE_TIMEOUT"] = "65"
+			}
+			if mode == ServerHA && name != contract.MigrationContainer {
+				for k, v := range map[string]string{
+					"PREFECT_MESSAGING_BROKER": "prefect_redis.messaging", "PREFECT_MESSAGING_CACHE": "prefect_redis.messaging",
+					"PREFECT_SERVER_EVENTS_CAUSAL_ORDERING":               "prefect_redis.ordering",
+					"PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE":            "prefect_redis.lease_storage",
+					"PREFECT_SERVER_WORKER_CHANNEL_CLEANUP_QUEUE_STORAGE": "prefect_redis.cleanup_queue",
+					"PREFECT_REDIS_MESSAGING_SOCKET_TIMEOUT":              "10", "PREFECT_REDIS_MESSAGING_SOCKET_CONNECT_TIMEOUT": "5",
+					"PREFECT_REDIS_WORKER_CLEANUP_QUEUE_SOCKET_TIMEOUT": "10", "PREFECT_REDIS_WORKER_CLEANUP_QUEUE_SOCKET_CONNECT_TIMEOUT": "5",
+				} {
+					env[k] = v
+				}
+				secrets = append(secrets, "PREFECT_REDIS_MESSAGING_URL", "PREFECT_SERVER_DOCKET_URL", "PREFECT_REDIS_WORKER_CLEANUP_QUEUE_URL")
+			}
+			// CDK writes both lists sorted by name.
+			var envList, secretList A
+			for _, k := range slices.Sorted(maps.Keys(env)) {
+				envList = append(envList, M{"Name": k, "Value": env[k]})
+			}
+			slices.Sort(secrets)
+			for _, n := range secrets {
+				secretList = append(secretList, objectLike(M{"Name": n}))
+			}
+			srv.has(t, "AWS::ECS::TaskDefinition", M{"ContainerDefinitions": A{objectLike(M{
+				"Name": name, "Command": command, "ReadonlyRootFilesystem": true,
+				"Environment": exact(envList), "Secrets": secretList,
+			})}})
 		}
-		// No plain value is a credential; the migration reads no auth string.
+		// No plain value is a credential.
 		srv.count(t, "AWS::ECS::TaskDefinition", M{"ContainerDefinitions": arrayWith(objectLike(M{
-			"Environment": arrayWith(objectLike(M{"Name": like("PASSWORD|_USER$|AUTH_STRING|MESSAGING_URL|DOCKET_URL|TOKEN")})),
+			"Environment": arrayWith(objectLike(M{"Name": like("PASSWORD|_USER$|AUTH_STRING|REDIS_.*_URL$|DOCKET_URL|TOKEN")})),
 		}))}, 0)
-		srv.count(t, "AWS::ECS::TaskDefinition", M{"ContainerDefinitions": A{objectLike(M{
-			"Name": contract.MigrationContainer, "Secrets": arrayWith(objectLike(M{"Name": "PREFECT_SERVER_API_AUTH_STRING"})),
-		})}}, 0)
 	}
+	serverSingle(t).server.has(t, "AWS::ECS::TaskDefinition", M{"ContainerDefinitions": A{objectLike(M{
+		"Name": contract.APIContainer, "PortMappings": A{objectLike(M{"ContainerPort": contract.ServerPort})}})}})
 	// The single API also runs the services: one task; ha spreads serverApiTaskCount.
 	serverSingle(t).server.has(t, "AWS::ECS::Service", M{"DesiredCount": 1})
 	serverHA(t).server.has(t, "AWS::ECS::Service", M{"DesiredCount": 2})
@@ -182,12 +202,18 @@ func TestServerRedis(t *testing.T) {
 
 // TestServerLoadBalancer: internal and HTTP without a certificate, admitting the VPC's CIDR
 // and the worker; internet-facing HTTPS for the domain with one, admitting the allowed CIDRs
-// and the NAT's address; the API's health check is /api/health.
+// and the NAT's address; the target group checks /api/ready, and the load balancer's idle timeout
+// is explicit and below the API's keep-alive.
 func TestServerLoadBalancer(t *testing.T) {
 	ha := serverHA(t)
 	ha.server.has(t, "AWS::ElasticLoadBalancingV2::LoadBalancer", M{"Scheme": "internal"})
 	ha.server.has(t, "AWS::ElasticLoadBalancingV2::Listener", M{"Port": 80, "Protocol": "HTTP"})
-	ha.server.has(t, "AWS::ElasticLoadBalancingV2::TargetGroup", M{"HealthCheckPath": "/api/health", "Port": 4200, "TargetType": "ip"})
+	ha.server.has(t, "AWS::ElasticLoadBalancingV2::TargetGroup", M{"HealthCheckPath": "/api/ready", "Port": 4200, "TargetType": "ip",
+		"HealthCheckTimeoutSeconds": 10, "UnhealthyThresholdCount": 5})
+	ha.server.has(t, "AWS::ElasticLoadBalancingV2::LoadBalancer", M{"LoadBalancerAttributes": arrayWith(M{"Key": "idle_timeout.timeout_seconds", "Value": "60"})})
+	if serverKeepAlive <= serverIdleTimeout {
+		t.Errorf("the API's keep-alive %d s does not outlast the load balancer's idle timeout %d s", serverKeepAlive, serverIdleTimeout)
+	}
 	sg := logicalID(ha.e.Server.LoadBalancer.SecurityGroup)
 	ha.server.has(t, "AWS::EC2::SecurityGroup", M{"SecurityGroupIngress": exact(A{
 		M{"CidrIp": "10.0.0.0/16", "Description": "allowed clients (serverAllowedCidrs)", "FromPort": 80, "IpProtocol": "tcp", "ToPort": 80},
@@ -207,7 +233,7 @@ func TestServerLoadBalancer(t *testing.T) {
 	)})
 	https.server.has(t, "AWS::ECS::TaskDefinition", M{"ContainerDefinitions": A{objectLike(M{"Environment": arrayWith(M{
 		"Name": "PREFECT_UI_API_URL", "Value": "https://prefect.example.com/api",
-	})})}})
+	}, M{"Name": "PREFECT_UI_URL", "Value": "https://prefect.example.com"})})}})
 	// Nothing is open to the world.
 	for _, v := range []*env{ha, https} {
 		if strings.Contains(jsonOf(v.server.json), "0.0.0.0/0\", \"Description\": \"allowed") {
@@ -324,4 +350,99 @@ func TestServerSubnetsAppendedLast(t *testing.T) {
 		}
 		c.on.network.has(t, "AWS::EC2::Subnet", M{"MapPublicIpOnLaunch": false, "Tags": arrayWith(M{"Key": "aws-cdk:subnet-type", "Value": "Isolated"})})
 	}
+}
+
+// TestServerRollouts: single never runs two servers (the old task stops first); ha keeps every
+// API task serving during a roll; one services task at a time.
+func TestServerRollouts(t *testing.T) {
+	single, ha := serverSingle(t), serverHA(t)
+	single.server.has(t, "AWS::ECS::Service", M{"DesiredCount": 1,
+		"DeploymentConfiguration": objectLike(M{"MinimumHealthyPercent": 0, "MaximumPercent": 100})})
+	single.server.count(t, "AWS::ECS::Service", M{"DeploymentConfiguration": objectLike(M{"MaximumPercent": 200})}, 0)
+	api := logicalID(ha.e.Server.API)
+	ha.server.resource(t, api, M{"DeploymentConfiguration": objectLike(M{"MinimumHealthyPercent": 100, "MaximumPercent": 200})})
+	ha.server.resource(t, logicalID(ha.e.Server.Services), M{"DesiredCount": 1,
+		"DeploymentConfiguration": objectLike(M{"MinimumHealthyPercent": 0, "MaximumPercent": 100})})
+}
+
+// TestServerConnectionBudget: the budget counts each deploy's worst moment against what the
+// instance class leaves; the defaults fit, serverApiTaskCount=10 on db.t4g.micro is refused in
+// one line that names the setting and both ways out, and each way out passes.
+func TestServerConnectionBudget(t *testing.T) {
+	cfg := func(m ServerMode, n int, class string) Config {
+		c := DefaultConfig()
+		serverMode(&c, m)
+		c.ServerAPITaskCount, c.ServerDatabaseInstanceClass = n, class
+		return c
+	}
+	// 1 GiB × 0.7 / 9531392 = 78, less 5 reserved.
+	if got := serverConnectionLimit("db.t4g.micro"); got != 73 {
+		t.Errorf("db.t4g.micro leaves %d connections, want 73", got)
+	}
+	for _, c := range []struct {
+		m    ServerMode
+		n    int
+		want int
+	}{
+		{ServerSingle, 2, 19}, // one process with the services' pool (15), and the migration (4) beside it
+		{ServerHA, 2, 47},     // 4 API tasks × 8 while the new start beside the old, + services 15
+		{ServerHA, 3, 63},
+	} {
+		if got, how := serverConnections(cfg(c.m, c.n, "db.t4g.micro")); got != c.want {
+			t.Errorf("%s with %d API tasks: %d connections (%s), want %d", c.m, c.n, got, how, c.want)
+		}
+	}
+	err := checkServerDatabase(cfg(ServerHA, 10, "db.t4g.micro"))
+	want := "config: serverApiTaskCount=10 needs up to 175 database connections during a deploy (20 API tasks × 8 while new tasks start beside the old, + 1 services task × 15), " +
+		"more than serverDatabaseInstanceClass=db.t4g.micro leaves the server (73): set serverApiTaskCount to at most 3, or serverDatabaseInstanceClass=db.t4g.medium (room for 310)"
+	if err == nil || err.Error() != want {
+		t.Errorf("serverApiTaskCount=10 on db.t4g.micro:\n got %v\nwant %s", err, want)
+	}
+	for _, ok := range []Config{cfg(ServerHA, 3, "db.t4g.micro"), cfg(ServerHA, 10, "db.t4g.medium"), cfg(ServerSingle, 2, "db.t4g.micro")} {
+		if err := checkServerDatabase(ok); err != nil {
+			t.Errorf("%s, %d API tasks, %s: %v", ok.PrefectServer, ok.ServerAPITaskCount, ok.ServerDatabaseInstanceClass, err)
+		}
+	}
+	if err := checkServerDatabase(cfg(ServerHA, 2, "db.t3.micro")); err == nil || !strings.Contains(err.Error(), "serverDatabaseInstanceClass=db.t3.micro is not valid") {
+		t.Errorf("db.t3.micro: %v", err)
+	}
+	off := DefaultConfig()
+	off.ServerDatabaseInstanceClass = "db.t4g.small"
+	if err := checkServerDatabase(off); err == nil || !strings.Contains(err.Error(), "has no effect with prefectServer=off") {
+		t.Errorf("a class without a server: %v", err)
+	}
+	// The class reaches the template.
+	v := synth(t, "server-ha-medium", func(c *Config) { serverMode(c, ServerHA); c.ServerDatabaseInstanceClass = "db.t4g.medium" })
+	v.server.has(t, "AWS::RDS::DBInstance", M{"DBInstanceClass": "db.t4g.medium"})
+}
+
+// TestServerImageCarriesRDSCA: Dockerfile.worker writes the RDS CA bundle where the
+// containers' TLS setting reads it, readable by the container user.
+func TestServerImageCarriesRDSCA(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "Dockerfile.worker"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem', '" + ServerDatabaseCAFile + "'",
+		"chmod 0644 " + ServerDatabaseCAFile,
+		"ssl.create_default_context(cafile='" + ServerDatabaseCAFile + "')",
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("Dockerfile.worker lacks %q", want)
+		}
+	}
+}
+
+// TestServerHealthChecks: the API and the services containers have health checks, the
+// migration (which exits) none.
+func TestServerHealthChecks(t *testing.T) {
+	ha := serverHA(t)
+	for name, check := range map[string]string{contract.APIContainer: "/api/health", contract.ServicesContainer: "prefect:workers"} {
+		ha.server.has(t, "AWS::ECS::TaskDefinition", M{"ContainerDefinitions": A{objectLike(M{
+			"Name": name, "HealthCheck": objectLike(M{"Command": A{"CMD-SHELL", like(regexp.QuoteMeta(check))}}),
+		})}})
+	}
+	ha.server.count(t, "AWS::ECS::TaskDefinition", M{"ContainerDefinitions": A{objectLike(M{
+		"Name": contract.MigrationContainer, "HealthCheck": anyValue()})}}, 0)
 }

@@ -6,6 +6,8 @@ import (
 	"net"
 	"regexp"
 	"strings"
+
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/contract"
 )
 
 // ServerMode is prefectServer: whether the app builds its own Prefect server, and how.
@@ -40,15 +42,6 @@ func (c Config) ServerPort() int {
 		return 443
 	}
 	return 80
-}
-
-// ServerAPITasks is the number of API tasks: serverApiTaskCount in ha, one in single (it
-// also runs the services, which must run once).
-func (c Config) ServerAPITasks() int {
-	if c.PrefectServer == ServerHA {
-		return c.ServerAPITaskCount
-	}
-	return 1
 }
 
 var (
@@ -197,4 +190,154 @@ func cidrList(field func(*Config) *[]string) parser {
 		}
 		return out, nil
 	})
+}
+
+// serverDatabaseClassDefault is serverDatabaseInstanceClass's default: the smallest Graviton
+// class that runs PostgreSQL 16.
+const serverDatabaseClassDefault = "db.t4g.micro"
+
+// serverDatabaseClasses are the instance classes serverDatabaseInstanceClass offers, smallest
+// first, with their memory (AWS RDS User Guide, "DB instance class specifications": db.t4g).
+var serverDatabaseClasses = []struct {
+	name      string
+	memoryGiB int
+}{{"db.t4g.micro", 1}, {"db.t4g.small", 2}, {"db.t4g.medium", 4}, {"db.t4g.large", 8}}
+
+// serverConnectionLimit is how many connections a database of class leaves the server's
+// processes, or -1 for a class not offered. RDS for PostgreSQL's default max_connections is
+// LEAST({DBInstanceClassMemory/9531392}, 5000) (AWS RDS User Guide, "Quotas and constraints
+// for Amazon RDS", Maximum number of database connections). DBInstanceClassMemory is the
+// class's memory less what RDS keeps for the operating system and its own processes (RDS
+// User Guide, "DB parameter formula variables"), so the default lies below the formula on
+// the class's nominal memory: the budget plans with 70% of that memory. Of max_connections,
+// superuser_reserved_connections (3) and rds.rds_superuser_reserved_connections (2) are not
+// available to other users (AWS Knowledge Center, "rds-postgresql-error-connection-slots"),
+// which keeps them for an operator's psql.
+func serverConnectionLimit(class string) int {
+	for _, c := range serverDatabaseClasses {
+		if c.name == class {
+			return min(int(0.7*float64(c.memoryGiB)*(1<<30)/9531392), 5000) - 3 - 2
+		}
+	}
+	return -1
+}
+
+// serverPool is one server process's database pool: SQLAlchemy's pool_size and max_overflow
+// (PREFECT_SERVER_DATABASE_SQLALCHEMY_POOL_SIZE and _MAX_OVERFLOW, Prefect's defaults 5 and
+// 10) for each of its engines.
+type serverPool struct{ size, overflow, engines int }
+
+// max is the most connections the process can hold.
+func (p serverPool) max() int { return p.engines * (p.size + p.overflow) }
+
+// serverPools are the pools of the server's containers: an API process serves requests,
+// which hold a connection for the request's length (the pool queues the rest for up to
+// pool_timeout, 30 s); the services run about fifteen loops at once, and in single mode
+// inside the API process; the migration opens the application's engine (to read the
+// schema's revision) and alembic's own.
+var serverPools = map[string]serverPool{
+	contract.APIContainer:       {size: 4, overflow: 4, engines: 1},
+	contract.ServicesContainer:  {size: 5, overflow: 10, engines: 1},
+	contract.MigrationContainer: {size: 1, overflow: 1, engines: 2},
+}
+
+// serverPoolOf is the pool of container in mode m: the single API process also runs the
+// services, and gets their pool.
+func serverPoolOf(m ServerMode, container string) serverPool {
+	if m == ServerSingle && container == contract.APIContainer {
+		return serverPools[contract.ServicesContainer]
+	}
+	return serverPools[container]
+}
+
+// serverRollout is a service's task count and how ECS replaces its tasks in a deploy.
+type serverRollout struct {
+	count                  int
+	minHealthy, maxHealthy float64
+}
+
+// peak is the most tasks of the service during a deploy: ECS runs at most the desired count
+// × maximumPercent / 100, rounded down (Amazon ECS Developer Guide, "Deployment
+// configuration": maximumPercent).
+func (r serverRollout) peak() int { return int(float64(r.count) * r.maxHealthy / 100) }
+
+// serverRollouts are the API and services services' rollouts. ha keeps every API task
+// serving while the new ones start (100%/200%). single never runs two servers: each would
+// run every background service with in-memory messaging and leases (scheduled runs created
+// twice, leases of running flows lost), so ECS stops the old task before starting the new
+// (0%/100%): a deploy has a minute or two without the API. One services task, the same way.
+func serverRollouts(c Config) (api, services serverRollout) {
+	services = serverRollout{count: 1, minHealthy: 0, maxHealthy: 100}
+	if c.PrefectServer == ServerHA {
+		return serverRollout{count: c.ServerAPITaskCount, minHealthy: 100, maxHealthy: 200}, services
+	}
+	return serverRollout{count: 1, minHealthy: 0, maxHealthy: 100}, services
+}
+
+// serverConnections is the most database connections the server's processes may hold at
+// once, and how: the larger of a deploy's two moments, the migration task beside the running
+// API and services tasks, and the API rollout's peak beside the services task (the services
+// service never overlaps itself).
+func serverConnections(c Config) (int, string) {
+	api, svc := serverRollouts(c)
+	apiPool := serverPoolOf(c.PrefectServer, contract.APIContainer).max()
+	svcTasks, svcPool := 0, 0
+	if c.PrefectServer == ServerHA {
+		svcTasks, svcPool = svc.count, serverPoolOf(c.PrefectServer, contract.ServicesContainer).max()
+	}
+	migrate := serverPoolOf(c.PrefectServer, contract.MigrationContainer).max()
+	services := ""
+	if svcTasks > 0 {
+		services = fmt.Sprintf(", + %d services task × %d", svcTasks, svcPool)
+	}
+	migrating := api.count*apiPool + svcTasks*svcPool + migrate
+	rolling := api.peak()*apiPool + svcTasks*svcPool
+	if migrating > rolling {
+		return migrating, fmt.Sprintf("%d API tasks × %d%s, + the migration's %d", api.count, apiPool, services, migrate)
+	}
+	return rolling, fmt.Sprintf("%d API tasks × %d while new tasks start beside the old%s", api.peak(), apiPool, services)
+}
+
+// checkServerDatabase checks serverDatabaseInstanceClass, and that the server's connections
+// fit the class: a process that cannot connect fails its requests or its services, and a
+// deploy that overflows the database fails half-way. Too many connections names
+// serverApiTaskCount (what a user raises) and both ways out.
+func checkServerDatabase(c Config) error {
+	class := c.ServerDatabaseInstanceClass
+	limit := serverConnectionLimit(class)
+	var names []string
+	for _, dc := range serverDatabaseClasses {
+		names = append(names, dc.name)
+	}
+	switch {
+	case limit < 0:
+		return bad("serverDatabaseInstanceClass", class, strings.Join(names, ", "))
+	case !c.ServerOn():
+		return serverOnly(c, "serverDatabaseInstanceClass", class, class == serverDatabaseClassDefault)
+	case checkServerAPITaskCount(c) != nil:
+		return nil // its own error says what is wrong
+	}
+	need, how := serverConnections(c)
+	if need <= limit {
+		return nil
+	}
+	fix := ""
+	if c.PrefectServer == ServerHA {
+		for n := c.ServerAPITaskCount - 1; n >= 2; n-- {
+			fewer := c
+			fewer.ServerAPITaskCount = n
+			if got, _ := serverConnections(fewer); got <= limit {
+				fix = fmt.Sprintf("set serverApiTaskCount to at most %d, or ", n)
+				break
+			}
+		}
+	}
+	for _, dc := range serverDatabaseClasses {
+		if serverConnectionLimit(dc.name) >= need {
+			fix += fmt.Sprintf("serverDatabaseInstanceClass=%s (room for %d)", dc.name, serverConnectionLimit(dc.name))
+			return fmt.Errorf("config: serverApiTaskCount=%d needs up to %d database connections during a deploy (%s), more than serverDatabaseInstanceClass=%s leaves the server (%d): %s",
+				c.ServerAPITaskCount, need, how, class, limit, fix)
+		}
+	}
+	return fmt.Errorf("config: serverApiTaskCount=%d needs up to %d database connections during a deploy (%s), more than any serverDatabaseInstanceClass leaves the server: lower serverApiTaskCount", c.ServerAPITaskCount, need, how)
 }

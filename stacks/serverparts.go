@@ -1,6 +1,8 @@
 package stacks
 
 import (
+	"strings"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awselasticache"
@@ -36,10 +38,8 @@ type ServerDatabase struct {
 // ≥ 14.9); RDS applies later minor versions in maintenance windows (AutoMinorVersionUpgrade).
 var serverPostgresVersion = awsrds.PostgresEngineVersion_VER_16_13()
 
-// serverDatabaseInstanceType is db.t4g.micro: Graviton, the smallest that runs PostgreSQL 16.
-var serverDatabaseInstanceType = awsec2.InstanceType_Of(awsec2.InstanceClass_T4G, awsec2.InstanceSize_MICRO)
-
-// NewServerDatabase adds Database: PostgreSQL 16 (serverPostgresVersion), encrypted, in the server subnets, Multi-AZ in ha, with
+// NewServerDatabase adds Database: PostgreSQL 16 (serverPostgresVersion) of
+// serverDatabaseInstanceClass, encrypted, in the server subnets, Multi-AZ in ha, with
 // generated credentials in Secrets Manager, backups kept serverBackupRetentionDays, deletion
 // protection on and a final snapshot when CloudFormation removes it.
 func NewServerDatabase(scope constructs.Construct, props ServerDatabaseProps) ServerDatabase {
@@ -53,7 +53,7 @@ func NewServerDatabase(scope constructs.Construct, props ServerDatabaseProps) Se
 		Engine: awsrds.DatabaseInstanceEngine_Postgres(&awsrds.PostgresInstanceEngineProps{
 			Version: serverPostgresVersion,
 		}),
-		InstanceType:            serverDatabaseInstanceType,
+		InstanceType:            awsec2.NewInstanceType(jsii.String(strings.TrimPrefix(cfg.ServerDatabaseInstanceClass, "db."))),
 		Vpc:                     props.Network.Vpc,
 		VpcSubnets:              props.Network.ServerSubnets,
 		MultiAz:                 jsii.Bool(cfg.PrefectServer == ServerHA),
@@ -85,7 +85,7 @@ type ServerRedisProps struct {
 type ServerRedis struct {
 	Group awselasticache.CfnReplicationGroup
 	// Token is the generated AUTH token; URL is rediss://:<token>@<primary>:<port>/0, the
-	// one value Prefect's messaging and docket settings take (both ECS secrets).
+	// one value Prefect's messaging, docket and cleanup-queue settings take (ECS secrets).
 	Token, URL    awssecretsmanager.ISecret
 	SecurityGroup awsec2.SecurityGroup
 }
@@ -127,7 +127,7 @@ func NewServerRedis(scope constructs.Construct, props ServerRedisProps) *ServerR
 		SnapshotRetentionLimit:      jsii.Number(1),
 	})
 	url := awssecretsmanager.NewSecret(scope, jsii.String("RedisUrl"), &awssecretsmanager.SecretProps{
-		Description: jsii.String("Prefect server Redis URL with its token (PREFECT_REDIS_MESSAGING_URL, PREFECT_SERVER_DOCKET_URL)"),
+		Description: jsii.String("Prefect server Redis URL with its token (PREFECT_REDIS_MESSAGING_URL, PREFECT_SERVER_DOCKET_URL, PREFECT_REDIS_WORKER_CLEANUP_QUEUE_URL)"),
 		SecretStringValue: awscdk.SecretValue_UnsafePlainText(awscdk.Fn_Join(jsii.String(""), &[]*string{
 			jsii.String("rediss://:"), token.SecretValue().UnsafeUnwrap(), jsii.String("@"),
 			group.AttrPrimaryEndPointAddress(), jsii.String(":"), group.AttrPrimaryEndPointPort(), jsii.String("/0"),
@@ -202,6 +202,8 @@ func NewServerLoadBalancer(scope constructs.Construct, props ServerLoadBalancerP
 	alb := awselasticloadbalancingv2.NewApplicationLoadBalancer(scope, jsii.String("LoadBalancer"), &awselasticloadbalancingv2.ApplicationLoadBalancerProps{
 		Vpc: net.Vpc, InternetFacing: jsii.Bool(cfg.ServerHTTPS()), VpcSubnets: subnets, SecurityGroup: sg,
 		DropInvalidHeaderFields: jsii.Bool(true),
+		// Explicit, and below the API's keep-alive (serverKeepAlive).
+		IdleTimeout: awscdk.Duration_Seconds(jsii.Number(serverIdleTimeout)),
 	})
 	lb := ServerLoadBalancer{LoadBalancer: alb, SecurityGroup: sg, HTTPS: cfg.ServerHTTPS(), NatPeers: natPeers}
 	if cfg.ServerHTTPS() {

@@ -493,31 +493,37 @@ func TestEnvironmentsInStages(t *testing.T) {
 	}
 }
 
-// TestImportedVpc: with vpcId the stack creates no VPC, subnets or NAT and places everything
-// in the looked-up VPC (CDK's dummy lookup result offline; the CLI fills it from the account).
-func TestImportedVpc(t *testing.T) {
+// importedVpc is the variant with vpcId set to vpcID, with what `cdk synth` caches in
+// cdk.context.json after looking that VPC up: two public subnets (ids public…1 and public…2)
+// and two private ones (private…1, private…2), each id 17 hex digits.
+func importedVpc(t testing.TB, name, vpcID, public, private string) *env {
 	subnet := func(id, cidr, az, rt string) map[string]interface{} {
-		return map[string]interface{}{"subnetId": id, "cidr": cidr, "availabilityZone": az, "routeTableId": rt}
+		return map[string]interface{}{"subnetId": "subnet-" + id, "cidr": cidr, "availabilityZone": az, "routeTableId": "rtb-" + rt}
 	}
-	// What `cdk synth` caches in cdk.context.json after looking the VPC up.
 	lookup := map[string]interface{}{
-		"vpc-provider:account=123456789012:filter.vpc-id=vpc-0123456789abcdef0:region=eu-west-1:returnAsymmetricSubnets=true": map[string]interface{}{
-			"vpcId": "vpc-0123456789abcdef0", "vpcCidrBlock": "10.20.0.0/16", "ownerAccountId": "123456789012",
+		"vpc-provider:account=123456789012:filter.vpc-id=" + vpcID + ":region=eu-west-1:returnAsymmetricSubnets=true": map[string]interface{}{
+			"vpcId": vpcID, "vpcCidrBlock": "10.20.0.0/16", "ownerAccountId": "123456789012",
 			"availabilityZones": []interface{}{},
 			"subnetGroups": []interface{}{
 				map[string]interface{}{"name": "Public", "type": "Public", "subnets": []interface{}{
-					subnet("subnet-0aaaaaaaaaaaaaaa1", "10.20.0.0/24", "eu-west-1a", "rtb-0aaaaaaaaaaaaaaa1"),
-					subnet("subnet-0aaaaaaaaaaaaaaa2", "10.20.1.0/24", "eu-west-1b", "rtb-0aaaaaaaaaaaaaaa1")}},
+					subnet(public+"1", "10.20.0.0/24", "eu-west-1a", public+"1"),
+					subnet(public+"2", "10.20.1.0/24", "eu-west-1b", public+"1")}},
 				map[string]interface{}{"name": "Private", "type": "Private", "subnets": []interface{}{
-					subnet("subnet-0bbbbbbbbbbbbbbb1", "10.20.16.0/20", "eu-west-1a", "rtb-0bbbbbbbbbbbbbbb1"),
-					subnet("subnet-0bbbbbbbbbbbbbbb2", "10.20.32.0/20", "eu-west-1b", "rtb-0bbbbbbbbbbbbbbb2")}},
+					subnet(private+"1", "10.20.16.0/20", "eu-west-1a", private+"1"),
+					subnet(private+"2", "10.20.32.0/20", "eu-west-1b", private+"2")}},
 			},
 		},
 	}
-	v := synthWith(t, "imported", func(c *Config) {
-		c.VpcID = "vpc-0123456789abcdef0"
+	return synthWith(t, name, func(c *Config) {
+		c.VpcID = vpcID
 		c.Account, c.Region = "123456789012", "eu-west-1"
 	}, lookup)
+}
+
+// TestImportedVpc: with vpcId the stack creates no VPC, subnets or NAT and places everything
+// in the looked-up VPC (CDK's dummy lookup result offline; the CLI fills it from the account).
+func TestImportedVpc(t *testing.T) {
+	v := importedVpc(t, "imported", "vpc-0123456789abcdef0", "0aaaaaaaaaaaaaaa", "0bbbbbbbbbbbbbbb")
 	for _, typ := range []string{"AWS::EC2::VPC", "AWS::EC2::Subnet", "AWS::EC2::NatGateway", "AWS::EC2::FlowLog"} {
 		v.network.count(t, typ, nil, 0)
 	}

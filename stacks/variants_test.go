@@ -13,6 +13,8 @@ import (
 
 // env is one synthesized variant of the app.
 type env struct {
+	// name is the variant's name (synth).
+	name                       string
 	cfg                        Config
 	e                          *Environment
 	network, registry, compute stackTemplate
@@ -80,7 +82,7 @@ func synthWith(t testing.TB, name string, mutate func(*Config), extra map[string
 	if err != nil {
 		t.Fatalf("variant %s: %v", name, err)
 	}
-	v := &env{cfg: cfg, e: e}
+	v := &env{name: name, cfg: cfg, e: e}
 	for _, p := range []struct {
 		dst   *stackTemplate
 		stack awscdk.Stack

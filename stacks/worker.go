@@ -49,6 +49,8 @@ type Worker struct {
 	Service awsecs.FargateService
 	// TaskRole is what the worker may do in AWS.
 	TaskRole awsiam.IRole
+	// Overrides are the escape-hatch overrides of the worker's resources (its secrets).
+	Overrides []PropertyOverride
 }
 
 // NewWorker adds the task definition WorkerTask (read-only root filesystem, non-root user,
@@ -84,7 +86,7 @@ func NewWorker(scope constructs.Construct, props WorkerProps) Worker {
 		ReadonlyRootFilesystem: jsii.Bool(true),
 	})
 	addScratchVolumes(task, container)
-	addWorkerSecrets(task, props.Secrets)
+	overrides := addWorkerSecrets(task, props.Secrets)
 	grantWorker(task.TaskRole(), props)
 
 	service := awsecs.NewFargateService(scope, jsii.String("WorkerService"), &awsecs.FargateServiceProps{
@@ -104,7 +106,7 @@ func NewWorker(scope constructs.Construct, props WorkerProps) Worker {
 	// The worker starts with --no-create-pool-if-not-found: the pool must exist first, and on
 	// destroy the worker stops before the pool goes.
 	service.Node().AddDependency(props.Pool.Resource())
-	return Worker{Service: service, TaskRole: task.TaskRole()}
+	return Worker{Service: service, TaskRole: task.TaskRole(), Overrides: overrides}
 }
 
 // newFargateTask adds a Fargate task definition of cpu units and memory MiB on the config's
@@ -147,13 +149,14 @@ func workerCapacity(cfg Config) *[]*awsecs.CapacityProviderStrategy {
 // declared on the container definition directly, because awsecs.Secret would also grant the
 // execution role secretsmanager:DescribeSecret, which ECS never calls; the execution role
 // gets exactly GetSecretValue (and, with a customer-managed key, Decrypt via Secrets Manager).
-func addWorkerSecrets(task awsecs.TaskDefinition, secrets PrefectSecrets) {
+func addWorkerSecrets(task awsecs.TaskDefinition, secrets PrefectSecrets) []PropertyOverride {
 	entries := secrets.containerSecrets()
 	if len(entries) == 0 {
-		return
+		return nil
 	}
-	task.Node().DefaultChild().(awsecs.CfnTaskDefinition).AddPropertyOverride(jsii.String("ContainerDefinitions.0.Secrets"), entries)
+	override := overrideProperty(task.Node().DefaultChild().(awsecs.CfnTaskDefinition), "ContainerDefinitions.0.Secrets", entries)
 	secrets.GrantRead(task.ObtainExecutionRole())
+	return []PropertyOverride{override}
 }
 
 // taskDefinitionRevisions matches every revision of the families the worker registers for

@@ -103,3 +103,47 @@ func TestNameRules(t *testing.T) {
 		t.Error("IsUUID")
 	}
 }
+
+// TestUpstreamAccepted: every resource type takes the stacks' Upstream fingerprint and parses
+// to what it would be without it; a non-string value is still refused.
+func TestUpstreamAccepted(t *testing.T) {
+	pool := WorkPool{Name: "ecs-fargate", Type: PoolTypeECS, BaseJobTemplate: map[string]any{}}
+	mg := Migration{Cluster: "arn:aws:ecs:eu-west-1:123456789012:cluster/c", Container: MigrationContainer,
+		TaskDefinition: "arn:aws:ecs:eu-west-1:123456789012:task-definition/t:1",
+		Subnets:        []string{"subnet-0123456789abcdef0"}, SecurityGroups: []string{"sg-0123456789abcdef0"}}
+	dep := Deployment{Name: "daily", FlowName: "etl", WorkPoolName: "ecs-fargate", Entrypoint: "etl.py:etl",
+		JobVariables: map[string]any{}, PullSteps: []map[string]any{}}
+	depProps, err := dep.Properties(plainJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsers := map[string]struct {
+		props map[string]any
+		parse func(map[string]any) (any, error)
+		want  any
+	}{
+		WorkPoolType:   {pool.Properties(plainJSON), func(m map[string]any) (any, error) { return ParseWorkPool(m) }, &pool},
+		MigrationType:  {mg.Properties(plainJSON), func(m map[string]any) (any, error) { return ParseMigration(m) }, &mg},
+		DeploymentType: {depProps, func(m map[string]any) (any, error) { return ParseDeployment(m) }, nil},
+	}
+	for typ, c := range parsers {
+		without, err := c.parse(c.props)
+		if err != nil {
+			t.Fatalf("%s: %v", typ, err)
+		}
+		c.props[PropUpstream] = "0123456789abcdef"
+		with, err := c.parse(c.props)
+		if err != nil {
+			t.Errorf("%s with %s: %v", typ, PropUpstream, err)
+		} else if !reflect.DeepEqual(with, without) {
+			t.Errorf("%s: %s changed the parsed resource:\n got  %+v\n want %+v", typ, PropUpstream, with, without)
+		}
+		if c.want != nil && !reflect.DeepEqual(with, c.want) {
+			t.Errorf("%s: got %+v, want %+v", typ, with, c.want)
+		}
+		c.props[PropUpstream] = []any{"x"}
+		if _, err := c.parse(c.props); err == nil || !strings.Contains(err.Error(), PropUpstream+": want a string") {
+			t.Errorf("%s: a list %s gave %v, want a one-line refusal", typ, PropUpstream, err)
+		}
+	}
+}

@@ -31,7 +31,8 @@ const (
 
 // Migration container layout shared by the ServerStack and the live server test.
 const (
-	// MigrationContainer runs `prefect server database upgrade -y` and exits.
+	// MigrationContainer upgrades the database's schema to the image's Prefect (never down)
+	// and exits.
 	MigrationContainer = "migrate"
 	// APIContainer serves the API and UI (with the services in single mode).
 	APIContainer = "api"
@@ -39,6 +40,10 @@ const (
 	ServicesContainer = "services"
 	// ServerPort is the port the API container listens on.
 	ServerPort = 4200
+	// ServerDatabaseCAFile is where the worker image (Dockerfile.worker) holds the RDS
+	// certificate bundle the server containers verify the database against; the live
+	// server test puts its own database's CA in its place.
+	ServerDatabaseCAFile = "/usr/local/share/rds/global-bundle.pem"
 )
 
 // Migration is the typed property set of a Custom::PrefectMigration.

@@ -30,9 +30,17 @@ func (e *InvalidPropertiesError) Error() string {
 // maxShown bounds how much of a bad value is quoted back in an error.
 const maxShown = 40
 
+// PropUpstream is the property the stacks add to a custom resource that reads another
+// stack's outputs: a fingerprint of the producer's resources behind those values. It changes
+// when they may have changed, so that CloudFormation updates the resource and resolves its
+// Fn::GetStackOutput values again. Every resource type accepts it and the function ignores
+// it: an Update that changes only this property re-applies the same settings.
+const PropUpstream = "Upstream"
+
 // props reads CloudFormation properties strictly: every leaf is a string,
 // structured values are JSON-encoded strings, an empty string is the same as
-// an absent property, and a property nobody asked for is an error.
+// an absent property, and a property nobody asked for is an error (PropUpstream,
+// which any resource may carry, is read and dropped).
 type props struct {
 	m        map[string]any
 	seen     map[string]bool
@@ -40,7 +48,9 @@ type props struct {
 }
 
 func newProps(m map[string]any) *props {
-	return &props{m: m, seen: map[string]bool{}}
+	p := &props{m: m, seen: map[string]bool{}}
+	p.optStr(PropUpstream)
+	return p
 }
 
 func (p *props) fail(name, format string, args ...any) {

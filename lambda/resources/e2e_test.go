@@ -425,6 +425,29 @@ func TestPoolUpdate(t *testing.T) {
 	}
 }
 
+// TestPoolUpdateUpstreamOnly: a new upstream fingerprint (the Network stack changed) is an
+// Update whose properties differ only in Upstream. The function takes it end to end: the
+// same physical id (no replacement), the pool as it was, and nothing of Upstream sent to
+// Prefect.
+func TestPoolUpdateUpstreamOnly(t *testing.T) {
+	e := newEnv(t)
+	props := poolProps("ecs-pool")
+	props[contract.PropUpstream] = "0123456789abcdef"
+	e.send(e.event("Create", contract.WorkPoolType, "", props)).wantSuccess(t)
+	before, _ := json.Marshal(e.api.pools["ecs-pool"])
+	props[contract.PropUpstream] = "fedcba9876543210"
+	o := e.send(e.event("Update", contract.WorkPoolType, "ecs-pool", props)).wantSuccess(t)
+	after, _ := json.Marshal(e.api.pools["ecs-pool"])
+	if o.PhysicalResourceID != "ecs-pool" || string(after) != string(before) {
+		t.Errorf("Upstream-only update: %+v\n pool before %s\n pool after  %s", o.Response, before, after)
+	}
+	for _, c := range e.api.Calls() {
+		if strings.Contains(c.RawBody, "0123456789abcdef") || strings.Contains(c.RawBody, "fedcba9876543210") {
+			t.Errorf("%s %s sent the fingerprint to Prefect: %s", c.Method, c.Path, c.RawBody)
+		}
+	}
+}
+
 func TestDeleteAlreadyGone(t *testing.T) {
 	e := newEnv(t)
 	o := e.send(e.event("Delete", contract.WorkPoolType, "ecs-pool", poolProps("ecs-pool"))).wantSuccess(t)

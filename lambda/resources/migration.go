@@ -51,7 +51,10 @@ const stopBudget = 5 * time.Second
 // ECS task when the migration task definition changes, so that it runs exactly once per
 // deploy however many API tasks start. The physical id is the task definition's ARN:
 // an Update with a new one runs again and returns the new id (the Delete that follows for
-// the old id has nothing to undo); any other Update runs nothing.
+// the old id has nothing to undo); any other Update runs nothing. A rollback is such an
+// Update too, back to the old revision: its image's migration finds a schema newer than it
+// knows and leaves it (the container's command decides, not the function), so the rollback
+// completes.
 type Migrations struct {
 	ecs   Tasks
 	sleep func(context.Context, time.Duration) error

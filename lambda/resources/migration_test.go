@@ -94,6 +94,12 @@ func TestMigrationRunsOncePerTaskDefinition(t *testing.T) {
 		if id, _, err := g.Update(ctx, migTaskDef, migrationProps(migTaskDef), nil); err != nil || id != migTaskDef || len(ecs.runs) != 1 {
 			t.Fatalf("Update with the same task definition = %q, %v, %d runs; want no run", id, err, len(ecs.runs))
 		}
+		// A new upstream fingerprint (the Network stack changed): nothing runs either.
+		upstream := migrationProps(migTaskDef)
+		upstream[contract.PropUpstream] = "0123456789abcdef"
+		if id, _, err := g.Update(ctx, migTaskDef, upstream, nil); err != nil || id != migTaskDef || len(ecs.runs) != 1 {
+			t.Fatalf("Update with a new Upstream = %q, %v, %d runs; want no run", id, err, len(ecs.runs))
+		}
 		// A new image or Prefect version is a new revision: it runs once more.
 		next := strings.TrimSuffix(migTaskDef, "3") + "4"
 		ecs.seen = 0
@@ -102,6 +108,24 @@ func TestMigrationRunsOncePerTaskDefinition(t *testing.T) {
 		}
 		if err := g.Delete(ctx, migTaskDef, nil); err != nil || len(ecs.runs) != 2 {
 			t.Fatalf("Delete = %v; want nothing run", err)
+		}
+	})
+}
+
+// CloudFormation rolls an upgrade back with an Update whose properties are the old ones and
+// whose physical id is the new revision: the old revision's task runs (the old image's
+// migration then leaves the newer schema alone, serverlive's TestMigrationRollbackDrill), and
+// the resource returns to the old id.
+func TestMigrationRollbackRunsTheOldRevision(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ecs := &fakeTasks{polls: 1, stopped: TaskState{StopCode: "EssentialContainerExited", ExitCode: exit(0)}}
+		next := strings.TrimSuffix(migTaskDef, "3") + "4"
+		id, _, err := NewMigrations(ecs, nil).Update(context.Background(), next, migrationProps(migTaskDef), migrationProps(next))
+		if err != nil || id != migTaskDef {
+			t.Fatalf("rollback Update = %q, %v; want the old task definition", id, err)
+		}
+		if len(ecs.runs) != 1 || ecs.runs[0].TaskDefinition != migTaskDef {
+			t.Fatalf("runs = %+v; want one of the old revision", ecs.runs)
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -161,6 +162,25 @@ func TestStackLifecycle(t *testing.T) {
 			t.Fatalf("pool update gave physical id %q, want %q", resp.PhysicalResourceID, ids[p.LogicalID])
 		}
 		checkPool(t, ctx, updated)
+		pools[0] = updated
+	})
+
+	step("UpstreamOnlyUpdateKeepsPool", func(t *testing.T) {
+		// The template's pool reads the Network's outputs, so it carries an upstream
+		// fingerprint; a Network change gives it a new one and nothing else.
+		p := pools[0]
+		if p.Prop(contract.PropUpstream) == "" {
+			t.Fatalf("the template's pool %s has no %s property", p.LogicalID, contract.PropUpstream)
+		}
+		before := checkPool(t, ctx, p)
+		updated := p.With(map[string]any{contract.PropUpstream: "0123456789abcdef"})
+		resp := succeed(t)(r.Update(ctx, updated, ids[p.LogicalID], p))
+		if resp.PhysicalResourceID != ids[p.LogicalID] {
+			t.Fatalf("an Upstream-only update gave physical id %q, want %q", resp.PhysicalResourceID, ids[p.LogicalID])
+		}
+		if after := checkPool(t, ctx, updated); after.ID != before.ID || !reflect.DeepEqual(after.BaseJobTemplate, before.BaseJobTemplate) {
+			t.Errorf("an Upstream-only update changed the pool: id %s → %s", before.ID, after.ID)
+		}
 		pools[0] = updated
 	})
 

@@ -29,10 +29,15 @@ type Cluster struct {
 	Locals   Locals
 	APIs     []*API
 	Services *harness.Service
+	// Peaks are the database connections each container held at most, sampled from the
+	// migration on.
+	Peaks *Peaks
 	// AuthString is the API containers' PREFECT_SERVER_API_AUTH_STRING ("" without one).
 	AuthString string
 
-	prefect string // the venv's prefect
+	python    string            // the venv's python
+	certs     string            // the stand-ins' CAs, readable by the containers' user
+	overrides map[string]string // settings the test adds to the API and services containers
 }
 
 // API is one API process; URL is its base (PREFECT_API_URL without /api).
@@ -48,14 +53,23 @@ const StartTimeout = 4 * time.Minute
 
 // StartCluster starts srv's stack in dir with apis API processes: the database and Redis,
 // the proxy, the migrate container's command to its end, the API processes and the services.
-func StartCluster(ctx context.Context, srv *Server, dir string, apis int) (c *Cluster, err error) {
-	c = &Cluster{Server: srv, Dir: dir}
+// overrides are settings the test gives the API and services containers besides their own
+// (a Prefect setting that shortens a wait, say); one the task definition sets is refused.
+func StartCluster(ctx context.Context, srv *Server, dir string, apis int, overrides map[string]string) (c *Cluster, err error) {
+	c = &Cluster{Server: srv, Dir: dir, overrides: overrides}
 	defer func() {
 		if err != nil {
 			c.Stop()
 		}
 	}()
-	if c.prefect, err = harness.VenvTool("prefect"); err != nil {
+	if c.python, err = harness.VenvTool("python"); err != nil {
+		return c, err
+	}
+	// The containers' user must read the CAs: a directory of their own, not under dir (0700).
+	if c.certs, err = os.MkdirTemp("", "serverlive-certs-"); err != nil {
+		return c, err
+	}
+	if err := os.Chmod(c.certs, 0o755); err != nil {
 		return c, err
 	}
 	if err := c.startBackends(ctx); err != nil {
@@ -75,6 +89,7 @@ func StartCluster(ctx context.Context, srv *Server, dir string, apis int) (c *Cl
 		return c, err
 	}
 	c.Locals.LBHost = c.Proxy.URL[len("http://"):]
+	c.Peaks = samplePeaks(c.Postgres, srv.DB.User, 250*time.Millisecond)
 
 	migrate, err := c.Process(contract.MigrationContainer, 0)
 	if err != nil {
@@ -113,12 +128,12 @@ func (c *Cluster) startBackends(ctx context.Context) error {
 	var pgErr, redisErr error
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		c.Postgres, pgErr = StartPostgres(ctx, PostgresConfig{Dir: mkdir(c.Dir, "postgres", &pgErr),
+		c.Postgres, pgErr = StartPostgres(ctx, PostgresConfig{Dir: mkdir(c.Dir, "postgres", &pgErr), CertDir: c.certs,
 			User: srv.DB.User, Password: srv.DB.Password, Database: srv.DB.Name})
 	})
 	if srv.Redis != nil {
 		wg.Go(func() {
-			c.Redis, redisErr = StartRedis(ctx, RedisConfig{Dir: mkdir(c.Dir, "redis", &redisErr), Password: srv.Redis.Password, TLS: srv.Redis.TLS})
+			c.Redis, redisErr = StartRedis(ctx, RedisConfig{Dir: mkdir(c.Dir, "redis", &redisErr), CertDir: c.certs, Password: srv.Redis.Password, TLS: srv.Redis.TLS})
 		})
 	}
 	wg.Wait()
@@ -151,24 +166,27 @@ func (c *Cluster) StartAPI(ctx context.Context, i int) error {
 	return err
 }
 
-// Process is how container name runs here: its command with the venv's prefect and, for a
-// server, loopback and port instead of 0.0.0.0 and the container port; its environment from
-// the task definition (Server.Env) plus only what a process on this machine needs instead of
-// the image's: PATH (the venv), HOME and PREFECT_HOME (a directory of its own instead of the
-// image's paths), LANG and TZ, SSL_CERT_FILE (the Redis stand-in's CA, which Python's default TLS
-// context then trusts, as the image trusts ElastiCache's public CA), and
-// PREFECT_SERVER_ANALYTICS_ENABLED=false when the template leaves it unset (no network).
+// Process is how container name runs here: its command with the venv's prefect or python
+// and, for a server, loopback and port instead of 0.0.0.0 and the container port, in the
+// container's Sandbox (its user, the installed Prefect read-only, its scratch volumes at the
+// image's paths); its environment is the task definition's (Server.Env) plus only what the
+// image sets or a process on this machine needs: PATH (the venv), HOME (the image's, the
+// parent of PREFECT_HOME), LANG and TZ, SSL_CERT_FILE (the Redis stand-in's CA, which
+// Python's default TLS context then trusts, as the image trusts ElastiCache's public CA), and
+// PREFECT_SERVER_ANALYTICS_ENABLED=false when the template leaves it unset (no network). The
+// database CA setting must name the image's RDS bundle (contract.ServerDatabaseCAFile): the
+// PostgreSQL stand-in's CA takes its place.
 func (c *Cluster) Process(name string, port int) (harness.ServiceConfig, error) {
 	ctr := c.Server.Containers[name]
-	env, err := c.Server.Env(name, c.Locals)
+	env, err := c.environment(name)
 	if err != nil {
 		return harness.ServiceConfig{}, err
 	}
-	if len(ctr.Command) == 0 || ctr.Command[0] != "prefect" {
-		return harness.ServiceConfig{}, fmt.Errorf("serverlive: container %s runs %q, not prefect", name, ctr.Command)
+	if len(ctr.Command) == 0 || ctr.Command[0] != "prefect" && ctr.Command[0] != "python" {
+		return harness.ServiceConfig{}, fmt.Errorf("serverlive: container %s runs %q, not prefect or python", name, ctr.Command)
 	}
-	argv := append([]string{c.prefect}, ctr.Command[1:]...)
-	for i := 1; i+1 < len(argv); i++ {
+	argv := append([]string{filepath.Join(filepath.Dir(c.python), ctr.Command[0])}, ctr.Command[1:]...)
+	for i := 1; ctr.Command[0] == "prefect" && i+1 < len(argv); i++ {
 		switch argv[i] {
 		case "--host":
 			argv[i+1] = "127.0.0.1"
@@ -179,33 +197,80 @@ func (c *Cluster) Process(name string, port int) (harness.ServiceConfig, error) 
 			argv[i+1] = strconv.Itoa(port)
 		}
 	}
-	home := filepath.Join(c.Dir, name+"-home")
-	if err := os.MkdirAll(home, 0o700); err != nil {
+	sb, err := NewSandbox(ctr, env["HOME"], c.python)
+	if err != nil {
 		return harness.ServiceConfig{}, err
 	}
-	local := map[string]string{"PATH": filepath.Dir(c.prefect) + ":/usr/local/bin:/usr/bin:/bin", "HOME": home, "LANG": "C.UTF-8", "TZ": "UTC"}
+	return harness.ServiceConfig{Name: name, LogDir: c.Dir, WorkDir: "/", Argv: sb.Argv(argv), Env: envList(env, sb), StartTimeout: StartTimeout}, nil
+}
+
+// envList is env as a process's environment, with what the sandbox needs.
+func envList(env map[string]string, sb *Sandbox) []string {
+	var list []string
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		list = append(list, k+"="+env[k])
+	}
+	return append(list, sb.Env(env["PATH"]))
+}
+
+// environment is container name's environment here (see Process).
+func (c *Cluster) environment(name string) (map[string]string, error) {
+	env, err := c.Server.Env(name, c.Locals)
+	if err != nil {
+		return nil, err
+	}
+	home := filepath.Dir(env["PREFECT_HOME"])
+	if !filepath.IsAbs(env["PREFECT_HOME"]) || home == "/" {
+		return nil, fmt.Errorf("serverlive: container %s: PREFECT_HOME %q, want the image's absolute path below its HOME", name, env["PREFECT_HOME"])
+	}
+	local := map[string]string{"PATH": filepath.Dir(c.python) + ":/usr/local/bin:/usr/bin:/bin", "HOME": home, "LANG": "C.UTF-8", "TZ": "UTC"}
 	if c.Redis != nil && c.Redis.CAFile != "" {
 		local["SSL_CERT_FILE"] = c.Redis.CAFile
 	}
 	for k, v := range local {
 		if _, set := env[k]; set {
-			return harness.ServiceConfig{}, fmt.Errorf("serverlive: container %s sets %s, which the test sets for this machine", name, k)
+			return nil, fmt.Errorf("serverlive: container %s sets %s, which the test sets for this machine", name, k)
 		}
 		env[k] = v
 	}
-	// The image's Prefect home (a scratch volume there) is a directory of the process's here.
-	if !filepath.IsAbs(env["PREFECT_HOME"]) {
-		return harness.ServiceConfig{}, fmt.Errorf("serverlive: container %s: PREFECT_HOME %q, want the image's absolute path", name, env["PREFECT_HOME"])
+	const caVar = "PREFECT_SERVER_DATABASE_SQLALCHEMY_CONNECT_ARGS_TLS_CA_FILE"
+	if ca, set := env[caVar]; set {
+		if ca != contract.ServerDatabaseCAFile {
+			return nil, fmt.Errorf("serverlive: container %s: %s=%s, want the image's RDS bundle %s", name, caVar, ca, contract.ServerDatabaseCAFile)
+		}
+		env[caVar] = c.Postgres.CAFile
 	}
-	env["PREFECT_HOME"] = filepath.Join(home, ".prefect")
 	if _, set := env["PREFECT_SERVER_ANALYTICS_ENABLED"]; !set {
 		env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 	}
-	var list []string
-	for _, k := range slices.Sorted(maps.Keys(env)) {
-		list = append(list, k+"="+env[k])
+	for k, v := range c.overrides {
+		if _, set := env[k]; set {
+			return nil, fmt.Errorf("serverlive: container %s sets %s, which the test would override", name, k)
+		}
+		if name != contract.MigrationContainer {
+			env[k] = v
+		}
 	}
-	return harness.ServiceConfig{Name: name, LogDir: c.Dir, WorkDir: home, Argv: argv, Env: list, StartTimeout: StartTimeout}, nil
+	return env, nil
+}
+
+// HealthCheck runs container name's health check command as ECS does (a shell in the
+// container, with its environment) in a new sandbox of that container: nil when it exits 0.
+func (c *Cluster) HealthCheck(ctx context.Context, name string) error {
+	ctr := c.Server.Containers[name]
+	if ctr == nil || ctr.HealthCheck == "" {
+		return fmt.Errorf("serverlive: container %s has no health check", name)
+	}
+	env, err := c.environment(name)
+	if err != nil {
+		return err
+	}
+	sb, err := NewSandbox(ctr, env["HOME"], c.python)
+	if err != nil {
+		return err
+	}
+	return harness.Run(ctx, harness.ServiceConfig{Name: name + "-healthcheck", LogDir: c.Dir, WorkDir: "/",
+		Argv: sb.Argv([]string{"/bin/sh", "-c", ctr.HealthCheck}), Env: envList(env, sb)})
 }
 
 // Stop stops every process, the proxy and the backends; safe on a partly started cluster.
@@ -213,6 +278,7 @@ func (c *Cluster) Stop() {
 	if c.Proxy != nil {
 		c.Proxy.Close()
 	}
+	c.Peaks.Stop()
 	var wg sync.WaitGroup
 	for _, a := range c.APIs {
 		wg.Go(func() { a.Stop() })
@@ -221,6 +287,9 @@ func (c *Cluster) Stop() {
 	wg.Wait()
 	c.Redis.stop()
 	c.Postgres.stop()
+	if c.certs != "" {
+		os.RemoveAll(c.certs)
+	}
 }
 
 func (r *Redis) stop() {

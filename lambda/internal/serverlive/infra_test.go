@@ -17,46 +17,68 @@ import (
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/harness"
 )
 
-// TestPostgresAndRedis: the stand-ins start as configured, a second password fails, and
-// nothing of them outlives Stop.
+// TestPostgresAndRedis: the stand-ins start as configured, a second password fails, PostgreSQL
+// refuses a connection without TLS and Redis one with another CA, a restart of either keeps
+// the data, and nothing of them outlives Stop.
 func TestPostgresAndRedis(t *testing.T) {
 	harness.NeedIntegration(t, "Debian's PostgreSQL and Redis, from make server-deps")
 	ctx := t.Context()
-	dir := t.TempDir()
+	dir, certs := t.TempDir(), t.TempDir()
 	pw := randomHex(16)
-	pg, err := StartPostgres(ctx, PostgresConfig{Dir: filepath.Join(dir, "pg"), User: "prefect_live", Password: pw, Database: "prefect"})
+	pg, err := StartPostgres(ctx, PostgresConfig{Dir: filepath.Join(dir, "pg"), CertDir: certs, User: "prefect_live", Password: pw, Database: "prefect"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pg.Stop()
 	bin, _ := PostgresBin()
-	query := func(password string) error {
+	query := func(password, sslmode, sql string) error {
 		return harness.Run(ctx, harness.ServiceConfig{Name: "psql-check", LogDir: dir,
-			Env:  []string{"PGPASSWORD=" + password, "PATH=" + os.Getenv("PATH")},
-			Argv: []string{filepath.Join(bin, "psql"), "-h", pg.Host, "-p", fmt.Sprint(pg.Port), "-U", "prefect_live", "-d", "prefect", "-c", "CREATE TABLE t (x int)"}})
+			Env:  []string{"PGPASSWORD=" + password, "PGSSLMODE=" + sslmode, "PGSSLROOTCERT=" + pg.CAFile, "PATH=" + os.Getenv("PATH")},
+			Argv: []string{filepath.Join(bin, "psql"), "-h", pg.Host, "-p", fmt.Sprint(pg.Port), "-U", "prefect_live", "-d", "prefect", "-c", sql}})
 	}
-	if err := query(pw); err != nil {
-		t.Errorf("the user cannot create a table in its database: %v", err)
+	if err := query(pw, "verify-full", "CREATE TABLE t (x int); INSERT INTO t VALUES (42)"); err != nil {
+		t.Errorf("the user cannot create a table in its database over verified TLS: %v", err)
 	}
-	if err := query("wrong"); err == nil {
+	if err := query("wrong", "verify-full", "SELECT 1"); err == nil {
 		t.Error("a wrong password connects")
+	}
+	if err := query(pw, "disable", "SELECT 1"); err == nil {
+		t.Error("PostgreSQL accepts a connection without TLS")
+	}
+	if err := pg.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rows, err := pg.Query(ctx, "SELECT count(*) FROM pg_database WHERE datname = 'prefect'"); err != nil || len(rows) != 1 || rows[0] != "1" {
+		t.Errorf("after a restart: %v, %v", rows, err)
+	}
+	if err := query(pw, "verify-full", "SELECT x FROM t WHERE x = 42"); err != nil {
+		t.Errorf("a committed row is gone after a restart: %v", err)
 	}
 
 	rdir := filepath.Join(dir, "redis")
 	if err := os.MkdirAll(rdir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	r, err := StartRedis(ctx, RedisConfig{Dir: rdir, Password: pw, TLS: true})
+	r, err := StartRedis(ctx, RedisConfig{Dir: rdir, CertDir: certs, Password: pw, TLS: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Stop()
-	_, tlsConf, _ := writeTLS(t.TempDir()) // a CA of another test run: must not be trusted
+	_, tlsConf, _ := writeTLS(t.TempDir(), t.TempDir(), "other") // a CA of another test run: must not be trusted
 	if err := r.ping(ctx, pw, tlsConf); err == nil {
 		t.Error("redis's certificate verifies against another CA")
 	}
 	if err := r.ping(ctx, pw, nil); err == nil {
 		t.Error("redis answers without TLS")
+	}
+	if _, err := r.command(ctx, pw, r.tlsConf, "SET", "serverlive:kept", "1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if keys, err := r.Keys(ctx, "serverlive:*"); err != nil || len(keys) != 1 {
+		t.Errorf("after a restart, Redis has %v (%v), want the key written before", keys, err)
 	}
 	if strings.Contains(r.Log(), pw) || strings.Contains(pg.Log(), pw) {
 		t.Error("a password is in a server log")

@@ -98,13 +98,25 @@ func (f *function) runner(t *testing.T, ctx context.Context, stack *harness.Stac
 
 // TestServerLive runs each synthesized server variant (single: one API process that also runs
 // the services; ha: two API processes behind the proxy and a services process, on Redis)
-// with exactly its task definitions' commands, environment and secrets, and shows:
+// with exactly its task definitions' commands, environment and secrets, each process as its
+// container runs (Sandbox: the task definition's user, the installed Prefect read-only, only
+// the scratch volumes writable), against a PostgreSQL that takes verified TLS only, and shows:
+//   - the migration container's command migrates the empty database;
 //   - the real custom-resource function creates the pool and the deployments through the proxy;
 //   - a deployment's schedule gets runs, created by the services;
 //   - a flow run created through instance A is read through instance B;
 //   - an event posted to A reaches a websocket subscriber on B (Redis messaging), and Redis
 //     holds both dockets and the messaging cache;
+//   - GET / through the proxy serves the UI, and /ui-settings points at the proxy's API;
+//   - (ha) the services' health check passes; Redis restarts, and events still cross from A to
+//     B and the health check passes again, without a process restarted;
+//   - the target group's health path answers 200 only while PostgreSQL is up, and the
+//     processes recover from its restart by themselves, losing nothing;
+//   - a flow run left CANCELLING is cleaned up by a worker connected to B alone (ha: to B
+//     restarted after the cleanup was queued, so that only a queue in Redis can hold it);
 //   - restarting A loses nothing, and B serves meanwhile;
+//   - no container held more database connections than the budget counts for it;
+//   - (ha) the services' health check fails once the services stop;
 //   - no secret value appears in any log.
 //
 // With one API process (single), A and B are that process.
@@ -143,7 +155,10 @@ func runVariant(t *testing.T, ctx context.Context, fn *function, dir string) {
 	if ha {
 		apis = 2
 	}
-	c, err := StartCluster(ctx, srv, t.TempDir(), apis)
+	c, err := StartCluster(ctx, srv, t.TempDir(), apis, map[string]string{
+		// Prefect's default, 300 s, would make the cleanup check wait five minutes.
+		cancellingTimeoutVar: "3",
+	})
 	if c != nil {
 		t.Cleanup(func() {
 			if t.Failed() {
@@ -242,6 +257,15 @@ func runVariant(t *testing.T, ctx context.Context, fn *function, dir string) {
 		}
 	}
 
+	// The UI as a browser gets it; the restarts of Redis and PostgreSQL.
+	checkUI(t, ctx, c)
+	if ha {
+		waitHealthCheck(t, ctx, c, contract.ServicesContainer, true)
+		checkRedisRestart(t, ctx, c, a)
+	}
+	checkDatabaseOutage(t, ctx, c, b, []string{runA})
+	checkCleanup(t, ctx, c, a)
+
 	// Restart A (ha: B serves meanwhile); afterwards A reads everything, B's run included.
 	c.APIs[0].Stop()
 	runs := []string{runA}
@@ -265,6 +289,12 @@ func runVariant(t *testing.T, ctx context.Context, fn *function, dir string) {
 		t.Errorf("the proxy sent no request to some API process: %v", h)
 	}
 
+	peaks := checkPeaks(t, c)
+	if ha {
+		c.Services.Stop()
+		waitHealthCheck(t, ctx, c, contract.ServicesContainer, false)
+	}
+
 	logs := c.Logs()
 	logs[runner.Lambda.LogPath] = runner.Lambda.Log()
 	for _, secret := range []string{srv.DB.Password, c.AuthString, redisPassword(srv)} {
@@ -274,9 +304,9 @@ func runVariant(t *testing.T, ctx context.Context, fn *function, dir string) {
 			}
 		}
 	}
-	t.Logf("%s: %d API process(es)%s, Redis %v (TLS %v); started in %s, all checks in %s; proxy hits %v",
+	t.Logf("%s: %d API process(es)%s, Redis %v (TLS %v); started in %s, all checks in %s; proxy hits %v; database connections at most %v",
 		filepath.Base(dir), apis, map[bool]string{true: " + services"}[ha], srv.Redis != nil, srv.Redis != nil && srv.Redis.TLS,
-		started.Round(time.Second), time.Since(start).Round(time.Second), c.Proxy.Hits())
+		started.Round(time.Second), time.Since(start).Round(time.Second), c.Proxy.Hits(), peaks)
 }
 
 func redisPassword(s *Server) string {

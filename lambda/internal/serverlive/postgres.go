@@ -12,31 +12,48 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/harness"
 )
 
 // PostgresConfig is the database the stack's RDS instance would hold: its master user and
-// password, and the database it creates (DBName). Dir keeps the data directory and logs.
+// password, and the database it creates (DBName). Dir keeps the data directory and logs;
+// CertDir (readable by every user) gets the CA clients verify the server with.
 type PostgresConfig struct {
-	Dir, User, Password, Database string
+	Dir, CertDir, User, Password, Database string
 }
 
-// Postgres is a running Debian PostgreSQL on loopback; Port is its TCP port.
+// Postgres is a running Debian PostgreSQL on loopback; Port is its TCP port. Like RDS
+// (rds.force_ssl, on by default from PostgreSQL 15) it takes TLS connections only, with a
+// certificate for 127.0.0.1 from a CA of its own: CAFile.
 type Postgres struct {
 	*harness.Service
-	Host string
-	Port int
+	Host   string
+	Port   int
+	CAFile string
+
+	dir, bin, adminPW string
+	start             func() (*harness.Service, error)
 }
 
 // identifier is what the test accepts as a role or database name (it quotes them as is).
 var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
 
-// PostgresBin is the directory of Debian's initdb and postgres: the newest
-// /usr/lib/postgresql/<major>/bin (`make server-deps` installs it), else the one on PATH.
+// postgresGlobs are where packages put initdb: Debian's and Ubuntu's
+// /usr/lib/postgresql/<major>/bin (`make server-deps` installs it), and Homebrew's keg-only
+// postgresql@<major> (not on PATH), under /opt/homebrew (Apple silicon) or /usr/local (Intel).
+var postgresGlobs = []string{"/usr/lib/postgresql/*/bin/initdb", "/opt/homebrew/opt/postgresql@*/bin/initdb", "/usr/local/opt/postgresql@*/bin/initdb"}
+
+// PostgresBin is the directory of initdb and postgres: the newest of postgresGlobs, else the
+// one on PATH.
 func PostgresBin() (string, error) {
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
+	var dirs []string
+	for _, g := range postgresGlobs {
+		m, _ := filepath.Glob(g)
+		dirs = append(dirs, m...)
+	}
 	slices.SortFunc(dirs, func(a, b string) int { return majorOf(a) - majorOf(b) })
 	if len(dirs) > 0 {
 		return filepath.Dir(dirs[len(dirs)-1]), nil
@@ -44,11 +61,17 @@ func PostgresBin() (string, error) {
 	if p, err := exec.LookPath("initdb"); err == nil {
 		return filepath.Dir(p), nil
 	}
-	return "", errors.New("serverlive: no PostgreSQL (initdb) under /usr/lib/postgresql/*/bin or on PATH: run `make server-deps`")
+	return "", errors.New("serverlive: no PostgreSQL (initdb) under /usr/lib/postgresql/*/bin, Homebrew's opt/postgresql@*/bin or on PATH: run `make server-deps`")
 }
 
+// majorOf is the major version in .../postgresql/<major>/bin/initdb or .../postgresql@<major>/bin/initdb.
 func majorOf(initdb string) int {
-	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(initdb))))
+	dir := filepath.Base(filepath.Dir(filepath.Dir(initdb)))
+	_, v, found := strings.Cut(dir, "@")
+	if !found {
+		v = dir
+	}
+	n, _ := strconv.Atoi(v)
 	return n
 }
 
@@ -87,25 +110,40 @@ func StartPostgres(ctx context.Context, cfg PostgresConfig) (*Postgres, error) {
 	if err != nil {
 		return nil, err
 	}
+	caFile, _, err := writeTLS(cfg.CertDir, cfg.Dir, "postgres")
+	if err == nil {
+		// TLS only, with a password, from loopback: no other line, so a plain connection is refused.
+		err = os.WriteFile(filepath.Join(data, "pg_hba.conf"), []byte("hostssl all all 127.0.0.1/32 scram-sha-256\n"), 0o600)
+	}
+	if err == nil && runAs != nil {
+		err = errors.Join(os.Chown(filepath.Join(data, "pg_hba.conf"), int(runAs.UID), int(runAs.GID)),
+			os.Chown(filepath.Join(cfg.Dir, "postgres.key"), int(runAs.UID), int(runAs.GID)))
+	}
+	if err != nil {
+		return nil, err
+	}
 	for range 3 {
 		port, err := harness.FreePort()
 		if err != nil {
 			return nil, err
 		}
-		svc, err := harness.StartService(ctx, harness.ServiceConfig{Name: "postgres", LogDir: cfg.Dir, WorkDir: "/", RunAs: runAs, Env: env,
-			Argv: []string{filepath.Join(bin, "postgres"), "-D", data, "-p", strconv.Itoa(port), "-c", "listen_addresses=127.0.0.1",
-				"-c", "unix_socket_directories=", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-				"-c", "max_connections=300"}})
-		if err != nil {
+		pg := &Postgres{Host: "127.0.0.1", Port: port, CAFile: caFile, dir: cfg.Dir, bin: bin, adminPW: adminPW}
+		pg.start = func() (*harness.Service, error) {
+			return harness.StartService(ctx, harness.ServiceConfig{Name: "postgres", LogDir: cfg.Dir, WorkDir: "/", RunAs: runAs, Env: env,
+				Argv: []string{filepath.Join(bin, "postgres"), "-D", data, "-p", strconv.Itoa(port), "-c", "listen_addresses=127.0.0.1",
+					"-c", "unix_socket_directories=", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+					"-c", "max_connections=300", "-c", "ssl=on",
+					"-c", "ssl_cert_file=" + filepath.Join(cfg.Dir, "postgres.crt"), "-c", "ssl_key_file=" + filepath.Join(cfg.Dir, "postgres.key")}})
+		}
+		if pg.Service, err = pg.start(); err != nil {
 			return nil, err
 		}
-		pg := &Postgres{Service: svc, Host: "127.0.0.1", Port: port}
 		sql := fmt.Sprintf(`CREATE ROLE "%s" LOGIN PASSWORD '%s'; CREATE DATABASE "%s" OWNER "%s";`, cfg.User, cfg.Password, cfg.Database, cfg.User)
-		if err = pg.psql(ctx, cfg.Dir, bin, adminPW, sql); err == nil {
+		if err = pg.psql(ctx, sql); err == nil {
 			return pg, nil
 		}
-		svc.Stop()
-		if !strings.Contains(svc.Log(), "already in use") {
+		pg.Service.Stop()
+		if !strings.Contains(pg.Service.Log(), "already in use") {
 			return nil, err
 		}
 	}
@@ -113,32 +151,92 @@ func StartPostgres(ctx context.Context, cfg PostgresConfig) (*Postgres, error) {
 }
 
 // psql runs sql as the admin once the server accepts connections (it may still be starting).
-func (p *Postgres) psql(ctx context.Context, dir, bin, password, sql string) error {
+func (p *Postgres) psql(ctx context.Context, sql string) error {
 	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
-	psql := filepath.Join(bin, "psql")
-	if _, err := os.Stat(psql); err != nil {
-		psql = "psql"
-	}
-	args := []string{psql, "-h", p.Host, "-p", strconv.Itoa(p.Port), "-U", "serverlive_admin", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-q"}
-	env := []string{"PGPASSWORD=" + password, "PGCONNECT_TIMEOUT=5", "LANG=C.UTF-8", "PATH=" + os.Getenv("PATH")}
-	// Ready when a query succeeds; until then psql fails to connect.
-	ready := func() (bool, error) {
-		return harness.Run(ctx, harness.ServiceConfig{Name: "psql-ready", LogDir: dir, Env: env, Argv: append(args, "-c", "SELECT 1")}) == nil, nil
-	}
-	if err := harness.WaitFor(ctx, "postgres to accept connections", 200*time.Millisecond, ready, p.Service); err != nil {
-		return fmt.Errorf("serverlive: %w; log %s", err, p.LogPath)
+	if err := p.waitReady(ctx); err != nil {
+		return err
 	}
 	// One statement per -c: CREATE DATABASE cannot run inside the implicit transaction of a
 	// multi-statement string.
 	for _, stmt := range strings.SplitAfter(sql, ";") {
 		if stmt = strings.TrimSpace(stmt); stmt != "" {
-			if err := harness.Run(ctx, harness.ServiceConfig{Name: "psql", LogDir: dir, Env: env, Argv: append(args, "-c", stmt)}); err != nil {
+			if _, err := p.Query(ctx, stmt); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// waitReady waits until a query succeeds (until then psql fails to connect).
+func (p *Postgres) waitReady(ctx context.Context) error {
+	ready := func() (bool, error) {
+		_, err := p.Query(ctx, "SELECT 1")
+		return err == nil, nil
+	}
+	if err := harness.WaitFor(ctx, "postgres to accept connections", 200*time.Millisecond, ready, p.Service); err != nil {
+		return fmt.Errorf("serverlive: %w; log %s", err, p.LogPath)
+	}
+	return nil
+}
+
+// Query runs one statement as the admin over TLS, verifying the server against CAFile, and
+// returns its rows, unaligned, one line each.
+func (p *Postgres) Query(ctx context.Context, sql string) ([]string, error) {
+	return p.QueryIn(ctx, "postgres", sql)
+}
+
+// QueryIn is Query in database.
+func (p *Postgres) QueryIn(ctx context.Context, database, sql string) ([]string, error) {
+	psql := filepath.Join(p.bin, "psql")
+	if _, err := os.Stat(psql); err != nil {
+		psql = "psql"
+	}
+	cmd := exec.CommandContext(ctx, psql, "-h", p.Host, "-p", strconv.Itoa(p.Port), "-U", "serverlive_admin", "-d", database,
+		"-v", "ON_ERROR_STOP=1", "-q", "-A", "-t", "-c", sql)
+	cmd.Env = []string{"PGPASSWORD=" + p.adminPW, "PGCONNECT_TIMEOUT=5", "PGSSLMODE=verify-full", "PGSSLROOTCERT=" + p.CAFile,
+		"LANG=C.UTF-8", "PATH=" + os.Getenv("PATH")}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("serverlive: psql %q: %w: %s", sql, err, strings.TrimSpace(string(out)))
+	}
+	var rows []string
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if l != "" {
+			rows = append(rows, l)
+		}
+	}
+	return rows, nil
+}
+
+// Halt stops PostgreSQL with a fast shutdown (SIGINT: open connections are cut, and what was
+// committed is written out), as a reboot or a Multi-AZ failover looks to a client; Resume
+// starts it again on the same data and port.
+func (p *Postgres) Halt() {
+	_ = syscall.Kill(p.Service.Pid(), syscall.SIGINT)
+	for deadline := time.Now().Add(30 * time.Second); !p.Service.Exited() && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	p.Service.Stop()
+}
+
+// Resume starts PostgreSQL again after Halt and waits until it takes queries.
+func (p *Postgres) Resume(ctx context.Context) error {
+	svc, err := p.start()
+	if err != nil {
+		return err
+	}
+	p.Service = svc
+	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	return p.waitReady(ctx)
+}
+
+// Restart is Halt, then Resume.
+func (p *Postgres) Restart(ctx context.Context) error {
+	p.Halt()
+	return p.Resume(ctx)
 }
 
 // postgresUser is whom PostgreSQL runs as: nobody else when the test is not root; as root,

@@ -27,13 +27,16 @@ import (
 
 // RedisConfig is the cache the stack's ElastiCache replication group would be: its AUTH
 // token (the default user's password) and whether it takes TLS only (transit encryption).
+// CertDir (readable by every user) gets the CA clients verify the server with.
 type RedisConfig struct {
-	Dir, Password string
-	TLS           bool
+	Dir, CertDir, Password string
+	TLS                    bool
 }
 
 // Redis is a running Debian redis-server on loopback. With TLS it accepts TLS only, with a
-// certificate for 127.0.0.1 from a CA of its own: CAFile, which clients must trust.
+// certificate for 127.0.0.1 from a CA of its own: CAFile, which clients must trust. It keeps
+// its data in an append-only file, written at every command, so a restart keeps it: the
+// replica that ElastiCache promotes when the primary fails has it too.
 type Redis struct {
 	*harness.Service
 	Host   string
@@ -42,6 +45,7 @@ type Redis struct {
 
 	password string
 	tlsConf  *tls.Config
+	start    func() (*harness.Service, error)
 }
 
 // StartRedis starts redis-server with cfg's password (from a 0600 config file, not the
@@ -57,7 +61,7 @@ func StartRedis(ctx context.Context, cfg RedisConfig) (*Redis, error) {
 	}
 	r := &Redis{Host: "127.0.0.1", password: cfg.Password}
 	if cfg.TLS {
-		if r.CAFile, r.tlsConf, err = writeTLS(cfg.Dir); err != nil {
+		if r.CAFile, r.tlsConf, err = writeTLS(cfg.CertDir, cfg.Dir, "redis"); err != nil {
 			return nil, err
 		}
 	}
@@ -65,7 +69,7 @@ func StartRedis(ctx context.Context, cfg RedisConfig) (*Redis, error) {
 		if r.Port, err = harness.FreePort(); err != nil {
 			return nil, err
 		}
-		conf := []string{"bind 127.0.0.1", "protected-mode yes", `save ""`, "appendonly no", "dir " + cfg.Dir,
+		conf := []string{"bind 127.0.0.1", "protected-mode yes", `save ""`, "appendonly yes", "appendfsync always", "dir " + cfg.Dir,
 			`requirepass "` + cfg.Password + `"`}
 		if cfg.TLS {
 			conf = append(conf, "port 0", "tls-port "+strconv.Itoa(r.Port), "tls-auth-clients no",
@@ -78,8 +82,11 @@ func StartRedis(ctx context.Context, cfg RedisConfig) (*Redis, error) {
 		if err := os.WriteFile(file, []byte(strings.Join(conf, "\n")+"\n"), 0o600); err != nil {
 			return nil, err
 		}
-		if r.Service, err = harness.StartService(ctx, harness.ServiceConfig{Name: "redis", LogDir: cfg.Dir,
-			Env: []string{"LANG=C.UTF-8", "PATH=" + os.Getenv("PATH")}, Argv: []string{exe, file}}); err != nil {
+		r.start = func() (*harness.Service, error) {
+			return harness.StartService(ctx, harness.ServiceConfig{Name: "redis", LogDir: cfg.Dir,
+				Env: []string{"LANG=C.UTF-8", "PATH=" + os.Getenv("PATH")}, Argv: []string{exe, file}})
+		}
+		if r.Service, err = r.start(); err != nil {
 			return nil, err
 		}
 		if err = r.waitReady(ctx, cfg.Password, r.tlsConf); err == nil {
@@ -91,6 +98,18 @@ func StartRedis(ctx context.Context, cfg RedisConfig) (*Redis, error) {
 		}
 	}
 	return nil, fmt.Errorf("serverlive: redis found no free port in 3 tries: %w", err)
+}
+
+// Restart stops redis-server (SIGTERM: it flushes the append-only file and exits, cutting
+// every client's connection) and starts it again on the same port and data.
+func (r *Redis) Restart(ctx context.Context) error {
+	r.Service.Stop()
+	svc, err := r.start()
+	if err != nil {
+		return err
+	}
+	r.Service = svc
+	return r.waitReady(ctx, r.password, r.tlsConf)
 }
 
 // waitReady polls AUTH default <password> + PING until PONG, the server exits or 60 s pass.
@@ -119,7 +138,8 @@ func (r *Redis) Keys(ctx context.Context, pattern string) ([]string, error) {
 }
 
 // command authenticates as the default user over a new connection (TLS with tlsConf) and
-// runs one command: PING must answer PONG, KEYS an array of bulk strings.
+// runs one command: PING must answer PONG, SET OK, KEYS an array of bulk strings; an
+// integer reply is its one element.
 func (r *Redis) command(ctx context.Context, password string, tlsConf *tls.Config, args ...string) ([]string, error) {
 	d := net.Dialer{Timeout: 5 * time.Second}
 	addr := net.JoinHostPort(r.Host, strconv.Itoa(r.Port))
@@ -154,8 +174,10 @@ func (r *Redis) command(ctx context.Context, password string, tlsConf *tls.Confi
 	switch {
 	case err != nil:
 		return nil, err
-	case l == "+PONG":
+	case l == "+PONG" || l == "+OK":
 		return nil, nil
+	case strings.HasPrefix(l, ":"): // an integer
+		return []string{l[1:]}, nil
 	case !strings.HasPrefix(l, "*"):
 		return nil, fmt.Errorf("redis %s answered %q", args[0], l)
 	}
@@ -174,10 +196,10 @@ func (r *Redis) command(ctx context.Context, password string, tlsConf *tls.Confi
 	return out, nil
 }
 
-// writeTLS writes a CA (ca.crt) and a server certificate for 127.0.0.1 and localhost signed
-// by it (redis.crt, redis.key) into dir, and returns the CA's path and a client config
-// trusting only that CA.
-func writeTLS(dir string) (string, *tls.Config, error) {
+// writeTLS writes a CA of its own (caDir/<name>-ca.crt, readable by everyone) and a server
+// certificate for 127.0.0.1 and localhost signed by it (dir/<name>.crt and <name>.key), and
+// returns the CA's path and a client config trusting only that CA.
+func writeTLS(caDir, dir, name string) (string, *tls.Config, error) {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return "", nil, err
@@ -206,11 +228,11 @@ func writeTLS(dir string) (string, *tls.Config, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	caFile := filepath.Join(dir, "ca.crt")
+	caFile := filepath.Join(caDir, name+"-ca.crt")
 	err = errors.Join(
 		os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644),
-		os.WriteFile(filepath.Join(dir, "redis.crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER}), 0o644),
-		os.WriteFile(filepath.Join(dir, "redis.key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600))
+		os.WriteFile(filepath.Join(dir, name+".crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER}), 0o644),
+		os.WriteFile(filepath.Join(dir, name+".key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600))
 	pool := x509.NewCertPool()
 	pool.AddCert(caCert)
 	return caFile, &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, err

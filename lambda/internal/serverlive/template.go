@@ -42,6 +42,13 @@ type Container struct {
 	TaskDefinition, Name string
 	Command              []string
 	Environment, Secrets map[string]any // name → Value / ValueFrom as the template has it
+	// User is the container's user ("uid:gid"); ReadOnlyRoot its ReadonlyRootFilesystem.
+	User         string
+	ReadOnlyRoot bool
+	// Volumes are the container paths of its mount points, each a task scratch volume.
+	Volumes []string
+	// HealthCheck is its CMD-SHELL health check command ("" without one).
+	HealthCheck string
 }
 
 // Locals are the addresses that stand in for the deploy-time ones: the database's, Redis's,
@@ -117,20 +124,45 @@ func (s *Server) readContainers() error {
 	for _, id := range s.t.OfType("AWS::ECS::TaskDefinition") {
 		var td struct {
 			ContainerDefinitions []struct {
-				Name                 string
-				Command              []string
-				Environment, Secrets []map[string]any
+				Name                   string
+				Command                []string
+				Environment, Secrets   []map[string]any
+				User                   string
+				ReadonlyRootFilesystem bool
+				MountPoints            []struct{ ContainerPath, SourceVolume string }
+				HealthCheck            struct{ Command []string }
 			}
+			Volumes []map[string]any
 		}
 		b, _ := json.Marshal(s.t.Resources[id].Properties)
 		if err := json.Unmarshal(b, &td); err != nil {
 			return fmt.Errorf("serverlive: %s: %w", id, err)
 		}
+		scratch := map[string]bool{}
+		for _, v := range td.Volumes {
+			if len(v) != 1 || v["Name"] == nil {
+				return fmt.Errorf("serverlive: %s: volume %v is not a task scratch volume (a name only), the one kind the test stands in for", id, v)
+			}
+			scratch[fmt.Sprint(v["Name"])] = true
+		}
 		for _, cd := range td.ContainerDefinitions {
 			if s.Containers[cd.Name] != nil {
 				return fmt.Errorf("serverlive: container %s is defined twice (%s and %s)", cd.Name, s.Containers[cd.Name].TaskDefinition, id)
 			}
-			c := &Container{TaskDefinition: id, Name: cd.Name, Command: cd.Command, Environment: map[string]any{}, Secrets: map[string]any{}}
+			c := &Container{TaskDefinition: id, Name: cd.Name, Command: cd.Command, Environment: map[string]any{}, Secrets: map[string]any{},
+				User: cd.User, ReadOnlyRoot: cd.ReadonlyRootFilesystem}
+			for _, m := range cd.MountPoints {
+				if !scratch[m.SourceVolume] {
+					return fmt.Errorf("serverlive: container %s mounts %s, not a scratch volume of %s", cd.Name, m.SourceVolume, id)
+				}
+				c.Volumes = append(c.Volumes, m.ContainerPath)
+			}
+			if hc := cd.HealthCheck.Command; len(hc) > 0 {
+				if len(hc) != 2 || hc[0] != "CMD-SHELL" {
+					return fmt.Errorf("serverlive: container %s: health check %q, want [CMD-SHELL, command]", cd.Name, hc)
+				}
+				c.HealthCheck = hc[1]
+			}
 			for _, e := range cd.Environment {
 				c.Environment[fmt.Sprint(e["Name"])] = e["Value"]
 			}

@@ -66,13 +66,18 @@ func TestEnvFromGoldenTemplates(t *testing.T) {
 					continue
 				}
 				auth := env["PREFECT_SERVER_API_AUTH_STRING"]
-				if !strings.HasPrefix(auth, "generated") || env["PREFECT_UI_API_URL"] != "http://lb.local:8080/api" {
-					t.Errorf("%s: auth string %q, UI API URL %q", name, auth, env["PREFECT_UI_API_URL"])
+				if !strings.HasPrefix(auth, "generated") || env["PREFECT_UI_URL"] != "http://lb.local:8080" {
+					t.Errorf("%s: auth string %q, UI URL %q", name, auth, env["PREFECT_UI_URL"])
+				}
+				if name == contract.APIContainer && env["PREFECT_UI_API_URL"] != "http://lb.local:8080/api" {
+					t.Errorf("%s: UI API URL %q", name, env["PREFECT_UI_API_URL"])
 				}
 				if s.Redis != nil {
 					url := "rediss://:" + s.Redis.Password + "@redis.local:6380/0"
-					if env["PREFECT_REDIS_MESSAGING_URL"] != url || env["PREFECT_SERVER_DOCKET_URL"] != url || !s.Redis.TLS {
-						t.Errorf("%s: messaging URL %q, docket URL %q, want %q over TLS", name, env["PREFECT_REDIS_MESSAGING_URL"], env["PREFECT_SERVER_DOCKET_URL"], url)
+					for _, k := range []string{"PREFECT_REDIS_MESSAGING_URL", "PREFECT_SERVER_DOCKET_URL", "PREFECT_REDIS_WORKER_CLEANUP_QUEUE_URL"} {
+						if env[k] != url || !s.Redis.TLS {
+							t.Errorf("%s: %s=%q, want %q over TLS", name, k, env[k], url)
+						}
 					}
 				}
 			}
