@@ -2,10 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -39,10 +41,11 @@ var userConfigPackages = []string{".", "./stacks/...", "./.ci/cdkci", "./lambda/
 // engineer does before the first push: account and region, their Prefect Cloud ids, dev and
 // prod environments, a flow of their own with a deployment beside the examples, the example
 // hello.py changed, and `make schemas`; then a pipeline. In each state the tests that read
-// the configuration (userConfigTests; userConfigCLITests in the last) pass in the clone, and
-// in the last `make variants` writes every template the integration tests read (the
-// Makefile's INTEGRATION_ENV): make test tests the code on the example configuration,
-// whatever the user's is.
+// the configuration (userConfigTests; userConfigCLITests in the last) pass in the clone; in
+// the last, make synth, cfn-lint, checkov and reproducible pass on the user's pipeline, its
+// stages' templates included, and `make variants` writes every template the integration tests
+// read (the Makefile's INTEGRATION_ENV): make test tests the code on the example
+// configuration, and the user's configuration for what it is.
 func TestUserConfigurationLeavesProductTestsAlone(t *testing.T) {
 	if os.Getenv("PREFECT_ECS_CDK_INTEGRATION") != "1" {
 		t.Skip("set PREFECT_ECS_CDK_INTEGRATION=1 (runs the tests, the CDK CLI and make in a clone, as make test does)")
@@ -90,8 +93,28 @@ func TestUserConfigurationLeavesProductTestsAlone(t *testing.T) {
 	}})
 	goTest(t, clone, append(userConfigTests, userConfigCLITests...))
 
-	// The npm packages are the repository's (linked): make must not reinstall them (-o).
-	runIn(t, clone, "make", "--no-print-directory", "-o", "node_modules/.installed", "variants")
+	// The user's half of make test checks their configuration for what it is: synth (cdk-nag,
+	// CDK's validator), then cfn-lint, checkov and reproducible over every template, the
+	// stages' in cdk.out/assembly-*/ too, with the lookups they commit in cdk.context.json.
+	// The npm packages and venvs are the repository's (linked): make must not reinstall them.
+	lookups := map[string]any{}
+	for _, account := range []string{"111111111111", "222222222222", "333333333333"} {
+		lookups["availability-zones:account="+account+":region=eu-west-1"] = []string{"eu-west-1a", "eu-west-1b", "eu-west-1c"}
+	}
+	b, _ := json.MarshalIndent(lookups, "", "  ")
+	writeFile(t, filepath.Join(clone, "cdk.context.json"), string(b))
+	installed := []string{"-o", "node_modules/.installed", "-o", ".venv/.installed", "-o", ".venv-scan/.installed"}
+	made := runIn(t, clone, "make", append([]string{"--no-print-directory"}, append(installed, "synth", "cfn-lint", "checkov", "reproducible")...)...)
+	top, _ := filepath.Glob(filepath.Join(clone, "cdk.out", "*.template.json"))
+	staged, _ := filepath.Glob(filepath.Join(clone, "cdk.out", "assembly-*", "*.template.json"))
+	scanned := fmt.Sprintf(" in %d templates", len(top)+len(staged))
+	if len(staged) == 0 || !regexp.MustCompile(`(?m)^cfn-lint: .*`+scanned+`$`).MatchString(made) ||
+		!regexp.MustCompile(`(?m)^checkov: .*`+scanned+`$`).MatchString(made) || !strings.Contains(made, "reproducible: two synths") {
+		t.Errorf("make synth cfn-lint checkov reproducible on the user's pipeline: want cfn-lint and checkov over the %d templates (%d of the stages), then reproducible:\n%s",
+			len(top)+len(staged), len(staged), made)
+	}
+
+	runIn(t, clone, "make", append([]string{"--no-print-directory"}, append(installed, "variants")...)...)
 	env := runIn(t, clone, "make", "--no-print-directory", "--eval", "print-integration-env: ; @echo $(INTEGRATION_ENV)", "print-integration-env")
 	var templates []string
 	for _, kv := range strings.Fields(strings.ReplaceAll(env, `"`, "")) {
