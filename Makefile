@@ -16,7 +16,7 @@ VENV_PREV := .venv-prefect-prev
 VENV_IMAGE := .venv-image
 PYTHON    := $(CURDIR)/$(VENV)/bin/python
 CDK       := node_modules/.bin/cdk
-PKGS      := . ./stacks/... ./constructs/... ./lambda/... ./internal/... ./.ci/cdkci ./.ci/runner ./.ci/example
+PKGS      := . ./stacks/... ./constructs/... ./lambda/... ./.ci/cdkci ./.ci/runner ./.ci/example
 UV        := uv==0.13.8
 CDK_FLAGS ?=
 # Stacks the live worker test runs against (make test): <networkMode>-<ondemand|spot>.
@@ -69,7 +69,7 @@ destroy: deps ## remove all stacks; the work pool and deployments leave Prefect 
 	$(CDK) destroy --all $(CDK_FLAGS)
 
 lint: ## gofmt and go vet
-	@unformatted=$$(gofmt -l *.go stacks constructs lambda internal .ci); \
+	@unformatted=$$(gofmt -l *.go stacks constructs lambda .ci); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	go vet $(PKGS)
 

@@ -6,11 +6,11 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/internal/example"
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/stacks/example"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/stacks/prefectyaml"
 )
 
-// exampleRoot is the example project (internal/example: testdata/example's cdk.json, flows
+// exampleRoot is the example project (stacks/example: testdata/example's cdk.json, flows
 // and parameter schemas, the repository's code) that the tests synthesize, written once per
 // test binary by TestMain: what a user puts into cdk.json and flows/ changes no test here.
 var exampleRoot string

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/internal/example"
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/stacks/example"
 )
 
 // ctx builds a context getter from the defaults plus overrides, as cdk.json and -c would.
@@ -281,7 +281,7 @@ func TestSettingsTable(t *testing.T) {
 	}
 }
 
-// exampleCDKJSON is the example's cdk.json (internal/example): the cdk.json the project ships.
+// exampleCDKJSON is the example's cdk.json (stacks/example): the cdk.json the project ships.
 var exampleCDKJSON = filepath.Join("..", example.Dir, "cdk.json")
 
 // TestExampleContextIsTheDefaults: the example's cdk.json shows users every key with its

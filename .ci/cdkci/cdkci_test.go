@@ -9,10 +9,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/internal/example"
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/stacks/example"
 )
 
-// exampleCDKJSON is the example's cdk.json (internal/example), the one the project ships: what
+// exampleCDKJSON is the example's cdk.json (stacks/example), the one the project ships: what
 // a user puts into cdk.json changes no test here.
 var exampleCDKJSON = example.CDKJSON(filepath.Join("..", ".."))
 

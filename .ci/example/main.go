@@ -3,7 +3,7 @@
 //
 //	go run ./.ci/example DIR
 //
-// DIR is created, or replaced when an earlier run wrote it; see internal/example.Project.
+// DIR is created, or replaced when an earlier run wrote it; see stacks/example.Project.
 package main
 
 import (
@@ -11,7 +11,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/internal/example"
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/stacks/example"
 )
 
 func main() {

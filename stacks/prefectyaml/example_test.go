@@ -7,10 +7,10 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/internal/example"
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/stacks/example"
 )
 
-// exampleFlows is the example's flows (internal/example), which the tests load: what a user
+// exampleFlows is the example's flows (stacks/example), which the tests load: what a user
 // puts into flows/ changes no test here.
 var exampleFlows = filepath.Join("..", "..", example.Dir, "flows")
 

@@ -50,7 +50,7 @@ func parseSchemas(data []byte) (map[string]flowSchema, error) {
 
 // UseSchemas makes data, in the form of SchemasFile, the parameter schemas of every Load and
 // Parse that follows in this process, in place of the embedded file: the product's tests
-// load the example's flows (internal/example), whose schemas are not the repository's.
+// load the example's flows (stacks/example), whose schemas are not the repository's.
 // Call it before any Load (in a TestMain): it is not safe beside a concurrent Load.
 func UseSchemas(data []byte) error {
 	m, err := parseSchemas(data)

@@ -8,12 +8,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/internal/example"
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/stacks/example"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/stacks/prefectpy"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/stacks/prefectyaml"
 )
 
-// flowsDir is the example's flows (internal/example), which TestMain's schemas describe.
+// flowsDir is the example's flows (stacks/example), which TestMain's schemas describe.
 var flowsDir = filepath.Join("..", "..", example.Dir, "flows")
 
 func TestShippedPrefectYaml(t *testing.T) {

@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/internal/example"
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/stacks/example"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/harness"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/iamcheck"
 )
@@ -168,7 +168,7 @@ func TestDiffRoleRunsCdkDiff(t *testing.T) {
 	})
 }
 
-// project is a project root at dir for the CLI: the example project (internal/example: the
+// project is a project root at dir for the CLI: the example project (stacks/example: the
 // repository's code by symlink, the example's cdk.json, never the user's), no
 // cdk.context.json, and a flows/prefect.yaml whose two deployments are large enough (their
 // descriptions) for the Compute stack to place them in nested stacks (stacks/shards.go,

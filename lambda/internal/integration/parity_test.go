@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/internal/example"
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/stacks/example"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/contract"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/harness"
 )
@@ -174,7 +174,7 @@ func parityProject(t *testing.T, ctx context.Context, repo, dir string) string {
 			t.Fatal(err)
 		}
 	}
-	// The example's cdk.json (internal/example), not the user's: their environments or
+	// The example's cdk.json (stacks/example), not the user's: their environments or
 	// pipeline would name the stacks otherwise.
 	if err := os.Symlink(example.CDKJSON(repo), filepath.Join(root, "cdk.json")); err != nil {
 		t.Fatal(err)

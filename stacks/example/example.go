@@ -1,4 +1,5 @@
-// Package example is the project's example configuration, frozen in testdata/example: the
+// Package example (test support: the product tests and the Makefile's example synths use it;
+// the app never does) is the project's example configuration, frozen in testdata/example: the
 // cdk.json, the flows and their parameter schemas (stacks/prefectyaml/schemas.json) that the
 // project ships. The product's tests and the integration synths of the Makefile (make example,
 // make variants) build this example, never the repository's own cdk.json and flows/: those
@@ -119,7 +120,7 @@ func Project(repo, dir string) error {
 		os.WriteFile(filepath.Join(dir, filepath.FromSlash(SchemasFile)), schemas, 0o644),
 		os.WriteFile(filepath.Join(dir, "cdk.json"), cdkJSON, 0o644),
 		os.CopyFS(filepath.Join(dir, "flows"), os.DirFS(Flows(repo))),
-		os.WriteFile(filepath.Join(dir, marker), []byte("written by internal/example.Project; replaced on the next run\n"), 0o644),
+		os.WriteFile(filepath.Join(dir, marker), []byte("written by stacks/example.Project; replaced on the next run\n"), 0o644),
 	)
 }
 
