@@ -169,3 +169,35 @@ func mirror(repo, dir, rel string, path ...string) error {
 	}
 	return nil
 }
+
+// RunTests is a test binary's TestMain around the example: it writes the example project of
+// the repository at repo (a path relative to the package's directory) into a temporary
+// directory, hands the example's parameter schemas to useSchemas (prefectyaml.UseSchemas, the
+// schemas prefect.yaml is checked against), sets *root to the project and runs the tests. It
+// returns the exit code, 1 with one line on stderr when the example cannot be written.
+func RunTests(m interface{ Run() int }, repo string, useSchemas func([]byte) error, root *string) int {
+	abs, err := filepath.Abs(repo)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "the example project:", err)
+		return 1
+	}
+	dir, err := os.MkdirTemp("", "prefect-ecs-cdk-example-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "the example project:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	schemas, err := Schemas(abs)
+	if err == nil {
+		err = useSchemas(schemas)
+	}
+	if err == nil {
+		err = Project(abs, dir)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "the example project:", err)
+		return 1
+	}
+	*root = dir
+	return m.Run()
+}

@@ -20,9 +20,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/stacks/example"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/harness"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/iamcheck"
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/stacks/example"
 )
 
 const (

@@ -18,9 +18,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/stacks/example"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/contract"
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/lambda/internal/harness"
+	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/stacks/example"
 )
 
 // parityPool is the pool of testdata/parity/prefect.yaml: synth is told it with -c, and the
