@@ -305,7 +305,7 @@ func startBenchPrefect(b *testing.B, s *suite, db string) *harness.PrefectServer
 	case "sqlite":
 	case "postgres":
 		password := randomHex(16)
-		pg, err := serverlive.StartPostgres(ctx, serverlive.PostgresConfig{Dir: filepath.Join(dir, "postgres"), User: "prefect", Password: password, Database: "prefect"})
+		pg, err := serverlive.StartPostgres(ctx, serverlive.PostgresConfig{Dir: filepath.Join(dir, "postgres"), CertDir: dir, User: "prefect", Password: password, Database: "prefect"})
 		if err != nil {
 			b.Fatalf("postgres (make server-deps installs it): %v", err)
 		}

@@ -110,6 +110,10 @@ func StartPostgres(ctx context.Context, cfg PostgresConfig) (*Postgres, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.CertDir == "" {
+		// Never the working directory (the package's source folder under go test).
+		return nil, errors.New("serverlive: PostgresConfig.CertDir is empty: name the folder for the CA clients verify the server with")
+	}
 	caFile, _, err := writeTLS(cfg.CertDir, cfg.Dir, "postgres")
 	if err == nil {
 		// TLS only, with a password, from loopback: no other line, so a plain connection is refused.
