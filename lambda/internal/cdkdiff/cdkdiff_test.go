@@ -323,19 +323,7 @@ func readJSON(t *testing.T, path string, v any) {
 // ARNs, as in CloudFormation).
 func startMoto(t *testing.T, ctx context.Context, dir string) *harness.MotoServer {
 	t.Helper()
-	python, err := harness.VenvTool("python")
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := os.ReadFile(filepath.Join("testdata", "moto_server.py"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	exe := filepath.Join(dir, "moto_server")
-	if err := os.WriteFile(exe, append([]byte("#!"+python+"\n"), src...), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	m, err := harness.StartMoto(ctx, filepath.Join(dir, "moto"), exe)
+	m, err := harness.StartMotoScript(ctx, dir, filepath.Join("testdata", "moto_server.py"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -167,3 +167,21 @@ func fakeHash(seed string, n int) string {
 	sum := sha256.Sum256([]byte(seed))
 	return hex.EncodeToString(sum[:])[:n]
 }
+
+// CustomResource resolves tmpl's one resource of type typ as CloudFormation hands it to the
+// function: its properties resolved, without the ServiceToken and ServiceTimeout that only
+// CloudFormation reads. It returns the logical id and the properties.
+func (r *Resolver) CustomResource(tmpl *stackspec.Template, typ string) (string, map[string]any, error) {
+	ids := tmpl.OfType(typ)
+	if len(ids) != 1 {
+		return "", nil, fmt.Errorf("want one %s, got %v", typ, ids)
+	}
+	resolved, err := r.Resolve(tmpl.Resources[ids[0]].Properties)
+	if err != nil {
+		return "", nil, err
+	}
+	props := resolved.(map[string]any)
+	delete(props, "ServiceToken")
+	delete(props, "ServiceTimeout")
+	return ids[0], props, nil
+}

@@ -68,6 +68,27 @@ type MotoServer struct {
 	URL string
 }
 
+// StartMotoScript starts the Python moto_server wrapper at script (a test's own workaround of
+// a moto bug) through the venv's Python, with its log in dir.
+func StartMotoScript(ctx context.Context, dir, script string) (*MotoServer, error) {
+	python, err := VenvTool("python")
+	if err != nil {
+		return nil, err
+	}
+	src, err := os.ReadFile(script)
+	if err == nil {
+		err = os.MkdirAll(dir, 0o700)
+	}
+	if err != nil {
+		return nil, err
+	}
+	exe := filepath.Join(dir, "moto_server")
+	if err := os.WriteFile(exe, append([]byte("#!"+python+"\n"), src...), 0o755); err != nil {
+		return nil, err
+	}
+	return StartMoto(ctx, filepath.Join(dir, "moto"), exe)
+}
+
 // StartMoto starts moto_server (exe, or the venv's) with its log in dir.
 func StartMoto(ctx context.Context, dir, exe string) (*MotoServer, error) {
 	var err error

@@ -92,23 +92,8 @@ func liveVariants(t testing.TB, s *suite) []liveVariant {
 // recorder on.
 func startLiveAWS(t testing.TB, ctx context.Context, s *suite) *liveAWS {
 	t.Helper()
-	python, err := harness.VenvTool("python")
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := filepath.Join(s.dir, "liveworker")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	src, err := os.ReadFile(filepath.Join("testdata", "moto_server.py"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	exe := filepath.Join(dir, "moto_server")
-	if err := os.WriteFile(exe, append([]byte("#!"+python+"\n"), src...), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	m, err := harness.StartMoto(ctx, filepath.Join(dir, "moto"), exe)
+	m, err := harness.StartMotoScript(ctx, dir, filepath.Join("testdata", "moto_server.py"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,6 +102,10 @@ func startLiveAWS(t testing.TB, ctx context.Context, s *suite) *liveAWS {
 		t.Fatal(err)
 	}
 	script, err := filepath.Abs(filepath.Join("testdata", "liveworker_aws.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	python, err := harness.VenvTool("python")
 	if err != nil {
 		t.Fatal(err)
 	}

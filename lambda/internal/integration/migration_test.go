@@ -45,18 +45,11 @@ func TestMigrationUnderItsRole(t *testing.T) {
 				t.Fatal(err)
 			}
 			r := harness.NewResolver(tmpl, tmpl.StackName())
-			ids := tmpl.OfType(contract.MigrationType)
-			if len(ids) != 1 {
-				t.Fatalf("want one %s, got %v", contract.MigrationType, ids)
-			}
-			res := tmpl.Resources[ids[0]]
-			resolved, err := r.Resolve(res.Properties)
+			id, props, err := r.CustomResource(tmpl, contract.MigrationType)
 			if err != nil {
 				t.Fatal(err)
 			}
-			props := resolved.(map[string]any)
-			delete(props, "ServiceToken")
-			delete(props, "ServiceTimeout")
+			res := tmpl.Resources[id]
 			// What the synth side encodes is what the function accepts.
 			m, err := contract.ParseMigration(props)
 			if err != nil {
@@ -89,7 +82,7 @@ func TestMigrationUnderItsRole(t *testing.T) {
 			t.Cleanup(l.Stop)
 			run := &harness.Runner{Lambda: l, Responses: s.responses, StackID: r.StackID}
 			resp, err := harness.Succeeded(run.Send(ctx, &cfn.Event{RequestType: cfn.Create, ResourceType: contract.MigrationType,
-				LogicalResourceID: ids[0], ResourceProperties: props}))
+				LogicalResourceID: id, ResourceProperties: props}))
 			if err != nil {
 				t.Fatal(err)
 			}

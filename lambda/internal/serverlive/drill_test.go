@@ -69,18 +69,10 @@ func TestMigrationRollbackDrill(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := harness.NewResolver(tmpl, tmpl.StackName())
-	ids := tmpl.OfType(contract.MigrationType)
-	if len(ids) != 1 {
-		t.Fatalf("want one %s, got %v", contract.MigrationType, ids)
-	}
-	res := tmpl.Resources[ids[0]]
-	resolved, err := r.Resolve(res.Properties)
+	id, props, err := r.CustomResource(tmpl, contract.MigrationType)
 	if err != nil {
 		t.Fatal(err)
 	}
-	props := resolved.(map[string]any)
-	delete(props, "ServiceToken")
-	delete(props, "ServiceTimeout")
 	m, err := contract.ParseMigration(props)
 	if err != nil {
 		t.Fatal(err)
@@ -108,7 +100,7 @@ func TestMigrationRollbackDrill(t *testing.T) {
 		older: {Server: srv, Dir: dir, Postgres: pg, Locals: loc, python: prev, certs: certs},
 		newer: {Server: srv, Dir: dir, Postgres: pg, Locals: loc, python: pinned, certs: certs},
 	})
-	run := migrationFunction(t, ctx, tmpl, res, ecs.URL)
+	run := migrationFunction(t, ctx, tmpl, tmpl.Resources[id], ecs.URL)
 	revision := func() string {
 		rows, err := pg.QueryIn(ctx, srv.DB.Name, "SELECT string_agg(version_num, ',') FROM alembic_version")
 		if err != nil || len(rows) != 1 {
@@ -118,7 +110,7 @@ func TestMigrationRollbackDrill(t *testing.T) {
 	}
 	send := func(what string, ev *cfn.Event) *cfn.Response {
 		t.Helper()
-		ev.ResourceType, ev.LogicalResourceID = contract.MigrationType, ids[0]
+		ev.ResourceType, ev.LogicalResourceID = contract.MigrationType, id
 		resp, err := harness.Succeeded(run.Send(ctx, ev))
 		if err != nil {
 			t.Fatalf("%s: %v\nfunction log tail:\n%s\ntasks:\n%s", what, err, run.Lambda.LogTail(20), ecs.logs())
