@@ -137,15 +137,15 @@ type Config struct {
 
 // Setting is one configuration key: its CDK context name, its default as cdk.json holds it,
 // the parser that binds it to a Config field, the check of its value and a one-line doc for
-// the README's configuration table. Adding a setting is one entry in Settings plus one
-// Config field; DefaultConfig, the known-key check, cdk.json and the README follow from it
-// (tests hold cdk.json and the README to the table).
+// the table of docs/configuration.md. Adding a setting is one entry in Settings plus one
+// Config field; DefaultConfig, the known-key check, cdk.json and docs/configuration.md follow
+// from it (tests hold cdk.json and docs/configuration.md to the table).
 type Setting struct {
 	// Key is the context key, as in cdk.json and `-c key=value`.
 	Key string
 	// Default is the value of a fresh clone, in cdk.json's JSON form.
 	Default any
-	// Doc is the README's one-line description (Markdown, no '|').
+	// Doc is the one-line description in docs/configuration.md (Markdown, no '|').
 	Doc string
 	// parse converts a raw context value (typed from cdk.json, a string from -c; nil when
 	// unset) into the Config field: text (strings and enums), whole, truth or tagMap.
@@ -156,7 +156,7 @@ type Setting struct {
 }
 
 // Settings is the table of every configuration key, in the order Validate reports problems
-// and the README lists them.
+// and docs/configuration.md lists them.
 var Settings = []Setting{
 	{Key: "stackPrefix", Default: "Prefect",
 		Doc:   "stacks are `<prefix>Network`, `<prefix>Registry`, `<prefix>Compute` (and `<prefix>Server` with `prefectServer`)",

@@ -234,7 +234,7 @@ func TestConfigContextKeys(t *testing.T) {
 }
 
 // TestSettingsTable: keys are unique, every default parses and is valid, every doc fits a
-// README table cell, and every Config field but ProjectRoot is bound to exactly one Setting.
+// table cell of docs/configuration.md, and every Config field but ProjectRoot is bound to exactly one Setting.
 func TestSettingsTable(t *testing.T) {
 	if _, err := tableDefaults(); err != nil {
 		t.Fatalf("a default does not parse: %v", err)
@@ -381,20 +381,21 @@ func marshal(v any) string {
 	return string(b)
 }
 
-// TestReadmeConfigurationTable: README's configuration table is the Settings table: the same
+// TestDocsConfigurationTable: docs/configuration.md's table is the Settings table: the same
 // keys in the same order, with the same defaults and docs.
-func TestReadmeConfigurationTable(t *testing.T) {
-	_, got := readmeSection(t, "Configuration\n")
+func TestDocsConfigurationTable(t *testing.T) {
+	_, got := docSection(t, "docs/configuration.md", "Configuration")
 	want := make([]string, len(Settings))
 	for i, s := range Settings {
 		want[i] = fmt.Sprintf("| `%s` | %s | %s |", s.Key, readmeDefault(s.Default), s.Doc)
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Errorf("README.md's configuration table differs from Settings; its rows should be:\n%s", strings.Join(want, "\n"))
+		t.Errorf("docs/configuration.md's table differs from Settings; its rows should be:\n%s", strings.Join(want, "\n"))
 	}
 }
 
-// readmeDefault renders a default for the README: `value`, or `""` for an empty string.
+// readmeDefault renders a default for the tables of README.md and docs/configuration.md:
+// `value`, or `""` for an empty string.
 func readmeDefault(v any) string {
 	if s, ok := v.(string); ok {
 		if s == "" {

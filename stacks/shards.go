@@ -30,7 +30,7 @@ import (
 // Crossing the line (either way) moves every deployment once: CloudFormation creates the new
 // resource, which adopts the deployment (same flow and name) and relabels it with its own
 // logical id, then deletes the old resource, whose Delete keeps the deployment (the
-// function's owner check, README "logical id changes"). Placement by fill order (the first
+// function's owner check, docs/deployments.md, "logical id changes"). Placement by fill order (the first
 // 400 here, the next 400 there) would not be stable: removing one entry would shift every
 // later one.
 const (

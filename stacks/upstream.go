@@ -25,8 +25,8 @@ import (
 // ones. Every resource (and output) that reads another stack's output therefore carries an
 // upstream fingerprint: a hash of the producer's resources behind the values it reads. When
 // they change, the fingerprint changes, so the consuming resource changes and CloudFormation
-// updates it in the same `cdk deploy --all`, resolving its values again. README: "Cross-stack
-// values".
+// updates it in the same `cdk deploy --all`, resolving its values again.
+// docs/architecture-and-security.md: "Cross-stack values".
 
 // UpstreamTag is the tag that carries the upstream fingerprint on a taggable resource.
 const UpstreamTag = "prefect-ecs-cdk:upstream"

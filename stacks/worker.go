@@ -169,7 +169,7 @@ const taskDefinitionRevisions = "prefect_%s_????????-????-????-????-????????????
 // DescribeVpcs/DescribeSubnets, GetLogEvents, and on the observer queue GetQueueUrl,
 // ReceiveMessage, DeleteMessage, ChangeMessageVisibility), scoped to this cluster, this pool's
 // task-definition families and the two flow-run roles. DeregisterTaskDefinition is not
-// granted: only a deployment with auto_deregister_task_definition calls it (README, Security).
+// granted: only a deployment with auto_deregister_task_definition calls it (docs/architecture-and-security.md, Security).
 func grantWorker(role awsiam.IRole, props WorkerProps) {
 	stack := awscdk.Stack_Of(role)
 	cluster := props.Cluster

@@ -22,7 +22,7 @@ type Target struct {
 	Region  string `json:"region"`
 	// Stacks select the stacks to diff and deploy, space-separated: their names, or their
 	// paths inside the pipeline's stages (not the trust stack: it is deployed once by hand,
-	// see README "Operations").
+	// see docs/environments-and-delivery.md, "First-time setup").
 	Stacks string `json:"stacks"`
 	// Arch is the images' architecture as GitHub spells runner.arch (X64 or ARM64), and
 	// Runner a hosted runner of that architecture, so images build natively.

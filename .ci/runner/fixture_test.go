@@ -152,7 +152,7 @@ func (fx *fixture) commits(t *testing.T, repo string) {
 	}
 	editJSON(t, filepath.Join(origin, "cdk.json"), "context", func(ctx map[string]any) {
 		ctx["environments"] = envs
-		ctx["githubRepository"] = fx.cfg.GitHub.Repo // README, GitHub Actions setup: the trust stack's roles
+		ctx["githubRepository"] = fx.cfg.GitHub.Repo // docs/environments-and-delivery.md, GitHub Actions setup: the trust stack's roles
 	})
 	// The lookups' results, committed as CDK asks (cdk.context.json): the environments'
 	// availability zones, as the lookup role would read them.

@@ -44,7 +44,7 @@ var Prices = struct {
 	// the database's size (up to its size is free).
 	RDSGP3GBMonth, RDSBackupGBMonth float64
 	// AuroraACUHour and AuroraGBMonth are Aurora Serverless v2 (PostgreSQL, standard), for
-	// the README's comparison: at its 0.5 ACU minimum it idles at 0.5 × AuroraACUHour.
+	// the comparison in docs/server.md: at its 0.5 ACU minimum it idles at 0.5 × AuroraACUHour.
 	AuroraACUHour, AuroraGBMonth float64
 	// CacheNodeHour is ElastiCache on demand per node, by engine and node type.
 	CacheNodeHour map[string]map[string]float64

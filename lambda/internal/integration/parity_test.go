@@ -74,9 +74,9 @@ func asSlice(v any) []any {
 	return s
 }
 
-// TestParityWithPrefectDeploy applies one rich prefect.yaml (testdata/parity: every key the
-// README lists, each schedule form, slugs, anchors, a top-level pull) two ways: synthesized
-// by the CDK app and applied through the function on the suite's server, and with
+// TestParityWithPrefectDeploy applies one rich prefect.yaml (testdata/parity: every key
+// docs/deployments.md lists, each schedule form, slugs, anchors, a top-level pull) two ways:
+// synthesized by the CDK app and applied through the function on the suite's server, and with
 // `prefect deploy --all --no-prompt` of the pinned Prefect on a second server with the same
 // pool. Every deployment field must match, ids and timestamps aside, unless parityAllowed
 // says why not.

@@ -2,14 +2,13 @@ package stacks
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/prefect-ecs-cdk/prefect-ecs-cdk/stacks/cost"
 )
 
-// costModes are the configurations README's cost table prices, each as `-c` would set it.
+// costModes are the configurations docs/cost.md's table prices, each as `-c` would set it.
 var costModes = []struct {
 	mode   string
 	mutate func(*Config)
@@ -22,7 +21,7 @@ var costModes = []struct {
 	{"`public`", func(c *Config) { c.NetworkMode = NetworkPublic }},
 	{"`public`, `cpuArchitecture=arm64`", func(c *Config) { c.NetworkMode = NetworkPublic; c.Architecture = ArchARM }},
 	{"`public`, `workerFargateSpot=true`", func(c *Config) { c.NetworkMode = NetworkPublic; c.WorkerFargateSpot = true }},
-	// The self-hosted server (issue 9), in the default private network.
+	// The self-hosted server, in the default private network.
 	{"`private`, `prefectServer=single`", func(c *Config) { serverMode(c, ServerSingle) }},
 	{"`private`, `prefectServer=ha`", func(c *Config) { serverMode(c, ServerHA) }},
 }
@@ -41,29 +40,11 @@ func costOf(t testing.TB, v *env) cost.Report {
 	return r
 }
 
-// readmeSection is README's section whose heading starts with "## "+heading, up to the next
-// "## ", and its table rows that start with "| `".
-func readmeSection(t testing.TB, heading string) (section string, rows []string) {
-	t.Helper()
-	readme, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, section, _ = strings.Cut(string(readme), "\n## "+heading)
-	section, _, _ = strings.Cut(section, "\n## ")
-	for _, line := range strings.Split(section, "\n") {
-		if strings.HasPrefix(line, "| `") {
-			rows = append(rows, line)
-		}
-	}
-	return section, rows
-}
-
-// TestReadmeCostTable: README's Cost section is `make cost` of each mode in costModes (its
-// rows, in order) and, in full, of the default configuration; a change to the stacks, the
-// defaults or the prices that moves a cent fails here, printing what the README should say.
-func TestReadmeCostTable(t *testing.T) {
-	section, got := readmeSection(t, "Cost")
+// TestDocsCostTable: docs/cost.md is `make cost` of each mode in costModes (its table's rows,
+// in order) and, in full, of the default configuration; a change to the stacks, the defaults
+// or the prices that moves a cent fails here, printing what docs/cost.md should say.
+func TestDocsCostTable(t *testing.T) {
+	section, got := docSection(t, "docs/cost.md", "Cost")
 	var want []string
 	for i, m := range costModes {
 		v := defaults(t)
@@ -78,10 +59,10 @@ func TestReadmeCostTable(t *testing.T) {
 		want = append(want, fmt.Sprintf("| %s | **%s** | %s |", m.mode, cost.Money(r.Total()), strings.Join(items, ", ")))
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Errorf("README.md's cost table differs from make cost; its rows should be:\n%s", strings.Join(want, "\n"))
+		t.Errorf("docs/cost.md's cost table differs from make cost; its rows should be:\n%s", strings.Join(want, "\n"))
 	}
 	report := costOf(t, defaults(t)).String()
 	if !strings.Contains(section, "\n```text\n"+report+"```\n") {
-		t.Errorf("README.md's Cost section should show make cost of the default configuration:\n```text\n%s```", report)
+		t.Errorf("docs/cost.md should show make cost of the default configuration:\n```text\n%s```", report)
 	}
 }
