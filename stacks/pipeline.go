@@ -29,7 +29,8 @@ type PipelineStack struct {
 
 // The pipeline's build images, each a CodeBuild curated image whose runtime-versions offer
 // the Go of go.mod (GOTOOLCHAIN=auto fetches its patch release), Node 22 and the flow image's
-// Python; TestPipelineToolchain holds them to the images' own runtimes.yml.
+// Python; TestPipelineToolchain holds them to the images' own runtimes.yml, and
+// TestPipelineCodeBuild runs the Build stage's buildspecs on the x86_64 image's Go.
 //   - x86_64: aws/codebuild/standard:8.0, Ubuntu 24.04 as on GitHub's ubuntu-24.04 runners,
 //     whose apt gives `make server-deps` PostgreSQL 16 and Redis 7. Every project but the
 //     arm64 asset builds runs on it.
