@@ -399,13 +399,15 @@ func cliSynthArgs(t *testing.T, root, command string) []string {
 // match nothing.
 func TestPipelineCLI(t *testing.T) {
 	cdk := pinnedCLI(t)
-	t.Parallel()
+	// The app runs in this process through jsii, which serves one synthesis at a time: synthesize
+	// before going parallel; only the CLI's own processes run beside other tests.
 	var synthCommand string
 	for _, p := range pipelineProjects(t, cachedPipelineTemplate(t, "x86_64", func() map[string]any { return environmentsContext(t, true) })) {
 		if p.runs("make synth") {
 			synthCommand = p.Build[0]
 		}
 	}
+	t.Parallel()
 	root := project(t, "deployments:\n  - name: d\n    entrypoint: hello.py:ecs_flow\n", nil, false)
 	ctx := environmentsContext(t, true)
 	delete(ctx, "aws:cdk:bundling-stacks") // the CLI sets it
@@ -487,11 +489,11 @@ func TestPipelineCheckov(t *testing.T) {
 	if bin == "" {
 		t.Skip("CHECKOV is not set (make test sets it to the pinned checkov)")
 	}
-	t.Parallel()
 	ctx := environmentsContext(t, true)
 	ctx["githubRepository"] = "acme/prefect-infra"
 	app, _ := synthWith(t, ctx)
 	dir := *app.Synth(nil).Directory()
+	t.Parallel() // after the in-process synthesis (see TestPipelineCLI)
 	templates, _ := filepath.Glob(filepath.Join(dir, "*.template.json"))
 	staged, _ := filepath.Glob(filepath.Join(dir, "assembly-*", "*.template.json"))
 	if len(templates) < 2 || len(staged) < 6 {
